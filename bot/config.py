@@ -1,0 +1,152 @@
+"""Settings from environment variables and an optional ``govbot.toml``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
+DEFAULT_API_FILE_BASE_URL = "https://api.telegram.org/file/bot"
+SECRET_KEY_FILE = "secret.key"
+SUPPORTED_LOCALES = ("zh_CN", "en")
+
+# Environment variable -> settings field. The toml file uses the field names.
+_ENV = {
+    "TELEGRAM_BOT_TOKEN": "token",
+    "TELEGRAM_API_BASE_URL": "api_base_url",
+    "TELEGRAM_API_FILE_BASE_URL": "api_file_base_url",
+    "DATABASE_URL": "database_url",
+    "GOVBOT_DATA_DIR": "data_dir",
+    "GOVBOT_SECRET_KEY": "secret_key",
+    "GOVBOT_DEFAULT_LOCALE": "default_locale",
+    "GOVBOT_TIMEZONE": "timezone",
+    "GOVBOT_WEBHOOK_SECRET": "webhook_secret",
+    "GOVBOT_INVITE_TTL_HOURS": "invite_ttl_hours",
+    "GOVBOT_BOT_USERNAME": "bot_username",
+}
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line for an operator."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the process needs to know about its environment."""
+
+    token: str | None = None
+    api_base_url: str = DEFAULT_API_BASE_URL
+    api_file_base_url: str | None = None
+    database_url: str | None = None
+    data_dir: Path = Path("data")
+    secret_key: str | None = None
+    default_locale: str = "zh_CN"
+    timezone: str = "Asia/Shanghai"
+    webhook_secret: str | None = None
+    invite_ttl_hours: int = 72
+    bot_username: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'govbot.sqlite3').resolve()}"
+
+    @property
+    def effective_file_base_url(self) -> str:
+        """The file download URL; derived from the API URL when not given."""
+        if self.api_file_base_url:
+            return self.api_file_base_url
+        if self.api_base_url.rstrip("/").endswith("/bot"):
+            return self.api_base_url.rstrip("/")[: -len("/bot")] + "/file/bot"
+        return DEFAULT_API_FILE_BASE_URL
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The configured time zone."""
+        return ZoneInfo(self.timezone)
+
+    def problems(self, *, need_token: bool) -> list[str]:
+        """One line per problem found in these settings."""
+        found: list[str] = []
+        if need_token and not self.token:
+            found.append("TELEGRAM_BOT_TOKEN is not set (get one from @BotFather)")
+        if self.token and ":" not in self.token:
+            found.append("TELEGRAM_BOT_TOKEN does not look like a bot token (expected '<id>:<secret>')")
+        if not self.api_base_url.startswith(("http://", "https://")):
+            found.append(f"TELEGRAM_API_BASE_URL must start with http:// or https:// (got {self.api_base_url!r})")
+        if self.default_locale not in SUPPORTED_LOCALES:
+            found.append(
+                f"default locale {self.default_locale!r} is not one of {', '.join(SUPPORTED_LOCALES)}"
+            )
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            found.append(f"time zone {self.timezone!r} is unknown")
+        if self.invite_ttl_hours <= 0:
+            found.append("invite_ttl_hours must be a positive number of hours")
+        return found
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (used by tests and the demo)."""
+        return replace(self, **changes)
+
+
+def load_settings(
+    environ: dict[str, str] | None = None, toml_path: Path | None = None
+) -> Settings:
+    """Read ``govbot.toml`` (if present), then let environment variables override it."""
+    env = dict(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    path = toml_path or Path(env.get("GOVBOT_CONFIG", "govbot.toml"))
+    if path.is_file():
+        try:
+            with path.open("rb") as fh:
+                loaded = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+        known = set(Settings.__dataclass_fields__) - {"extra"}
+        values.update({k: v for k, v in loaded.items() if k in known})
+        values["extra"] = {k: v for k, v in loaded.items() if k not in known}
+    for var, name in _ENV.items():
+        if env.get(var):
+            values[name] = env[var]
+    if "data_dir" in values:
+        values["data_dir"] = Path(values["data_dir"])
+    if "invite_ttl_hours" in values:
+        try:
+            values["invite_ttl_hours"] = int(values["invite_ttl_hours"])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError("invite_ttl_hours must be a whole number") from exc
+    return Settings(**values)
+
+
+def ensure_secret_key(settings: Settings) -> bytes:
+    """The 32-byte master key: from the setting, else the key file, created (0600) if absent."""
+    if settings.secret_key:
+        return _decode_key(settings.secret_key, "GOVBOT_SECRET_KEY")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / SECRET_KEY_FILE
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32) + "\n")
+    os.chmod(path, 0o600)
+    return _decode_key(path.read_text().strip(), str(path))
+
+
+def _decode_key(text: str, where: str) -> bytes:
+    try:
+        key = bytes.fromhex(text)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: the secret key must be 64 hex characters") from exc
+    if len(key) != 32:
+        raise ConfigError(f"{where}: the secret key must be 64 hex characters (32 bytes)")
+    return key

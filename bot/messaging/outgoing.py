@@ -1,0 +1,21 @@
+"""What the sender hands a renderer: one queued message, with the recipient's locale resolved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A claimed outbox row, as a value (no ORM object crosses into handlers/)."""
+
+    id: int
+    chat_id: int
+    kind: str
+    locale: str
+    facts: dict[str, Any] = field(default_factory=dict)
+    staff_id: int | None = None
+    ref_id: int | None = None
+    priority: int = 5
+    attempts: int = 1

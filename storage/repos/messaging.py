@@ -1,0 +1,175 @@
+"""The outbox queue and chat reachability."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.tables.messaging import PRIORITY_NOTIFY, ChatStatus, OutboxMessage
+
+
+class OutboxRepo:
+    """Rows written with the change that causes them; the sender claims and completes them."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(
+        self,
+        *,
+        chat_id: int,
+        kind: str,
+        now: datetime,
+        facts: dict[str, Any] | None = None,
+        staff_id: int | None = None,
+        locale: str | None = None,
+        ref_id: int | None = None,
+        priority: int = PRIORITY_NOTIFY,
+        dedupe_key: str | None = None,
+        not_before: datetime | None = None,
+    ) -> None:
+        """Queue a message; a second add with the same dedupe key is ignored."""
+        values = {
+            "created_at": now,
+            "chat_id": chat_id,
+            "staff_id": staff_id,
+            "locale": locale,
+            "kind": kind,
+            "ref_id": ref_id,
+            "facts": facts or {},
+            "priority": priority,
+            "dedupe_key": dedupe_key,
+            "status": "pending",
+            "attempts": 0,
+            "not_before": not_before,
+        }
+        dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
+        ins = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = ins(OutboxMessage).values(**values).on_conflict_do_nothing()
+        await self.session.exec(stmt)
+
+    async def claim(
+        self, *, now: datetime, lease: timedelta, limit: int, exclude_chats: Sequence[int] = ()
+    ) -> list[OutboxMessage]:
+        """Pending rows, highest priority first, leased so another worker skips them."""
+        ready = (
+            select(OutboxMessage.id)
+            .where(
+                or_(
+                    col(OutboxMessage.status) == "pending",
+                    (col(OutboxMessage.status) == "inflight")
+                    & (col(OutboxMessage.lease_until) < now),
+                ),
+                or_(col(OutboxMessage.not_before).is_(None), col(OutboxMessage.not_before) <= now),
+            )
+            .order_by(col(OutboxMessage.priority), col(OutboxMessage.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        if exclude_chats:
+            ready = ready.where(col(OutboxMessage.chat_id).not_in(list(exclude_chats)))
+        result = await self.session.exec(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id).in_(ready.scalar_subquery()))
+            .values(
+                status="inflight",
+                lease_until=now + lease,
+                attempts=col(OutboxMessage.attempts) + 1,
+            )
+            .returning(OutboxMessage)
+        )
+        rows = list(result.scalars())
+        rows.sort(key=lambda r: (r.priority, r.id or 0))
+        return rows
+
+    async def release(self, msg_id: int, *, not_before: datetime | None) -> None:
+        """Give a claimed row back (its chat is paused or rate limited)."""
+        await self.session.exec(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id) == msg_id)
+            .values(
+                status="pending",
+                lease_until=None,
+                not_before=not_before,
+                attempts=col(OutboxMessage.attempts) - 1,
+            )
+        )
+
+    async def mark_sent(self, msg_id: int, *, now: datetime, message_id: int | None) -> None:
+        await self.session.exec(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id) == msg_id)
+            .values(status="sent", sent_at=now, sent_message_id=message_id, lease_until=None)
+        )
+
+    async def mark_failed(self, msg_id: int, *, status: str, error: str) -> None:
+        await self.session.exec(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id) == msg_id)
+            .values(status=status, error=error[:300], lease_until=None)
+        )
+
+    async def retry_later(self, msg_id: int, *, not_before: datetime, error: str) -> None:
+        await self.session.exec(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id) == msg_id)
+            .values(status="pending", not_before=not_before, error=error[:300], lease_until=None)
+        )
+
+    async def inflight_at_start(self) -> list[OutboxMessage]:
+        """Rows whose send may or may not have reached Telegram when the process died."""
+        rows = await self.session.exec(
+            select(OutboxMessage).where(col(OutboxMessage.status) == "inflight")
+        )
+        return list(rows)
+
+    async def get(self, msg_id: int) -> OutboxMessage | None:
+        return await self.session.get(OutboxMessage, msg_id)
+
+    async def counts(self) -> dict[str, int]:
+        rows = await self.session.exec(
+            select(OutboxMessage.status, func.count()).group_by(col(OutboxMessage.status))
+        )
+        return {status: int(n) for status, n in rows}
+
+    async def next_not_before(self, now: datetime) -> datetime | None:
+        rows = await self.session.exec(
+            select(func.min(OutboxMessage.not_before)).where(
+                col(OutboxMessage.status) == "pending", col(OutboxMessage.not_before) > now
+            )
+        )
+        return rows.one()
+
+    # reachability
+    async def mark_unreachable(self, chat_id: int, *, now: datetime, reason: str) -> None:
+        existing = await self.session.get(ChatStatus, chat_id)
+        if existing is None:
+            self.session.add(ChatStatus(chat_id=chat_id, unreachable_since=now, reason=reason))
+        elif existing.unreachable_since is None:
+            existing.unreachable_since = now
+            existing.reason = reason
+            self.session.add(existing)
+
+    async def mark_reachable(self, chat_id: int) -> bool:
+        result = await self.session.exec(delete(ChatStatus).where(col(ChatStatus.chat_id) == chat_id))
+        return bool(result.rowcount)
+
+    async def is_unreachable(self, chat_id: int) -> bool:
+        row = await self.session.get(ChatStatus, chat_id)
+        return row is not None and row.unreachable_since is not None
+
+    async def drop_pending_for(self, chat_id: int, *, reason: str) -> int:
+        """A chat that blocked us gets nothing more from the queue."""
+        result = await self.session.exec(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.chat_id) == chat_id, col(OutboxMessage.status) == "pending")
+            .values(status="unreachable", error=reason[:300])
+        )
+        return int(result.rowcount)

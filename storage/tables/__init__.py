@@ -1,0 +1,29 @@
+"""All tables, imported so that ``SQLModel.metadata`` knows them (alembic reads it)."""
+
+from storage.tables.audit import AuditEntry, AuditHead
+from storage.tables.messaging import ChatStatus, OutboxMessage
+from storage.tables.people import (
+    Consent,
+    Department,
+    Invite,
+    SignInAttempt,
+    Staff,
+    StaffRole,
+)
+from storage.tables.runtime import DueItem, FlowState, InboxUpdate
+
+__all__ = [
+    "AuditEntry",
+    "AuditHead",
+    "ChatStatus",
+    "Consent",
+    "Department",
+    "DueItem",
+    "FlowState",
+    "InboxUpdate",
+    "Invite",
+    "OutboxMessage",
+    "SignInAttempt",
+    "Staff",
+    "StaffRole",
+]

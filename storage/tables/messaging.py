@@ -1,0 +1,52 @@
+"""The transactional outbox and what we know about each chat's reachability."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
+
+# Priority lanes: lower is sooner. An interactive reply never waits behind a broadcast.
+PRIORITY_INTERACTIVE = 0
+PRIORITY_NOTIFY = 5
+PRIORITY_BROADCAST = 9
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to send: kind and facts, never text; rendered in the recipient's language."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_pending", "status", "priority", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    staff_id: int | None = Field(default=None, index=True)
+    locale: str | None = Field(default=None, max_length=10)
+    kind: str = Field(max_length=60)
+    ref_id: int | None = Field(default=None)
+    facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    priority: int = Field(default=PRIORITY_NOTIFY)
+    dedupe_key: str | None = Field(default=None, max_length=200, unique=True)
+    # pending -> inflight -> sent | failed | unreachable
+    status: str = Field(default="pending", max_length=12)
+    attempts: int = Field(default=0)
+    not_before: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    lease_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    sent_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    error: str | None = Field(default=None, max_length=300)
+
+
+class ChatStatus(SQLModel, table=True):
+    """A chat that refused our messages (403): we stop sending until it talks to us again."""
+
+    __tablename__ = "chat_status"
+
+    chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    unreachable_since: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    reason: str | None = Field(default=None, max_length=200)

@@ -1,0 +1,92 @@
+"""The unit of work: one session, every repository, commit or roll back together."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError as SAInterfaceError
+
+from storage.crypto import KeyRing
+from storage.db import Database
+from storage.repos.audit import AuditRepo
+from storage.repos.messaging import OutboxRepo
+from storage.repos.people import PeopleRepo
+from storage.repos.runtime import DueRepo, FlowRepo, InboxRepo
+
+# Errors that mean "the database is not there right now", as opposed to a bug.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    SAInterfaceError,
+    ConnectionError,
+    OSError,
+)
+
+
+class ReplayedUpdateError(Exception):
+    """The update this unit of work belongs to was already handled: nothing is committed."""
+
+
+class UnitOfWork:
+    """``async with uow:`` ... ``await uow.commit()``; leaving without commit rolls back.
+
+    When it belongs to an inbox update, committing also marks that update done in the same
+    transaction, so an update's effects and its "handled" mark can never be separated.
+    """
+
+    def __init__(
+        self, db: Database, keys: KeyRing, *, inbox_update_id: int | None = None,
+        clock_now: datetime | None = None,
+    ) -> None:
+        self._db = db
+        self._keys = keys
+        self.inbox_update_id = inbox_update_id
+        self._now = clock_now
+
+    async def __aenter__(self) -> Self:
+        self.session = self._db.sessions()
+        self.people = PeopleRepo(self.session)
+        self.audit = AuditRepo(self.session, self._keys)
+        self.outbox = OutboxRepo(self.session)
+        self.inbox = InboxRepo(self.session)
+        self.due = DueRepo(self.session)
+        self.flows = FlowRepo(self.session)
+        self.committed = False
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if not self.committed:
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    async def commit(self, *, now: datetime | None = None) -> None:
+        """Commit everything; with an inbox update, mark it done in the same transaction."""
+        if self.inbox_update_id is not None:
+            stamp = now or self._now
+            if stamp is None:
+                raise ValueError("a unit of work for an update needs the time to mark it done")
+            if not await self.inbox.mark_done(self.inbox_update_id, now=stamp):
+                await self.session.rollback()
+                raise ReplayedUpdateError(self.inbox_update_id)
+        await self.session.commit()
+        self.committed = True
+
+    async def rollback(self) -> None:
+        """Throw the changes away."""
+        await self.session.rollback()
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True for errors caused by an unreachable database rather than by our code."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, UNAVAILABLE_ERRORS)
