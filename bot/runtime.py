@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from bot.clock import Clock
 from storage.crypto import KeyRing
 from storage.db import Database
-from storage.uow import UnitOfWork
+from storage.uow import ReplayedUpdateError, UnitOfWork, is_unavailable
 
 # The inbox update whose handler is running in this task (None outside a handler). Units of
 # work opened while it is set mark that update done in the same transaction as their effects.
@@ -44,3 +44,13 @@ class Runtime:
     def detached_uow(self) -> UnitOfWork:
         """A unit of work that never marks an update done (background work, the sender)."""
         return UnitOfWork(self.db, self.keys, clock_now=self.clock())
+
+
+# Re-exported so the Telegram edge can classify errors without importing storage.
+__all__ = [
+    "ReplayedUpdateError",
+    "Runtime",
+    "current_update_id",
+    "handling_update",
+    "is_unavailable",
+]

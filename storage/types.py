@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +54,28 @@ class EncryptedText(TypeDecorator[str]):
         if value is None:
             return None
         return current_key_ring().decrypt(bytes(value), purpose=self.purpose).decode()
+
+
+class EncryptedJSON(TypeDecorator[Any]):
+    """A JSON value stored encrypted (outbox facts carry names, codes and users' words)."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def __init__(self, purpose: str = "json", *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.purpose = purpose
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
+        if value is None:
+            return None
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return current_key_ring().encrypt(text.encode(), purpose=self.purpose)
+
+    def process_result_value(self, value: bytes | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return json.loads(current_key_ring().decrypt(bytes(value), purpose=self.purpose))
 
 
 def short_string(length: int) -> String:

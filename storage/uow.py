@@ -62,11 +62,9 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            if not self.committed:
-                await self.session.rollback()
-        finally:
-            await self.session.close()
+        # close() rolls back an uncommitted transaction, and unlike rollback() it leaves the
+        # loaded objects readable (detached, not expired) for the caller.
+        await self.session.close()
 
     async def commit(self, *, now: datetime | None = None) -> None:
         """Commit everything; with an inbox update, mark it done in the same transaction."""

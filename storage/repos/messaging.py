@@ -130,6 +130,16 @@ class OutboxRepo:
         )
         return list(rows)
 
+    async def purge_sent(self, *, before: datetime) -> int:
+        """Forget delivered (or given-up) messages older than a time."""
+        result = await self.session.exec(
+            delete(OutboxMessage).where(
+                col(OutboxMessage.status).in_(["sent", "failed", "unreachable"]),
+                col(OutboxMessage.created_at) < before,
+            )
+        )
+        return int(result.rowcount)
+
     async def get(self, msg_id: int) -> OutboxMessage | None:
         return await self.session.get(OutboxMessage, msg_id)
 

@@ -171,6 +171,9 @@ class PeopleRepo:
         rows = await self.session.exec(select(Invite).where(col(Invite.code_hash) == code_hash))
         return rows.first()
 
+    async def invite(self, invite_id: int) -> Invite | None:
+        return await self.session.get(Invite, invite_id)
+
     async def use_invite(self, invite_id: int, *, tg_id: int, now: datetime) -> bool:
         """Mark used only if still unused (two phones racing with one code: one wins)."""
         result = await self.session.exec(

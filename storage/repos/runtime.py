@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -83,8 +83,25 @@ class InboxRepo:
             .values(lease_until=None)
         )
 
+    async def release_all(self) -> int:
+        result = await self.session.exec(
+            update(InboxUpdate)
+            .where(col(InboxUpdate.status) == "pending", col(InboxUpdate.lease_until).is_not(None))
+            .values(lease_until=None)
+        )
+        return int(result.rowcount)
+
     async def get(self, update_id: int) -> InboxUpdate | None:
         return await self.session.get(InboxUpdate, update_id)
+
+    async def purge_done(self, *, before: datetime) -> int:
+        """Forget handled updates received before a time (retention of personal data)."""
+        result = await self.session.exec(
+            delete(InboxUpdate).where(
+                col(InboxUpdate.status) != "pending", col(InboxUpdate.received_at) < before
+            )
+        )
+        return int(result.rowcount)
 
     async def status_counts(self) -> dict[str, int]:
         rows = await self.session.exec(
@@ -222,6 +239,13 @@ class FlowRepo:
         self.session.add(row)
         await self.session.flush()
         return row
+
+    async def clear_all_for(self, telegram_id: int) -> int:
+        """Drop every flow of one user (a disabled account keeps no half-filled forms)."""
+        result = await self.session.exec(
+            delete(FlowState).where(col(FlowState.telegram_id) == telegram_id)
+        )
+        return int(result.rowcount)
 
     async def clear(self, telegram_id: int, chat_id: int) -> bool:
         row = await self.get(telegram_id, chat_id)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index
+from sqlalchemy import BigInteger, Column, Index
 from sqlmodel import Field, SQLModel
 
-from storage.types import UTCDateTime
+from storage.types import EncryptedJSON, UTCDateTime
 
 # Priority lanes: lower is sooner. An interactive reply never waits behind a broadcast.
 PRIORITY_INTERACTIVE = 0
@@ -29,7 +29,9 @@ class OutboxMessage(SQLModel, table=True):
     locale: str | None = Field(default=None, max_length=10)
     kind: str = Field(max_length=60)
     ref_id: int | None = Field(default=None)
-    facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    facts: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(EncryptedJSON("outbox"), nullable=False)
+    )
     priority: int = Field(default=PRIORITY_NOTIFY)
     dedupe_key: str | None = Field(default=None, max_length=200, unique=True)
     # pending -> inflight -> sent | failed | unreachable

@@ -115,7 +115,7 @@ def upgrade() -> None:
     sa.Column('locale', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
     sa.Column('ref_id', sa.Integer(), nullable=True),
-    sa.Column('facts', sa.JSON(), nullable=False),
+    sa.Column('facts', storage.types.EncryptedJSON(), nullable=False),
     sa.Column('priority', sa.Integer(), nullable=False),
     sa.Column('dedupe_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),

@@ -1,0 +1,51 @@
+"""The service container the composition root builds and every handler reaches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.audit import AuditService
+from bot.config import Settings
+from bot.inbox import InboxService
+from bot.messaging.services import DeliveryService
+from bot.people.admin import StaffAdminService
+from bot.people.import_service import StaffImportService
+from bot.people.services import PeopleService
+from bot.runtime import Runtime
+from bot.scheduling import DueService
+
+
+@dataclass(frozen=True)
+class Services:
+    """One instance of each service, sharing one runtime."""
+
+    runtime: Runtime
+    settings: Settings
+    people: PeopleService
+    staff_import: StaffImportService
+    staff_admin: StaffAdminService
+    inbox: InboxService
+    delivery: DeliveryService
+    audit: AuditService
+    due: DueService
+
+
+def build_services(settings: Settings, rt: Runtime) -> Services:
+    """Wire every service to the runtime."""
+    importer = StaffImportService(rt)
+    return Services(
+        runtime=rt,
+        settings=settings,
+        people=PeopleService(
+            rt,
+            invite_ttl=timedelta(hours=settings.invite_ttl_hours),
+            default_locale=settings.default_locale,
+        ),
+        staff_import=importer,
+        staff_admin=StaffAdminService(rt, importer, default_locale=settings.default_locale),
+        inbox=InboxService(rt),
+        delivery=DeliveryService(rt, default_locale=settings.default_locale),
+        audit=AuditService(rt),
+        due=DueService(rt),
+    )

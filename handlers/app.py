@@ -1,0 +1,215 @@
+"""The composition root: settings → database → services → PTB Application → running bot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram import BotCommand, BotCommandScopeDefault
+from telegram.ext import Application, ApplicationBuilder, ContextTypes
+
+from bot.clock import Clock, system_clock
+from bot.config import Settings, ensure_secret_key
+from bot.i18n import N_, translator
+from bot.runtime import Runtime
+from bot.services import Services, build_services
+from handlers import people as people_handlers
+from handlers import render  # noqa: F401  (registers renderers)
+from handlers import staff as staff_handlers
+from handlers.context import Ctx
+from handlers.errors import on_error
+from handlers.inbox import (
+    ALLOWED_UPDATES,
+    Dispatcher,     PerChatUpdateProcessor,
+    PollingReceiver,
+    WebhookServer,
+)
+from handlers.render import people as _people_renderers  # noqa: F401
+from handlers.render import staff as _staff_renderers  # noqa: F401
+from handlers.request import AiohttpRequest
+from handlers.sender import OutboxSender
+from storage.crypto import KeyRing, install_key_ring
+from storage.db import Database, head_revision
+
+logger = logging.getLogger(__name__)
+
+DUE_TICK_S = 5.0
+CONCURRENT_UPDATES = 64
+
+# (command, English description) — descriptions are translated per language for setMyCommands.
+COMMANDS = (
+    ("menu", N_("Main menu")),
+    ("help", N_("What I can do")),
+    ("language", N_("Language: 中文 / English")),
+    ("cancel", N_("Stop what you are doing")),
+    ("start", N_("Register with your invite link")),
+)
+
+
+class SchemaOutdatedError(Exception):
+    """The database schema is not the one this code needs."""
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Logging is configured once, here; modules only call getLogger(__name__)."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "apscheduler", "aiohttp.access", "telegram.ext.Application"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def build_application(settings: Settings, services: Services) -> Application[Any, Ctx, Any, Any, Any, Any]:
+    """The real PTB Application (no updater: our inbox receives updates)."""
+    if not settings.token:
+        raise ValueError("a bot token is required")
+    app = (
+        ApplicationBuilder()
+        .token(settings.token)
+        .base_url(settings.api_base_url)
+        .base_file_url(settings.effective_file_base_url)
+        .request(AiohttpRequest(connection_pool_size=64))
+        .get_updates_request(AiohttpRequest(connection_pool_size=2, read_timeout=40.0))
+        .updater(None)
+        .concurrent_updates(PerChatUpdateProcessor(CONCURRENT_UPDATES))
+        .context_types(ContextTypes(context=Ctx))
+        .build()
+    )
+    app.bot_data["services"] = services
+    for group, handler in people_handlers.handlers() + staff_handlers.handlers():
+        app.add_handler(handler, group=group)
+    for group, handler in people_handlers.fallback_handlers():
+        app.add_handler(handler, group=group)
+    app.add_error_handler(on_error)  # type: ignore[arg-type]
+    return app
+
+
+def webhook_secret(keys: KeyRing, settings: Settings) -> str:
+    """The secret Telegram sends back in a header; stable across restarts."""
+    if settings.webhook_secret:
+        return settings.webhook_secret
+    return hashlib.sha256(b"govbot-webhook" + keys.current).hexdigest()
+
+
+async def register_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """setMyCommands in each language (the default scope shows Chinese)."""
+    for code, locale in (("zh", "zh_CN"), ("en", "en"), (None, "zh_CN")):
+        tr = translator(locale)
+        commands = [BotCommand(name, tr.gettext(desc)) for name, desc in COMMANDS]
+        await app.bot.set_my_commands(commands, scope=BotCommandScopeDefault(),
+                                      language_code=code)
+
+
+async def check_schema(db: Database) -> None:
+    """Refuse to run on a database that is not at the shipped head revision."""
+    current, head = await db.current_revision(), head_revision()
+    if current != head:
+        raise SchemaOutdatedError(
+            f"the database schema is at {current or 'nothing'}, this version needs {head}: "
+            "run `govbot db upgrade`"
+        )
+
+
+@dataclass
+class BotRunner:
+    """Starts and stops everything the bot process runs."""
+
+    settings: Settings
+    clock: Clock = system_clock
+    webhook_url: str | None = None
+    listen: tuple[str, int] | None = None
+    db: Database | None = None
+    services: Services | None = None
+    app: Application[Any, Any, Any, Any, Any, Any] | None = None
+    sender: OutboxSender | None = None
+    dispatcher: Dispatcher | None = None
+    _receiver: PollingReceiver | None = None
+    _webhook: WebhookServer | None = None
+    _stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    webhook_port: int | None = None
+
+    async def start(self) -> None:
+        """Open the database, check its schema, build the app and start every loop."""
+        keys = KeyRing(ensure_secret_key(self.settings))
+        install_key_ring(keys)
+        self.db = Database(self.settings.effective_database_url)
+        await check_schema(self.db)
+        rt = Runtime(self.db, keys, self.clock)
+        self.services = build_services(self.settings, rt)
+        self.app = build_application(self.settings, self.services)
+        await self.app.initialize()
+        await register_commands(self.app)
+        if self.db.dialect == "sqlite":
+            # One process owns a SQLite database: leases left by a killed run are ours.
+            await self.services.inbox.release_leases()
+        self.sender = OutboxSender(self.app.bot, self.services.delivery)
+        await self.sender.start()
+        self.dispatcher = Dispatcher(self.app, self.services.inbox, after_update=self.sender.kick)
+        await self.services.due.ensure_maintenance()
+        if self.app.job_queue is not None:
+            self.app.job_queue.run_repeating(self._due_tick, interval=DUE_TICK_S, first=1.0)
+        await self.app.start()
+        await self.dispatcher.start()
+        if self.webhook_url:
+            secret = webhook_secret(keys, self.settings)
+            host, port = self.listen or ("127.0.0.1", 8080)
+            path = "/telegram/" + hashlib.sha256(secret.encode()).hexdigest()[:16]
+            self._webhook = WebhookServer(self.services.inbox, secret=secret, path=path,
+                                          on_stored=self.dispatcher.kick, health=self.health)
+            self.webhook_port = await self._webhook.start(host, port)
+            await self.app.bot.set_webhook(self.webhook_url.rstrip("/") + path,
+                                           secret_token=secret,
+                                           allowed_updates=ALLOWED_UPDATES)
+        else:
+            self._receiver = PollingReceiver(self.app.bot, self.services.inbox,
+                                             on_stored=self.dispatcher.kick)
+            await self._receiver.start()
+        logger.info("bot @%s running (%s)", self.app.bot.username,
+                    "webhook" if self.webhook_url else "polling")
+
+    async def _due_tick(self, _context: Any) -> None:
+        assert self.services is not None
+        try:
+            if await self.services.due.tick():
+                assert self.sender is not None
+                self.sender.kick()
+        except Exception:
+            logger.exception("due-item tick failed")
+
+    async def health(self) -> dict[str, Any]:
+        """Database reachable, and the inbox/outbox backlog (for /healthz)."""
+        assert self.db is not None and self.services is not None
+        await self.db.ping()
+        return {"ok": True, "inbox": await self.services.inbox.stats(),
+                "outbox": await self.services.delivery.stats()}
+
+    async def wait(self) -> None:
+        """Until stop() is called or polling ends with a fatal error."""
+        waiters = [asyncio.create_task(self._stopped.wait())]
+        if self._receiver is not None and self._receiver.task is not None:
+            waiters.append(self._receiver.task)  # type: ignore[arg-type]
+        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    async def stop(self) -> None:
+        """Stop receiving, finish handlers, flush what can be sent, close everything."""
+        self._stopped.set()
+        if self._receiver is not None:
+            await self._receiver.stop()
+        if self._webhook is not None:
+            await self._webhook.stop()
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+        if self.sender is not None:
+            await self.sender.stop()
+        if self.app is not None:
+            with contextlib.suppress(Exception):
+                if self.app.running:
+                    await self.app.stop()
+                await self.app.shutdown()
+        if self.db is not None:
+            await self.db.dispose()

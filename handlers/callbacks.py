@@ -1,0 +1,54 @@
+"""The one codec for inline-button data: ``<cap>.<verb>:<object id>:<version>``.
+
+Decoding proves only that the string is well formed and names a known action; the service
+still checks, now, that this user may do it to that object at that version.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.errors import BadCallbackError
+
+ACTIONS = frozenset(
+    {
+        "rg.ok",  # accept the privacy notice (object: invite id)
+        "rg.no",  # decline it
+        "mn.open",  # open a main-menu item (object: index into bot.menu.MENU)
+        "lg.set",  # choose a language (object: index into bot.i18n.SUPPORTED)
+        "st.part",  # import the valid rows of the uploaded staff file (object: flow version)
+        "st.drop",  # discard the uploaded staff file
+    }
+)
+MAX_BYTES = 64  # Telegram counts bytes, not characters
+_FORMAT = re.compile(r"([a-z]{2,8}\.[a-z]{2,8}):([0-9]{1,12}):([0-9]{1,9})")  # not \d: int() takes "１"
+
+
+@dataclass(frozen=True)
+class Press:
+    """A decoded button press."""
+
+    action: str
+    obj_id: int
+    version: int = 0
+
+
+def encode(press: Press) -> str:
+    """Button data for a press; raises ValueError for anything Telegram would refuse."""
+    data = f"{press.action}:{press.obj_id}:{press.version}"
+    if press.action not in ACTIONS or press.obj_id < 0 or press.version < 0:
+        raise ValueError(data)
+    if len(data.encode()) > MAX_BYTES:
+        raise ValueError(data)
+    return data
+
+
+def decode(data: str | None) -> Press:
+    """The press, or BadCallbackError for data our encoder did not produce."""
+    if data is None:
+        raise BadCallbackError()
+    match = _FORMAT.fullmatch(data)
+    if match is None or match[1] not in ACTIONS:
+        raise BadCallbackError()
+    return Press(match[1], int(match[2]), int(match[3]))

@@ -1,0 +1,353 @@
+"""The ``govbot`` command line: run the bot, check, migrate, import staff, invite, audit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from bot.config import ConfigError, Settings, ensure_secret_key, load_settings
+from bot.errors import AlreadyRegisteredError, DomainError, ImportFileError, StaffNotFoundError
+from bot.i18n import translator
+from bot.runtime import Runtime, is_unavailable
+from bot.services import Services, build_services
+from storage.crypto import KeyRing, install_key_ring
+from storage.db import Database, head_revision
+
+T = TypeVar("T")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail exits
+
+
+async def _with_services(settings: Settings, job: Callable[[Services], Awaitable[T]],
+                         *, check: bool = True) -> T:
+    keys = KeyRing(ensure_secret_key(settings))
+    install_key_ring(keys)
+    db = Database(settings.effective_database_url)
+    try:
+        if check:
+            current, head = await db.current_revision(), head_revision()
+            if current != head:
+                _fail(f"the database schema is at {current or 'nothing'}, this version needs "
+                      f"{head}: run `govbot db upgrade`")
+        from bot.clock import system_clock
+
+        return await job(build_services(settings, Runtime(db, keys, system_clock)))
+    finally:
+        await db.dispose()
+
+
+def _run(coro: Awaitable[T]) -> T:
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except DomainError as exc:
+        _fail(type(exc).__name__)
+    except Exception as exc:
+        if is_unavailable(exc):
+            _fail(f"the database cannot be reached ({type(exc).__name__}); check DATABASE_URL")
+        raise
+    raise AssertionError("unreachable")
+
+
+@click.group(help="GovOffice Assistant (政务办公助手): a Telegram assistant for government office work.")
+def main() -> None:
+    """The ``govbot`` command group."""
+
+
+@main.command(help="Run the bot (polling; or a webhook with --webhook URL --listen HOST:PORT).")
+@click.option("--webhook", "webhook_url", default=None, help="Public HTTPS base URL for Telegram.")
+@click.option("--listen", default=None, help="HOST:PORT for the webhook server (default 127.0.0.1:8080).")
+def run(webhook_url: str | None, listen: str | None) -> None:
+    """``govbot run``."""
+    settings = _settings()
+    problems = settings.problems(need_token=True)
+    if problems:
+        for line in problems:
+            click.echo(f"error: {line}", err=True)
+        sys.exit(2)
+    address: tuple[str, int] | None = None
+    if listen:
+        host, _, port = listen.rpartition(":")
+        if not port.isdigit():
+            _fail("--listen must be HOST:PORT")
+        address = (host or "127.0.0.1", int(port))
+    from handlers.app import BotRunner, SchemaOutdatedError, configure_logging
+
+    configure_logging()
+
+    async def serve() -> None:
+        runner = BotRunner(settings, webhook_url=webhook_url, listen=address)
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            await runner.start()
+        except SchemaOutdatedError as exc:
+            await runner.stop()
+            _fail(str(exc))
+        waiter = asyncio.create_task(runner.wait())
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await runner.stop()
+            stopper.cancel()
+        if waiter.done() and waiter.exception() is not None:
+            _fail(f"the bot stopped: {waiter.exception()}")
+
+    _run(serve())
+
+
+@main.command(help="Validate the configuration and database connectivity; one line per problem.")
+def check() -> None:
+    """``govbot check``."""
+    settings = _settings()
+    problems = settings.problems(need_token=False)
+    if not settings.token:
+        problems.append("TELEGRAM_BOT_TOKEN is not set: `govbot run` needs it (`govbot demo` does not)")
+
+    async def probe() -> list[str]:
+        found: list[str] = []
+        try:
+            ensure_secret_key(settings)
+        except (ConfigError, OSError) as exc:
+            return [f"secret key: {exc}"]
+        db = Database(settings.effective_database_url)
+        try:
+            await db.ping()
+            current, head = await db.current_revision(), head_revision()
+            if current != head:
+                found.append(f"database schema is at {current or 'nothing'}, needs {head}: "
+                             "run `govbot db upgrade`")
+        except Exception as exc:
+            found.append(f"database {settings.effective_database_url.split('@')[-1]}: "
+                         f"cannot connect ({type(exc).__name__})")
+        finally:
+            await db.dispose()
+        return found
+
+    problems += asyncio.run(probe())
+    for line in problems:
+        click.echo(line)
+    if problems:
+        sys.exit(1)
+    click.echo("ok")
+
+
+@main.group(help="Database schema commands.")
+def db() -> None:
+    """``govbot db``."""
+
+
+@db.command(help="Create or upgrade the schema to this version.")
+def upgrade() -> None:
+    """``govbot db upgrade``."""
+    settings = _settings()
+
+    async def go() -> str | None:
+        install_key_ring(KeyRing(ensure_secret_key(settings)))
+        database = Database(settings.effective_database_url)
+        try:
+            await database.upgrade()
+            return await database.current_revision()
+        finally:
+            await database.dispose()
+
+    click.echo(f"database at revision {_run(go())}")
+
+
+@db.command(help="Show the schema revision of the database and of this code.")
+def current() -> None:
+    """``govbot db current``."""
+    settings = _settings()
+
+    async def go() -> str | None:
+        database = Database(settings.effective_database_url)
+        try:
+            return await database.current_revision()
+        finally:
+            await database.dispose()
+
+    click.echo(f"database: {_run(go()) or 'empty'}; code: {head_revision()}")
+
+
+@main.group(help="Staff directory commands.")
+def staff() -> None:
+    """``govbot staff``."""
+
+
+@staff.command("import", help="Import or update staff from a CSV or XLSX file.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--partial", is_flag=True, help="Write the valid rows even if some rows have errors.")
+def staff_import(file: Path, partial: bool) -> None:
+    """``govbot staff import FILE``."""
+    from bot.people.domain import ERROR_MESSAGES
+    from bot.people.importing import read_staff_file
+
+    settings = _settings()
+    tr = translator(settings.default_locale if settings.default_locale else "zh_CN")
+    try:
+        rows = read_staff_file(file, file.name)
+    except ImportFileError as exc:
+        _fail(tr.gettext(_file_error(exc.reason), reason=exc.reason))
+    click.echo(f"{len(rows)} rows read from {file.name}")
+    bar: dict[str, Any] = {}
+
+    def progress(done: int, total: int) -> None:
+        if total >= 1000:
+            click.echo(f"\r{done}/{total}", nl=False, err=True)
+            bar["shown"] = True
+
+    async def go(services: Services) -> Any:
+        return await services.staff_import.import_staff(
+            rows, actor_id=None, partial=partial, progress=progress)
+
+    report = _run(_with_services(settings, go))
+    if bar:
+        click.echo("", err=True)
+    for err in report.errors:
+        click.echo(tr.gettext(ERROR_MESSAGES[err.code], line=err.line, column=err.column,
+                              value=err.value), err=True)
+    click.echo(f"created {report.created}, updated {report.updated}, unchanged "
+               f"{report.unchanged}, errors {len(report.errors)}; "
+               f"{'written' if report.written else 'nothing written'}")
+    if report.errors and not report.written:
+        click.echo("fix the rows above, or pass --partial to import the valid rows", err=True)
+        sys.exit(1)
+
+
+def _file_error(reason: str) -> str:
+    from handlers.render.staff import FILE_ERRORS
+
+    return FILE_ERRORS.get(reason.split(":", 1)[0], FILE_ERRORS["unreadable"])
+
+
+@staff.command("disable", help="Disable a staff member at once (their account stops working).")
+@click.argument("employee_no")
+def staff_disable(employee_no: str) -> None:
+    """``govbot staff disable EMPLOYEE_NO``."""
+    settings = _settings()
+    try:
+        result = _run(_with_services(
+            settings, lambda s: s.people.disable(employee_no, actor_id=None)))
+    except SystemExit:
+        raise
+    click.echo(f"{result.employee_no}: {'disabled' if result.changed else 'already disabled'}")
+
+
+@staff.command("enable", help="Enable a disabled staff member again.")
+@click.argument("employee_no")
+def staff_enable(employee_no: str) -> None:
+    """``govbot staff enable EMPLOYEE_NO``."""
+    settings = _settings()
+    result = _run(_with_services(settings, lambda s: s.people.enable(employee_no, actor_id=None)))
+    click.echo(f"{result.employee_no}: {'enabled' if result.changed else 'already enabled'}")
+
+
+@main.command(help="Create a one-time, expiring invite code and deep link for a staff member.")
+@click.argument("employee_no")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def invite(employee_no: str, as_json: bool) -> None:
+    """``govbot invite EMPLOYEE_NO``."""
+    settings = _settings()
+
+    async def go(services: Services) -> Any:
+        return await services.people.create_invite(employee_no, actor_id=None)
+
+    try:
+        issued = asyncio.run(_with_services(settings, go))
+    except StaffNotFoundError:
+        _fail(f"no active staff member with employee number {employee_no!r}")
+    except AlreadyRegisteredError:
+        _fail(f"{employee_no} is already registered")
+    username = settings.bot_username or _bot_username(settings)
+    link = f"https://t.me/{username}?start={issued.code}" if username else None
+    if as_json:
+        click.echo(json.dumps({
+            "employee_no": issued.employee_no, "name": issued.name, "code": issued.code,
+            "link": link, "expires_at": issued.expires_at.isoformat(),
+        }, ensure_ascii=False))
+        return
+    click.echo(f"invite for {issued.employee_no} {issued.name}")
+    click.echo(f"code:    {issued.code}")
+    click.echo(f"link:    {link or '(set GOVBOT_BOT_USERNAME to print the link)'}")
+    click.echo(f"expires: {issued.expires_at.isoformat()}")
+
+
+def _bot_username(settings: Settings) -> str | None:
+    if not settings.token:
+        return None
+
+    async def ask() -> str | None:
+        from telegram import Bot
+
+        bot = Bot(settings.token or "", base_url=settings.api_base_url)
+        try:
+            async with bot:
+                return bot.username
+        except Exception:
+            return None
+
+    return asyncio.run(ask())
+
+
+@main.group(help="Audit trail commands.")
+def audit() -> None:
+    """``govbot audit``."""
+
+
+@audit.command(help="Check the audit chain; report the first broken link and exit non-zero.")
+def verify() -> None:
+    """``govbot audit verify``."""
+    settings = _settings()
+    result = _run(_with_services(settings, lambda s: s.audit.verify()))
+    if result.ok:
+        click.echo(f"audit trail intact: {result.checked} entries")
+        return
+    click.echo(f"audit trail BROKEN at entry {result.first_broken_seq}: {result.problem} "
+               f"({result.checked} entries checked)")
+    sys.exit(1)
+
+
+@main.command(help="Run the bot against the built-in Bot API emulator with demo data (no token, no internet).")
+@click.option("--port", default=8081, show_default=True, help="Port of the emulator on 127.0.0.1.")
+@click.option("--reset", is_flag=True, help="Start from fresh demo data.")
+def demo(port: int, reset: bool) -> None:
+    """``govbot demo``."""
+    from handlers.demo import run_demo
+
+    settings = _settings()
+    _run(run_demo(settings, port=port, reset=reset))
+
+
+@main.command(help="Run the loopback Bot API emulator alone.")
+@click.option("--port", default=8081, show_default=True)
+def emulator(port: int) -> None:
+    """``govbot emulator``."""
+    from bot.emulator.__main__ import main as emulator_main
+
+    emulator_main(["--port", str(port)])
+
+
+if __name__ == "__main__":
+    main()

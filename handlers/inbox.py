@@ -1,0 +1,360 @@
+"""Receiving updates durably (polling or webhook) and dispatching them in per-chat order.
+
+Polling: a batch is stored before the next ``getUpdates`` confirms it by its offset.
+Webhook: an update is stored before the HTTP answer, so Telegram redelivers what we lost.
+Either way the dispatcher claims stored updates and runs the PTB handlers on them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from telegram import Bot, Update
+from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.ext import Application, BaseUpdateProcessor
+
+from bot.inbox import InboxService, RawUpdate
+from bot.runtime import handling_update, is_unavailable
+from handlers.errors import Handling, handling
+
+logger = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member",
+                   "chat_member", "message_reaction"]
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_ATTEMPTS = 5  # an update that crashed the process this often is set aside
+
+
+def chat_of(data: dict[str, Any]) -> int | None:
+    """The chat an update belongs to, for ordering (None: no chat, e.g. inline queries)."""
+    for key in ("message", "edited_message", "channel_post", "edited_channel_post",
+                "my_chat_member", "chat_member", "chat_join_request", "message_reaction"):
+        part = data.get(key)
+        if isinstance(part, dict) and isinstance(part.get("chat"), dict):
+            return int(part["chat"]["id"])
+    query = data.get("callback_query")
+    if isinstance(query, dict):
+        message = query.get("message")
+        if isinstance(message, dict) and isinstance(message.get("chat"), dict):
+            return int(message["chat"]["id"])
+        if isinstance(query.get("from"), dict):
+            return int(query["from"]["id"])
+    return None
+
+
+def raw_update(data: dict[str, Any]) -> RawUpdate:
+    """What the inbox stores of one update."""
+    return RawUpdate(int(data["update_id"]), chat_of(data),
+                     json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Concurrent across chats, strictly in order within one chat."""
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int | None, asyncio.Lock] = {}
+        self._users: dict[int | None, int] = {}
+
+    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Take the chat's lock before a concurrency slot, so one busy chat holds one slot."""
+        key = update.effective_chat.id if isinstance(update, Update) and (
+            update.effective_chat is not None) else None
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                await super().process_update(update, coroutine)
+        finally:
+            self._users[key] -= 1
+            if self._users[key] == 0:  # nobody waits: forget the chat, memory stays flat
+                del self._users[key]
+                del self._locks[key]
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        await coroutine
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+
+class Dispatcher:
+    """Claims stored updates and runs the application's handlers on each, exactly once."""
+
+    def __init__(
+        self,
+        app: Application[Any, Any, Any, Any, Any, Any],
+        inbox: InboxService,
+        *,
+        after_update: Callable[[], None] = lambda: None,
+        poll_interval_s: float = 1.0,
+    ) -> None:
+        self._app = app
+        self._inbox = inbox
+        self._after = after_update
+        self._poll = poll_interval_s
+        self._wake = asyncio.Event()
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        # The newest task of each chat: the next update of that chat waits for it, so a
+        # chat's updates run in order even though different chats run concurrently.
+        self._tails: dict[int | None, asyncio.Task[None]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        processor = app.update_processor
+        self._capacity = max(8, 2 * processor.max_concurrent_updates)
+
+    def kick(self) -> None:
+        """New updates are stored: look now."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="dispatcher")
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; let running handlers finish (their updates stay pending otherwise)."""
+        self._stopping = True
+        self._wake.set()
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight.values()), timeout=timeout)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def idle(self, timeout: float) -> bool:
+        """For tests: wait until nothing is in flight and nothing is pending."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            if not self._in_flight and (await self._inbox.stats()).get("pending", 0) == 0:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    async def _loop(self) -> None:
+        backoff = self._poll
+        while not self._stopping:
+            try:
+                room = self._capacity - len(self._in_flight)
+                claimed = await self._inbox.claim(limit=room) if room > 0 else []
+                backoff = self._poll
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    logger.exception("claiming updates failed")
+                else:
+                    logger.warning("database unavailable; retrying in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            for raw in claimed:
+                if raw.update_id in self._in_flight:
+                    continue
+                before = self._tails.get(raw.chat_id)
+                task = asyncio.create_task(self._process(raw, before),
+                                           name=f"update-{raw.update_id}")
+                self._in_flight[raw.update_id] = task
+                self._tails[raw.chat_id] = task
+                task.add_done_callback(
+                    lambda t, uid=raw.update_id, chat=raw.chat_id: self._done(uid, chat, t))
+            if len(claimed) == 0 or len(self._in_flight) >= self._capacity:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._poll):  # not wait_for: see 3.11 cancel race
+                        await self._wake.wait()
+
+    def _done(self, update_id: int, chat_id: int | None, task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(update_id, None)
+        if self._tails.get(chat_id) is task:
+            del self._tails[chat_id]
+        self._wake.set()
+
+    async def _process(self, raw: RawUpdate, before: asyncio.Task[None] | None) -> None:
+        if before is not None:
+            await asyncio.wait([before])  # its outcome is its own business
+        try:
+            if raw.attempts > MAX_ATTEMPTS:
+                logger.error("update %s failed %s times; set aside", raw.update_id, MAX_ATTEMPTS)
+                await self._inbox.fail(raw.update_id, "too many attempts")
+                return
+            update = Update.de_json(json.loads(raw.payload), self._app.bot)
+            state = Handling()
+            token = handling.set(state)
+            try:
+                with handling_update(raw.update_id):
+                    await self._app.update_processor.process_update(
+                        update, self._app.process_update(update)
+                    )
+            finally:
+                handling.reset(token)
+            if state.retry:
+                await self._inbox.release(raw.update_id)
+            else:
+                await self._inbox.finish(raw.update_id)
+        except Exception as exc:
+            # The update stays pending under its lease and comes back: nothing is lost.
+            if is_unavailable(exc):
+                logger.warning("database unavailable after update %s", raw.update_id)
+            else:
+                logger.exception("dispatching update %s failed", raw.update_id)
+        finally:
+            self._after()
+
+
+Store = Callable[[list[RawUpdate]], Awaitable[int]]
+
+
+class PollingReceiver:
+    """Long-polls getUpdates; confirms a batch (next offset) only after storing it."""
+
+    def __init__(self, bot: Bot, inbox: InboxService, *, on_stored: Callable[[], None],
+                 poll_timeout: int = 25) -> None:
+        self._bot = bot
+        self._inbox = inbox
+        self._on_stored = on_stored
+        self._timeout = poll_timeout
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        await self._bot.delete_webhook(drop_pending_updates=False)
+        self._task = asyncio.create_task(self._loop(), name="polling")
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The polling task (the runner watches it: a Conflict ends the process)."""
+        return self._task
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        offset: int | None = None
+        backoff = 1.0
+        while not self._stopping:
+            try:
+                updates = await self._bot.get_updates(
+                    offset=offset, timeout=self._timeout, allowed_updates=ALLOWED_UPDATES,
+                    read_timeout=self._timeout + 10,
+                )
+            except RetryAfter as exc:
+                await asyncio.sleep(_seconds(exc.retry_after))
+                continue
+            except (Conflict, InvalidToken) as exc:
+                # Another process polls this token, or the token is wrong: stop, loudly.
+                logger.error("polling stopped: %s", exc)
+                raise
+            except (TimedOut, NetworkError) as exc:
+                logger.warning("getUpdates failed (%s); retrying in %.0fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            except Exception:
+                logger.exception("getUpdates failed unexpectedly; retrying in %.0fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = 1.0
+            if not updates:
+                continue
+            batch = [raw_update(u.to_dict()) for u in updates]
+            while not self._stopping:
+                try:
+                    await self._inbox.store(batch)
+                    break
+                except Exception as exc:  # not confirmed: Telegram keeps them for us
+                    if not is_unavailable(exc):
+                        logger.exception("storing updates failed")
+                    else:
+                        logger.warning("database unavailable; updates kept unconfirmed")
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
+            offset = max(r.update_id for r in batch) + 1
+            self._on_stored()
+
+
+def _seconds(value: object) -> float:
+    total = getattr(value, "total_seconds", None)
+    return float(total()) if callable(total) else float(value)  # type: ignore[arg-type]
+
+
+class WebhookServer:
+    """aiohttp app: POST updates (secret header checked, stored before 200), GET /healthz."""
+
+    def __init__(
+        self,
+        inbox: InboxService,
+        *,
+        secret: str,
+        path: str,
+        on_stored: Callable[[], None],
+        health: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> None:
+        self._inbox = inbox
+        self._secret = secret
+        self._path = path
+        self._on_stored = on_stored
+        self._health = health
+        self._runner: web.AppRunner | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_post(self._path, self._receive)
+        app.router.add_get("/healthz", self._healthz)
+        return app
+
+    async def start(self, host: str, port: int) -> int:
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        return int(sockets[0].getsockname()[1]) if sockets else port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self._secret.encode()):
+            logger.warning("webhook call with a wrong secret token from %s", request.remote)
+            return web.json_response({"ok": False}, status=403)
+        try:
+            data = await request.json()
+            if not isinstance(data, dict) or "update_id" not in data:
+                raise ValueError("not an update")
+            raw = raw_update(data)
+        except (ValueError, TypeError, KeyError):
+            return web.json_response({"ok": False, "error": "bad update"}, status=400)
+        try:
+            await self._inbox.store([raw])
+        except Exception as exc:
+            # Not stored: a non-2xx answer makes Telegram deliver it again later.
+            if not is_unavailable(exc):
+                logger.exception("storing webhook update failed")
+            return web.json_response({"ok": False}, status=503)
+        self._on_stored()
+        return web.json_response({"ok": True})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        try:
+            report = await self._health()
+        except Exception as exc:
+            logger.warning("health check failed: %s", type(exc).__name__)
+            return web.json_response({"ok": False}, status=503)
+        return web.json_response(report, status=200 if report.get("ok") else 503)

@@ -1,0 +1,657 @@
+"""Outbox delivery within Telegram's limits: per-chat, per-group and global sliding windows.
+
+PTB's ``AIORateLimiter`` has no per-private-chat limit, its leaky bucket bursts at window edges
+and one 429 stops every request (performance.md §2.2), so the sender paces itself:
+
+* a chat gets at most 3 calls in any trailing second, then one per second (GCRA);
+* a group additionally at most 19 in any trailing minute (Telegram says 20);
+* everything together at most 28 in any trailing second (Telegram says ~30), paced evenly;
+* the broadcast lane at most 24 of those, so interactive replies always find room.
+
+Windows and pacing both matter: a sliding window alone lets a whole window's worth go at
+once, and requests sent together arrive bunched up with whatever was delayed before them.
+
+Per-chat order comes from the claim (only a chat's oldest open row is claimable) and from
+sending at most one call per chat at a time; different chats go out concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import warnings
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import TypeVar
+
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message
+from telegram.constants import ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+
+from bot.i18n import Translator, translator
+from bot.messaging.outgoing import Outgoing
+from bot.messaging.services import (
+    PRIORITY_BROADCAST,
+    DeliveryService,
+    DeliveryUnavailableError,
+)
+from handlers.render import RENDERERS, Rendered
+
+logger = logging.getLogger(__name__)
+
+MonoClock = Callable[[], float]
+T = TypeVar("T")
+
+LEASE_S = 60.0  # longer than any send's timeouts plus the longest hold below
+HOLD_MAX_S = 2.0  # a row whose bucket frees later than this goes back to the database
+MAX_HELD = 64  # claimed rows waiting for their bucket, at most
+KICK_RESERVE = 8  # a kick claims at least this many, so a reply never waits for room
+MIN_CLAIM_GAP_S = 0.02  # claims after completed sends are coalesced to this rate
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 60.0
+DB_BACKOFF_CAP_S = 5.0
+STOP_GRACE_S = 10.0
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The sending limits; defaults sit just under Telegram's (Bots FAQ, performance.md §2.1)."""
+
+    chat_burst: int = 3  # calls to one chat in any trailing chat_window_s
+    chat_window_s: float = 1.0
+    chat_interval_s: float = 1.0  # sustained spacing per chat once the burst is used
+    group_limit: int = 19  # Telegram: 20 per minute per group
+    group_window_s: float = 60.0
+    global_limit: int = 28  # Telegram: about 30 per second overall
+    global_window_s: float = 1.0
+    global_burst: int = 4  # paced evenly too: a full window sent at once arrives bunched up
+    broadcast_limit: int = 24  # leaves global_limit - broadcast_limit for replies
+    broadcast_window_s: float = 1.0
+    broadcast_burst: int = 3  # the broadcast lane is paced at broadcast_limit/s in small bursts
+    slack_s: float = 0.05  # added to every window: our send time is not Telegram's arrival time
+
+
+class SlidingWindow:
+    """At most ``limit`` events in any trailing ``period_s``, from exact timestamps."""
+
+    __slots__ = ("_events", "limit", "period_s")
+
+    def __init__(self, limit: int, period_s: float) -> None:
+        self.limit = limit
+        self.period_s = period_s
+        self._events: deque[float] = deque()
+
+    def _expire(self, now: float) -> None:
+        # ``now - t`` in both places, so "expired" and "no wait left" can never disagree by a
+        # rounding error (which would let limit + 1 events into one window)
+        while self._events and now - self._events[0] >= self.period_s:
+            self._events.popleft()
+
+    def wait(self, now: float) -> float:
+        """Seconds until one more event fits (0.0: now)."""
+        self._expire(now)
+        if len(self._events) < self.limit:
+            return 0.0
+        return self.period_s - (now - self._events[-self.limit])
+
+    def record(self, now: float) -> None:
+        """Count one event at ``now``."""
+        self._expire(now)
+        self._events.append(now)
+
+    def last(self) -> float | None:
+        """The newest event, if any is still in the window."""
+        return self._events[-1] if self._events else None
+
+    def settle(self, sent_at: float, now: float) -> None:
+        """Move the event counted at ``sent_at`` (the newest) to ``now``, when it was answered."""
+        if self._events and self._events[-1] == sent_at:
+            self._events[-1] = max(sent_at, now)
+        else:  # it already left the window here, but may just have arrived over there
+            self._events.append(now)
+
+
+class Pacer:
+    """GCRA: a sustained rate of one per ``interval_s`` with bursts of up to ``burst``."""
+
+    __slots__ = ("_tat", "burst", "interval_s")
+
+    def __init__(self, interval_s: float, burst: int) -> None:
+        self.interval_s = interval_s
+        self.burst = burst
+        self._tat = float("-inf")  # theoretical arrival time of the next event
+
+    def wait(self, now: float) -> float:
+        """Seconds until one more event conforms (0.0: now)."""
+        return max(self._tat - (self.burst - 1) * self.interval_s - now, 0.0)
+
+    def record(self, now: float) -> None:
+        """Count one event at ``now``."""
+        self._tat = max(self._tat, now) + self.interval_s
+
+    def settle(self, now: float) -> None:
+        """The last event really happened as late as ``now``: keep a full interval after it."""
+        self._tat = max(self._tat, now + self.interval_s)
+
+
+class ChatBucket:
+    """One chat's limits, plus a pause a 429 for this chat imposed."""
+
+    __slots__ = ("group", "pace", "paused_until", "window")
+
+    def __init__(self, chat_id: int, limits: Limits) -> None:
+        self.window = SlidingWindow(limits.chat_burst, limits.chat_window_s + limits.slack_s)
+        self.pace = Pacer(limits.chat_interval_s + limits.slack_s, limits.chat_burst)
+        self.group = (
+            SlidingWindow(limits.group_limit, limits.group_window_s + limits.slack_s)
+            if chat_id < 0
+            else None
+        )
+        self.paused_until = float("-inf")
+
+    def wait(self, now: float) -> float:
+        """Seconds until this chat may receive one more call."""
+        waits = [self.window.wait(now), self.pace.wait(now), self.paused_until - now]
+        if self.group is not None:
+            waits.append(self.group.wait(now))
+        return max(*waits, 0.0)
+
+    def record(self, now: float) -> None:
+        """Count one call to this chat."""
+        self.window.record(now)
+        self.pace.record(now)
+        if self.group is not None:
+            self.group.record(now)
+
+    def settle(self, sent_at: float, now: float) -> None:
+        """Count the last call at the time its answer came, not the time it was sent."""
+        self.window.settle(sent_at, now)
+        self.pace.settle(now)
+        if self.group is not None:
+            self.group.settle(sent_at, now)
+
+    def is_idle(self, now: float) -> bool:
+        """True when forgetting this bucket changes nothing (every window and pause expired)."""
+        windows = [self.window] + ([self.group] if self.group is not None else [])
+        for window in windows:
+            window.wait(now)  # expires old events
+            if window.last() is not None:
+                return False
+        return self.paused_until <= now and self.pace.wait(now) == 0.0
+
+
+class Limiter:
+    """Every bucket a call must pass: its chat (and group), its lane, and the global window."""
+
+    def __init__(self, limits: Limits | None = None, *, clock: MonoClock = time.monotonic) -> None:
+        self.limits = limits or Limits()
+        self.clock = clock
+        lim = self.limits
+        self._global = SlidingWindow(lim.global_limit, lim.global_window_s + lim.slack_s)
+        self._broadcast = SlidingWindow(lim.broadcast_limit, lim.broadcast_window_s + lim.slack_s)
+        self._broadcast_pace = Pacer(
+            (lim.broadcast_window_s + lim.slack_s) / lim.broadcast_limit, lim.broadcast_burst
+        )
+        self._global_pace = Pacer(
+            (lim.global_window_s + lim.slack_s) / lim.global_limit, lim.global_burst
+        )
+        self._global_paused_until = float("-inf")
+        self._chats: dict[int, ChatBucket] = {}
+
+    def _chat(self, chat_id: int) -> ChatBucket:
+        bucket = self._chats.get(chat_id)
+        if bucket is None:
+            bucket = self._chats[chat_id] = ChatBucket(chat_id, self.limits)
+        return bucket
+
+    def wait(self, chat_id: int, priority: int, now: float | None = None) -> float:
+        """Seconds until a call to ``chat_id`` in this lane may go (0.0: now)."""
+        now = self.clock() if now is None else now
+        waits = [
+            self._global.wait(now),
+            self._global_pace.wait(now),
+            self._global_paused_until - now,
+        ]
+        bucket = self._chats.get(chat_id)
+        if bucket is not None:
+            waits.append(bucket.wait(now))
+        if priority >= PRIORITY_BROADCAST:
+            waits.append(self._broadcast.wait(now))
+            waits.append(self._broadcast_pace.wait(now))
+        return max(*waits, 0.0)
+
+    def chat_wait(self, chat_id: int, now: float | None = None) -> float:
+        """Seconds until this chat's own bucket (not the shared ones) lets a call through."""
+        now = self.clock() if now is None else now
+        bucket = self._chats.get(chat_id)
+        return 0.0 if bucket is None else bucket.wait(now)
+
+    def record(self, chat_id: int, priority: int, now: float | None = None) -> None:
+        """Count one call to ``chat_id`` in this lane."""
+        now = self.clock() if now is None else now
+        self._global.record(now)
+        self._global_pace.record(now)
+        self._chat(chat_id).record(now)
+        if priority >= PRIORITY_BROADCAST:
+            self._broadcast.record(now)
+            self._broadcast_pace.record(now)
+
+    def settle(self, chat_id: int, sent_at: float, now: float | None = None) -> None:
+        """A call to this chat, counted at ``sent_at``, was answered at ``now``.
+
+        Telegram counts a call when it arrives, somewhere between the two; counting it at the
+        answer keeps the chat's next calls spaced from the arrival however late that was
+        (a chat has one call in flight at a time, so it is always that chat's newest event).
+        The global window keeps the send time: pushing it back would cost a round trip of
+        throughput per window, and its margin (28 of 30) absorbs the jitter instead.
+        """
+        now = self.clock() if now is None else now
+        bucket = self._chats.get(chat_id)
+        if bucket is not None:
+            bucket.settle(sent_at, now)
+
+    def pause(self, chat_id: int | None, seconds: float, now: float | None = None) -> None:
+        """Hold one chat's (or group's) bucket after a 429; ``None``: hold everything."""
+        now = self.clock() if now is None else now
+        until = now + seconds
+        if chat_id is None:
+            self._global_paused_until = max(self._global_paused_until, until)
+            return
+        bucket = self._chat(chat_id)
+        bucket.paused_until = max(bucket.paused_until, until)
+
+    def global_pause(self, now: float | None = None) -> float:
+        """Seconds left of a global pause (0.0: none)."""
+        now = self.clock() if now is None else now
+        return max(self._global_paused_until - now, 0.0)
+
+    def paused_chats(self, now: float | None = None) -> set[int]:
+        """Chats whose bucket is held by a 429 right now."""
+        now = self.clock() if now is None else now
+        return {cid for cid, b in self._chats.items() if b.paused_until > now}
+
+    def forget_idle(self, now: float | None = None) -> int:
+        """Drop buckets of chats that have been quiet for a whole window; return how many."""
+        now = self.clock() if now is None else now
+        idle = [cid for cid, bucket in self._chats.items() if bucket.is_idle(now)]
+        for cid in idle:
+            del self._chats[cid]
+        return len(idle)
+
+    def __len__(self) -> int:
+        return len(self._chats)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One dispatch step: rows to send now, rows to give back for a while, rows to keep."""
+
+    send: list[Outgoing]
+    defer: list[tuple[Outgoing, float]]
+    keep: list[Outgoing]
+    wake_in: float
+
+
+def plan(
+    held: Sequence[Outgoing], limiter: Limiter, now: float, *, slots: int, horizon_s: float
+) -> Plan:
+    """Choose what to send now, best lane first, and take those slots in the limiter.
+
+    Rows are considered in (priority, id) order, so an interactive reply takes the first free
+    slot; a row whose buckets are full is skipped, not waited for, so one slow chat never holds
+    up another. A row that would wait longer than ``HOLD_MAX_S`` (a group's full minute, a 429
+    pause) is handed back to the database, where it also holds back its chat's later rows.
+    """
+    send: list[Outgoing] = []
+    defer: list[tuple[Outgoing, float]] = []
+    keep: list[Outgoing] = []
+    wake_in = horizon_s
+    for out in sorted(held, key=lambda o: (o.priority, o.id)):
+        if len(send) >= slots:
+            keep.append(out)
+            continue
+        wait = limiter.wait(out.chat_id, out.priority, now)
+        if wait == 0.0:
+            limiter.record(out.chat_id, out.priority, now)
+            send.append(out)
+        elif wait > HOLD_MAX_S:
+            defer.append((out, wait))
+        else:
+            wake_in = min(wake_in, wait)
+            keep.append(out)
+    return Plan(send, defer, keep, wake_in)
+
+
+def retry_after_s(exc: RetryAfter) -> float:
+    """The pause a 429 asks for, in seconds, whichever type this PTB version gives."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # int form, deprecated in v22.2
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def backoff_s(attempts: int) -> float:
+    """Exponential backoff for a transient failure on the ``attempts``-th try, capped."""
+    return float(min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(attempts - 1, 0)))
+
+
+class OutboxSender:
+    """Claims outbox rows, renders them in the recipient's locale and sends them, paced."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        delivery: DeliveryService,
+        *,
+        clock: MonoClock = time.monotonic,
+        concurrency: int = 16,
+        poll_interval_s: float = 0.5,
+        limits: Limits | None = None,
+        translate: Callable[[str], Translator] = translator,
+    ) -> None:
+        self._bot = bot
+        self._delivery = delivery
+        self._clock = clock
+        self._concurrency = concurrency
+        self._poll_interval_s = poll_interval_s
+        self._translate = translate
+        self.limiter = Limiter(limits, clock=clock)
+        self._held: list[Outgoing] = []
+        self._active: dict[int, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._kicked = False
+        self._completed = False
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self.recovered: list[int] = []
+
+    # -- public API
+
+    async def start(self) -> None:
+        """Requeue what a dead process left inflight, then run the delivery loop."""
+        if self._loop_task is not None:
+            return
+        self._stopping = False
+        self.recovered = await self._bookkeep(self._delivery.recover_inflight, retries=10) or []
+        self._loop_task = asyncio.create_task(self._run(), name="outbox-sender")
+
+    async def stop(self) -> None:
+        """Let in-flight sends finish, stop the loop, give held rows back as pending."""
+        self._stopping = True
+        self._wake.set()
+        task, self._loop_task = self._loop_task, None
+        if task is not None:
+            # The loop stops between steps, never inside a claim's transaction; cancel it only
+            # if that takes too long (a hung database).
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(task, STOP_GRACE_S)
+        if self._active:
+            await asyncio.gather(*self._active.values(), return_exceptions=True)
+        held, self._held = self._held, []
+        for out in held:
+            await self._bookkeep(self._defer_call(out.id, 0.0))
+
+    def kick(self) -> None:
+        """Look at the outbox now (a handler just committed a row): replies go out at once."""
+        self._kicked = True
+        self._wake.set()
+
+    async def drain(self, timeout: float) -> bool:  # noqa: ASYNC109 (the API the tests use)
+        """Wait until no row is pending or inflight; False if ``timeout`` passed first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            self.kick()
+            try:
+                if not self._active and not self._held and await self._delivery.open_count() == 0:
+                    return True
+            except DeliveryUnavailableError:
+                pass
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+
+    @property
+    def in_flight(self) -> int:
+        """Calls to the Bot API running right now."""
+        return len(self._active)
+
+    # -- the loop
+
+    async def _run(self) -> None:
+        next_claim = 0.0
+        last_claim = float("-inf")
+        next_gc = self._clock() + 60.0
+        db_failures = 0
+        while not self._stopping:
+            try:
+                now = self._clock()
+                wanted = (
+                    self._kicked
+                    or now >= next_claim
+                    or (self._completed and now - last_claim >= MIN_CLAIM_GAP_S)
+                )
+                paused = self.limiter.global_pause(now)
+                if wanted and paused > 0.0:  # a global 429: claim nothing until it is over
+                    self._kicked = self._completed = False
+                    next_claim = now + min(paused, self._poll_interval_s)
+                elif wanted:
+                    room = MAX_HELD - len(self._held)
+                    if self._kicked:
+                        room = max(room, KICK_RESERVE)
+                    self._kicked = self._completed = False
+                    if room > 0:
+                        await self._claim(room)
+                        last_claim = now
+                    next_claim = now + self._poll_interval_s
+                db_failures = 0
+                wake_in = self._dispatch()
+                if now >= next_gc:
+                    self.limiter.forget_idle(now)
+                    next_gc = now + 60.0
+                delay = min(wake_in, next_claim - self._clock())
+                if self._completed or self._kicked:
+                    delay = min(delay, max(last_claim + MIN_CLAIM_GAP_S - self._clock(), 0.0))
+                await self._sleep(delay)
+            except asyncio.CancelledError:
+                raise
+            except DeliveryUnavailableError:
+                db_failures += 1
+                pause = min(DB_BACKOFF_CAP_S, 0.1 * 2**db_failures)
+                logger.warning("outbox: database unavailable, retrying in %.1f s", pause)
+                await self._sleep(pause)
+            except Exception:
+                logger.exception("outbox loop error; continuing")
+                await self._sleep(1.0)
+
+    async def _sleep(self, delay: float) -> None:
+        if delay <= 0:
+            await asyncio.sleep(0)
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):  # not wait_for: 3.11 can swallow a cancel
+                await self._wake.wait()
+        self._wake.clear()
+
+    async def _claim(self, room: int) -> None:
+        claimed = await self._delivery.claim(
+            limit=room, lease_s=LEASE_S, exclude_chats=self.limiter.paused_chats()
+        )
+        # A row whose lease ran out while it waited here can come back: keep one copy.
+        known = {o.id for o in self._held} | set(self._active)
+        fresh = [o for o in claimed if o.id not in known]
+        if fresh:
+            self._held.extend(fresh)
+            self._held.sort(key=lambda o: (o.priority, o.id))
+
+    def _dispatch(self) -> float:
+        """Start every held row its buckets allow now; seconds until one more may be ready."""
+        now = self._clock()
+        step = plan(
+            self._held,
+            self.limiter,
+            now,
+            slots=self._concurrency - len(self._active),
+            horizon_s=self._poll_interval_s,
+        )
+        for out in step.send:
+            self._start(out, now)
+        for out, after_s in step.defer:
+            self._start_bookkeeping(out, after_s)
+        self._held = step.keep
+        return step.wake_in
+
+    def _start(self, out: Outgoing, sent_at: float) -> None:
+        task = asyncio.create_task(self._deliver(out, sent_at), name=f"outbox-{out.id}")
+        self._track(out.id, task)
+
+    def _start_bookkeeping(self, out: Outgoing, after_s: float) -> None:
+        task = asyncio.create_task(
+            self._bookkeep_none(self._defer_call(out.id, after_s)), name=f"outbox-defer-{out.id}"
+        )
+        self._track(out.id, task)
+
+    def _defer_call(self, msg_id: int, after_s: float) -> Callable[[], Awaitable[None]]:
+        return partial(self._delivery.defer, msg_id, after_s=after_s)
+
+    async def _bookkeep_none(self, call: Callable[[], Awaitable[None]]) -> None:
+        await self._bookkeep(call)
+
+    def _track(self, msg_id: int, task: asyncio.Task[None]) -> None:
+        self._active[msg_id] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._active.pop(msg_id, None)
+            self._completed = True
+            self._wake.set()
+
+        task.add_done_callback(done)
+
+    # -- one message
+
+    async def _deliver(self, out: Outgoing, sent_at: float) -> None:
+        """Render and send one row, then record what happened; never raises."""
+        try:
+            await self._deliver_unguarded(out, sent_at)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("outbox %s: unexpected error while delivering", out.id)
+            await self._bookkeep(
+                lambda: self._delivery.retry(
+                    out.id, after_s=backoff_s(out.attempts), error="internal error"
+                )
+            )
+
+    async def _deliver_unguarded(self, out: Outgoing, sent_at: float) -> None:
+        renderer = RENDERERS.get(out.kind)
+        if renderer is None:
+            logger.error("outbox %s: no renderer for kind %s", out.id, out.kind)
+            await self._bookkeep(lambda: self._delivery.failed(out.id, error="no renderer"))
+            return
+        rendered = renderer(out, self._translate(out.locale))
+        record: Callable[[], Awaitable[object]]
+        try:
+            try:
+                message_id = await self._call(out.chat_id, rendered)
+            finally:
+                self.limiter.settle(out.chat_id, sent_at)
+        except RetryAfter as exc:
+            pause = retry_after_s(exc)
+            logger.warning(
+                "outbox %s: 429 for chat %s, pausing that chat %.1f s", out.id, out.chat_id, pause
+            )
+            self.limiter.pause(out.chat_id, pause)
+            record = self._defer_call(out.id, pause)
+        except ChatMigrated as exc:
+            moved = f"migrated to {exc.new_chat_id}"
+            logger.warning("outbox %s: chat %s %s", out.id, out.chat_id, moved)
+            record = partial(self._delivery.failed, out.id, error=moved)
+        except Forbidden as exc:
+            logger.info("outbox %s: chat %s refused us (403)", out.id, out.chat_id)
+            reason = exc.message[:200]
+            record = partial(self._delivery.blocked, out.chat_id, out.id, reason=reason)
+        except BadRequest as exc:  # before NetworkError: BadRequest subclasses it
+            record = self._on_bad_request(out, rendered, exc)
+        except TelegramError as exc:  # TimedOut, NetworkError (502...), InvalidToken, Conflict
+            after = backoff_s(out.attempts)
+            level = logging.WARNING if isinstance(exc, NetworkError) else logging.ERROR
+            logger.log(level, "outbox %s: %s, retry in %.1f s", out.id, type(exc).__name__, after)
+            error = exc.message[:200]
+            record = partial(self._delivery.retry, out.id, after_s=after, error=error)
+        else:
+            record = partial(self._delivery.sent, out.id, message_id=message_id)
+        await self._bookkeep(record)
+
+    def _on_bad_request(
+        self, out: Outgoing, rendered: Rendered, exc: BadRequest
+    ) -> Callable[[], Awaitable[object]]:
+        """What a 400 means for the row: done (not modified) or failed for good."""
+        text = exc.message.lower()
+        if "message is not modified" in text:  # the edit is already there: done
+            return partial(self._delivery.sent, out.id, message_id=rendered.message_id)
+        if "message to edit not found" in text or "message to delete not found" in text:
+            logger.info("outbox %s: message to %s is gone", out.id, rendered.method)
+        else:
+            logger.error("outbox %s: 400 for chat %s: %s", out.id, out.chat_id, exc.message)
+        return partial(self._delivery.failed, out.id, error=exc.message[:200])
+
+    async def _call(self, chat_id: int, rendered: Rendered) -> int | None:
+        """The one Bot API call a rendered row stands for; the message id it concerns."""
+        if rendered.method == "send":
+            preview = _NO_PREVIEW if rendered.disable_preview else None
+            sent = await self._bot.send_message(
+                chat_id,
+                rendered.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=rendered.reply_markup,
+                link_preview_options=preview,
+            )
+            return sent.message_id
+        if rendered.message_id is None:
+            raise BadRequest(f"{rendered.method} without a message id")
+        if rendered.method == "edit":
+            markup = rendered.reply_markup  # only inline keyboards can be edited in
+            edited = await self._bot.edit_message_text(
+                rendered.text,
+                chat_id=chat_id,
+                message_id=rendered.message_id,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
+                link_preview_options=_NO_PREVIEW if rendered.disable_preview else None,
+            )
+            return edited.message_id if isinstance(edited, Message) else rendered.message_id
+        await self._bot.delete_message(chat_id, rendered.message_id)
+        return rendered.message_id
+
+    async def _bookkeep(self, call: Callable[[], Awaitable[T]], *, retries: int = 6) -> T | None:
+        """Record an outcome; ride out a short database outage rather than lose it; never raises.
+
+        If the database stays away, the row keeps its lease and is claimed again when the
+        lease runs out (for a row that was in fact sent, that is a duplicate message).
+        """
+        for attempt in range(retries + 1):
+            try:
+                return await call()
+            except DeliveryUnavailableError:
+                if attempt == retries:
+                    logger.error("outbox: database unavailable, outcome not recorded")
+                    return None
+                await asyncio.sleep(min(DB_BACKOFF_CAP_S, 0.1 * 2**attempt))
+            except Exception:
+                logger.exception("outbox: recording an outcome failed")
+                return None
+        return None
