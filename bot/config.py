@@ -79,12 +79,18 @@ class Settings:
         if need_token and not self.token:
             found.append("TELEGRAM_BOT_TOKEN is not set (get one from @BotFather)")
         if self.token and ":" not in self.token:
-            found.append("TELEGRAM_BOT_TOKEN does not look like a bot token (expected '<id>:<secret>')")
+            found.append(
+                "TELEGRAM_BOT_TOKEN does not look like a bot token (expected '<id>:<secret>')"
+            )
         if not self.api_base_url.startswith(("http://", "https://")):
-            found.append(f"TELEGRAM_API_BASE_URL must start with http:// or https:// (got {self.api_base_url!r})")
+            found.append(
+                "TELEGRAM_API_BASE_URL must start with http:// or https:// "
+                f"(got {self.api_base_url!r})"
+            )
         if self.default_locale not in SUPPORTED_LOCALES:
             found.append(
-                f"default locale {self.default_locale!r} is not one of {', '.join(SUPPORTED_LOCALES)}"
+                f"default locale {self.default_locale!r} is not one of "
+                f"{', '.join(SUPPORTED_LOCALES)}"
             )
         try:
             ZoneInfo(self.timezone)

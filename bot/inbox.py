@@ -43,8 +43,9 @@ class InboxService:
         new = 0
         async with self._rt.detached_uow() as uow:
             for u in updates:
-                if await uow.inbox.store(u.update_id, chat_id=u.chat_id, payload=u.payload,
-                                         now=now):
+                if await uow.inbox.store(
+                    u.update_id, chat_id=u.chat_id, payload=u.payload, now=now
+                ):
                     new += 1
                 else:
                     logger.info("update %s redelivered: already stored", u.update_id)

@@ -12,19 +12,30 @@ from storage.crypto import KeyRing
 from storage.db import Database
 from storage.uow import ReplayedUpdateError, UnitOfWork, is_unavailable
 
-# The inbox update whose handler is running in this task (None outside a handler). Units of
-# work opened while it is set mark that update done in the same transaction as their effects.
-current_update_id: ContextVar[int | None] = ContextVar("current_update_id", default=None)
+
+@dataclass
+class UpdateHandling:
+    """The inbox update whose handlers run in this task, and what became of it."""
+
+    update_id: int
+    marked_done: bool = False  # a unit of work committed its effects and the done mark
+    retry: bool = False  # the database went away: hand the update back, try again later
+
+
+# Units of work opened while this is set mark that update done in the same transaction as
+# their effects (None outside a handler).
+current_update: ContextVar[UpdateHandling | None] = ContextVar("current_update", default=None)
 
 
 @contextmanager
-def handling_update(update_id: int) -> Iterator[None]:
+def handling_update(update_id: int) -> Iterator[UpdateHandling]:
     """Run a block as the handler of one inbox update."""
-    token = current_update_id.set(update_id)
+    handling = UpdateHandling(update_id)
+    token = current_update.set(handling)
     try:
-        yield
+        yield handling
     finally:
-        current_update_id.reset(token)
+        current_update.reset(token)
 
 
 @dataclass(frozen=True)
@@ -36,9 +47,20 @@ class Runtime:
     clock: Clock
 
     def uow(self) -> UnitOfWork:
-        """A new unit of work (use with ``async with``)."""
+        """A new unit of work (use with ``async with``), bound to the update being handled."""
+        handling = current_update.get()
+        if handling is None:
+            return UnitOfWork(self.db, self.keys, clock_now=self.clock())
+
+        def committed() -> None:
+            handling.marked_done = True
+
         return UnitOfWork(
-            self.db, self.keys, inbox_update_id=current_update_id.get(), clock_now=self.clock()
+            self.db,
+            self.keys,
+            inbox_update_id=handling.update_id,
+            clock_now=self.clock(),
+            on_commit=committed,
         )
 
     def detached_uow(self) -> UnitOfWork:
@@ -50,7 +72,8 @@ class Runtime:
 __all__ = [
     "ReplayedUpdateError",
     "Runtime",
-    "current_update_id",
+    "UpdateHandling",
+    "current_update",
     "handling_update",
     "is_unavailable",
 ]

@@ -66,8 +66,9 @@ class DueService:
         async with self._rt.detached_uow() as uow:
             rows = await uow.due.claim(now=now, lease=self._lease, limit=limit)
             await uow.commit()
-        items = [Due(r.id or 0, r.kind, r.ref_id, r.due_at, r.attempts, dict(r.payload))
-                 for r in rows]
+        items = [
+            Due(r.id or 0, r.kind, r.ref_id, r.due_at, r.attempts, dict(r.payload)) for r in rows
+        ]
         done = 0
         for item in items:
             if await self._run(item):
@@ -89,8 +90,9 @@ class DueService:
                 await uow.commit()
                 return True
         except Exception:
-            logger.exception("due item %s (%s) failed, attempt %s", item.id, item.kind,
-                             item.attempts)
+            logger.exception(
+                "due item %s (%s) failed, attempt %s", item.id, item.kind, item.attempts
+            )
             if item.attempts >= MAX_ATTEMPTS:
                 async with self._rt.detached_uow() as uow:
                     await uow.due.complete(item.id, now=now, error="gave up")
@@ -100,8 +102,9 @@ class DueService:
 
 async def _schedule_purge(uow: UnitOfWork, now: datetime) -> None:
     next_run = (now + timedelta(days=1)).replace(hour=19, minute=0, second=0, microsecond=0)
-    await uow.due.add(kind=PURGE_KIND, due_at=next_run, now=now,
-                      dedupe_key=f"{PURGE_KIND}:{next_run:%Y%m%d}")
+    await uow.due.add(
+        kind=PURGE_KIND, due_at=next_run, now=now, dedupe_key=f"{PURGE_KIND}:{next_run:%Y%m%d}"
+    )
 
 
 async def _purge(item: Due, uow: UnitOfWork, now: datetime) -> None:

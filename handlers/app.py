@@ -10,10 +10,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import BotCommand, BotCommandScopeDefault
-from telegram.ext import Application, ApplicationBuilder, ContextTypes
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, SimpleUpdateProcessor
 
+from bot.bootstrap import (
+    Database,
+    KeyRing,
+    check_schema,
+    open_database,
+    open_keys,
+)
 from bot.clock import Clock, system_clock
-from bot.config import Settings, ensure_secret_key
+from bot.config import Settings
 from bot.i18n import N_, translator
 from bot.runtime import Runtime
 from bot.services import Services, build_services
@@ -24,16 +31,14 @@ from handlers.context import Ctx
 from handlers.errors import on_error
 from handlers.inbox import (
     ALLOWED_UPDATES,
-    Dispatcher,     PerChatUpdateProcessor,
+    Dispatcher,
     PollingReceiver,
     WebhookServer,
 )
 from handlers.render import people as _people_renderers  # noqa: F401
 from handlers.render import staff as _staff_renderers  # noqa: F401
 from handlers.request import AiohttpRequest
-from handlers.sender import OutboxSender
-from storage.crypto import KeyRing, install_key_ring
-from storage.db import Database, head_revision
+from handlers.sender import Limits, OutboxSender
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +55,6 @@ COMMANDS = (
 )
 
 
-class SchemaOutdatedError(Exception):
-    """The database schema is not the one this code needs."""
-
-
 def configure_logging(level: int = logging.INFO) -> None:
     """Logging is configured once, here; modules only call getLogger(__name__)."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -61,7 +62,9 @@ def configure_logging(level: int = logging.INFO) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def build_application(settings: Settings, services: Services) -> Application[Any, Ctx, Any, Any, Any, Any]:
+def build_application(
+    settings: Settings, services: Services
+) -> Application[Any, Ctx, Any, Any, Any, Any]:
     """The real PTB Application (no updater: our inbox receives updates)."""
     if not settings.token:
         raise ValueError("a bot token is required")
@@ -73,7 +76,8 @@ def build_application(settings: Settings, services: Services) -> Application[Any
         .request(AiohttpRequest(connection_pool_size=64))
         .get_updates_request(AiohttpRequest(connection_pool_size=2, read_timeout=40.0))
         .updater(None)
-        .concurrent_updates(PerChatUpdateProcessor(CONCURRENT_UPDATES))
+        # Concurrent across chats; the dispatcher keeps each chat's updates in order.
+        .concurrent_updates(SimpleUpdateProcessor(CONCURRENT_UPDATES))
         .context_types(ContextTypes(context=Ctx))
         .build()
     )
@@ -82,7 +86,7 @@ def build_application(settings: Settings, services: Services) -> Application[Any
         app.add_handler(handler, group=group)
     for group, handler in people_handlers.fallback_handlers():
         app.add_handler(handler, group=group)
-    app.add_error_handler(on_error)  # type: ignore[arg-type]
+    app.add_error_handler(on_error)
     return app
 
 
@@ -98,18 +102,7 @@ async def register_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> N
     for code, locale in (("zh", "zh_CN"), ("en", "en"), (None, "zh_CN")):
         tr = translator(locale)
         commands = [BotCommand(name, tr.gettext(desc)) for name, desc in COMMANDS]
-        await app.bot.set_my_commands(commands, scope=BotCommandScopeDefault(),
-                                      language_code=code)
-
-
-async def check_schema(db: Database) -> None:
-    """Refuse to run on a database that is not at the shipped head revision."""
-    current, head = await db.current_revision(), head_revision()
-    if current != head:
-        raise SchemaOutdatedError(
-            f"the database schema is at {current or 'nothing'}, this version needs {head}: "
-            "run `govbot db upgrade`"
-        )
+        await app.bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=code)
 
 
 @dataclass
@@ -129,12 +122,13 @@ class BotRunner:
     _webhook: WebhookServer | None = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     webhook_port: int | None = None
+    # Benchmarks lift Telegram's limits to measure the update path itself.
+    sender_limits: Limits | None = None
 
     async def start(self) -> None:
         """Open the database, check its schema, build the app and start every loop."""
-        keys = KeyRing(ensure_secret_key(self.settings))
-        install_key_ring(keys)
-        self.db = Database(self.settings.effective_database_url)
+        keys = open_keys(self.settings)
+        self.db = open_database(self.settings)
         await check_schema(self.db)
         rt = Runtime(self.db, keys, self.clock)
         self.services = build_services(self.settings, rt)
@@ -144,7 +138,7 @@ class BotRunner:
         if self.db.dialect == "sqlite":
             # One process owns a SQLite database: leases left by a killed run are ours.
             await self.services.inbox.release_leases()
-        self.sender = OutboxSender(self.app.bot, self.services.delivery)
+        self.sender = OutboxSender(self.app.bot, self.services.delivery, limits=self.sender_limits)
         await self.sender.start()
         self.dispatcher = Dispatcher(self.app, self.services.inbox, after_update=self.sender.kick)
         await self.services.due.ensure_maintenance()
@@ -156,18 +150,29 @@ class BotRunner:
             secret = webhook_secret(keys, self.settings)
             host, port = self.listen or ("127.0.0.1", 8080)
             path = "/telegram/" + hashlib.sha256(secret.encode()).hexdigest()[:16]
-            self._webhook = WebhookServer(self.services.inbox, secret=secret, path=path,
-                                          on_stored=self.dispatcher.kick, health=self.health)
+            self._webhook = WebhookServer(
+                self.services.inbox,
+                secret=secret,
+                path=path,
+                on_stored=self.dispatcher.kick,
+                health=self.health,
+            )
             self.webhook_port = await self._webhook.start(host, port)
-            await self.app.bot.set_webhook(self.webhook_url.rstrip("/") + path,
-                                           secret_token=secret,
-                                           allowed_updates=ALLOWED_UPDATES)
+            await self.app.bot.set_webhook(
+                self.webhook_url.rstrip("/") + path,
+                secret_token=secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
         else:
-            self._receiver = PollingReceiver(self.app.bot, self.services.inbox,
-                                             on_stored=self.dispatcher.kick)
+            self._receiver = PollingReceiver(
+                self.app.bot, self.services.inbox, on_stored=self.dispatcher.kick
+            )
             await self._receiver.start()
-        logger.info("bot @%s running (%s)", self.app.bot.username,
-                    "webhook" if self.webhook_url else "polling")
+        logger.info(
+            "bot @%s running (%s)",
+            self.app.bot.username,
+            "webhook" if self.webhook_url else "polling",
+        )
 
     async def _due_tick(self, _context: Any) -> None:
         assert self.services is not None
@@ -182,8 +187,11 @@ class BotRunner:
         """Database reachable, and the inbox/outbox backlog (for /healthz)."""
         assert self.db is not None and self.services is not None
         await self.db.ping()
-        return {"ok": True, "inbox": await self.services.inbox.stats(),
-                "outbox": await self.services.delivery.stats()}
+        return {
+            "ok": True,
+            "inbox": await self.services.inbox.stats(),
+            "outbox": await self.services.delivery.stats(),
+        }
 
     async def wait(self) -> None:
         """Until stop() is called or polling ends with a fatal error."""

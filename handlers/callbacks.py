@@ -22,7 +22,9 @@ ACTIONS = frozenset(
     }
 )
 MAX_BYTES = 64  # Telegram counts bytes, not characters
-_FORMAT = re.compile(r"([a-z]{2,8}\.[a-z]{2,8}):([0-9]{1,12}):([0-9]{1,9})")  # not \d: int() takes "１"
+_FORMAT = re.compile(
+    r"([a-z]{2,8}\.[a-z]{2,8}):([0-9]{1,12}):([0-9]{1,9})"
+)  # not \d: int() takes "１"
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,20 @@ from typing import Any, TypeVar
 
 import click
 
+from bot.bootstrap import (
+    SchemaOutdatedError,
+    check_schema,
+    head_revision,
+    open_database,
+    open_keys,
+    upgrade_schema,
+)
+from bot.clock import system_clock
 from bot.config import ConfigError, Settings, ensure_secret_key, load_settings
 from bot.errors import AlreadyRegisteredError, DomainError, ImportFileError, StaffNotFoundError
 from bot.i18n import translator
 from bot.runtime import Runtime, is_unavailable
 from bot.services import Services, build_services
-from storage.crypto import KeyRing, install_key_ring
-from storage.db import Database, head_revision
 
 T = TypeVar("T")
 
@@ -37,19 +44,17 @@ def _settings() -> Settings:
         raise  # unreachable: _fail exits
 
 
-async def _with_services(settings: Settings, job: Callable[[Services], Awaitable[T]],
-                         *, check: bool = True) -> T:
-    keys = KeyRing(ensure_secret_key(settings))
-    install_key_ring(keys)
-    db = Database(settings.effective_database_url)
+async def _with_services(
+    settings: Settings, job: Callable[[Services], Awaitable[T]], *, check: bool = True
+) -> T:
+    keys = open_keys(settings)
+    db = open_database(settings)
     try:
         if check:
-            current, head = await db.current_revision(), head_revision()
-            if current != head:
-                _fail(f"the database schema is at {current or 'nothing'}, this version needs "
-                      f"{head}: run `govbot db upgrade`")
-        from bot.clock import system_clock
-
+            try:
+                await check_schema(db)
+            except SchemaOutdatedError as exc:
+                _fail(str(exc))
         return await job(build_services(settings, Runtime(db, keys, system_clock)))
     finally:
         await db.dispose()
@@ -67,14 +72,18 @@ def _run(coro: Awaitable[T]) -> T:
     raise AssertionError("unreachable")
 
 
-@click.group(help="GovOffice Assistant (政务办公助手): a Telegram assistant for government office work.")
+@click.group(
+    help="GovOffice Assistant (政务办公助手): a Telegram assistant for government office work."
+)
 def main() -> None:
     """The ``govbot`` command group."""
 
 
 @main.command(help="Run the bot (polling; or a webhook with --webhook URL --listen HOST:PORT).")
 @click.option("--webhook", "webhook_url", default=None, help="Public HTTPS base URL for Telegram.")
-@click.option("--listen", default=None, help="HOST:PORT for the webhook server (default 127.0.0.1:8080).")
+@click.option(
+    "--listen", default=None, help="HOST:PORT for the webhook server (default 127.0.0.1:8080)."
+)
 def run(webhook_url: str | None, listen: str | None) -> None:
     """``govbot run``."""
     settings = _settings()
@@ -89,7 +98,7 @@ def run(webhook_url: str | None, listen: str | None) -> None:
         if not port.isdigit():
             _fail("--listen must be HOST:PORT")
         address = (host or "127.0.0.1", int(port))
-    from handlers.app import BotRunner, SchemaOutdatedError, configure_logging
+    from handlers.app import BotRunner, configure_logging
 
     configure_logging()
 
@@ -124,7 +133,9 @@ def check() -> None:
     settings = _settings()
     problems = settings.problems(need_token=False)
     if not settings.token:
-        problems.append("TELEGRAM_BOT_TOKEN is not set: `govbot run` needs it (`govbot demo` does not)")
+        problems.append(
+            "TELEGRAM_BOT_TOKEN is not set: `govbot run` needs it (`govbot demo` does not)"
+        )
 
     async def probe() -> list[str]:
         found: list[str] = []
@@ -132,16 +143,17 @@ def check() -> None:
             ensure_secret_key(settings)
         except (ConfigError, OSError) as exc:
             return [f"secret key: {exc}"]
-        db = Database(settings.effective_database_url)
+        db = open_database(settings)
         try:
             await db.ping()
-            current, head = await db.current_revision(), head_revision()
-            if current != head:
-                found.append(f"database schema is at {current or 'nothing'}, needs {head}: "
-                             "run `govbot db upgrade`")
+            await check_schema(db)
+        except SchemaOutdatedError as exc:
+            found.append(str(exc))
         except Exception as exc:
-            found.append(f"database {settings.effective_database_url.split('@')[-1]}: "
-                         f"cannot connect ({type(exc).__name__})")
+            found.append(
+                f"database {settings.effective_database_url.split('@')[-1]}: "
+                f"cannot connect ({type(exc).__name__})"
+            )
         finally:
             await db.dispose()
         return found
@@ -164,16 +176,7 @@ def upgrade() -> None:
     """``govbot db upgrade``."""
     settings = _settings()
 
-    async def go() -> str | None:
-        install_key_ring(KeyRing(ensure_secret_key(settings)))
-        database = Database(settings.effective_database_url)
-        try:
-            await database.upgrade()
-            return await database.current_revision()
-        finally:
-            await database.dispose()
-
-    click.echo(f"database at revision {_run(go())}")
+    click.echo(f"database at revision {_run(upgrade_schema(settings))}")
 
 
 @db.command(help="Show the schema revision of the database and of this code.")
@@ -182,7 +185,7 @@ def current() -> None:
     settings = _settings()
 
     async def go() -> str | None:
-        database = Database(settings.effective_database_url)
+        database = open_database(settings)
         try:
             return await database.current_revision()
         finally:
@@ -198,7 +201,9 @@ def staff() -> None:
 
 @staff.command("import", help="Import or update staff from a CSV or XLSX file.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--partial", is_flag=True, help="Write the valid rows even if some rows have errors.")
+@click.option(
+    "--partial", is_flag=True, help="Write the valid rows even if some rows have errors."
+)
 def staff_import(file: Path, partial: bool) -> None:
     """``govbot staff import FILE``."""
     from bot.people.domain import ERROR_MESSAGES
@@ -220,17 +225,24 @@ def staff_import(file: Path, partial: bool) -> None:
 
     async def go(services: Services) -> Any:
         return await services.staff_import.import_staff(
-            rows, actor_id=None, partial=partial, progress=progress)
+            rows, actor_id=None, partial=partial, progress=progress
+        )
 
     report = _run(_with_services(settings, go))
     if bar:
         click.echo("", err=True)
     for err in report.errors:
-        click.echo(tr.gettext(ERROR_MESSAGES[err.code], line=err.line, column=err.column,
-                              value=err.value), err=True)
-    click.echo(f"created {report.created}, updated {report.updated}, unchanged "
-               f"{report.unchanged}, errors {len(report.errors)}; "
-               f"{'written' if report.written else 'nothing written'}")
+        click.echo(
+            tr.gettext(
+                ERROR_MESSAGES[err.code], line=err.line, column=err.column, value=err.value
+            ),
+            err=True,
+        )
+    click.echo(
+        f"created {report.created}, updated {report.updated}, unchanged "
+        f"{report.unchanged}, errors {len(report.errors)}; "
+        f"{'written' if report.written else 'nothing written'}"
+    )
     if report.errors and not report.written:
         click.echo("fix the rows above, or pass --partial to import the valid rows", err=True)
         sys.exit(1)
@@ -248,8 +260,9 @@ def staff_disable(employee_no: str) -> None:
     """``govbot staff disable EMPLOYEE_NO``."""
     settings = _settings()
     try:
-        result = _run(_with_services(
-            settings, lambda s: s.people.disable(employee_no, actor_id=None)))
+        result = _run(
+            _with_services(settings, lambda s: s.people.disable(employee_no, actor_id=None))
+        )
     except SystemExit:
         raise
     click.echo(f"{result.employee_no}: {'disabled' if result.changed else 'already disabled'}")
@@ -283,10 +296,18 @@ def invite(employee_no: str, as_json: bool) -> None:
     username = settings.bot_username or _bot_username(settings)
     link = f"https://t.me/{username}?start={issued.code}" if username else None
     if as_json:
-        click.echo(json.dumps({
-            "employee_no": issued.employee_no, "name": issued.name, "code": issued.code,
-            "link": link, "expires_at": issued.expires_at.isoformat(),
-        }, ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                {
+                    "employee_no": issued.employee_no,
+                    "name": issued.name,
+                    "code": issued.code,
+                    "link": link,
+                    "expires_at": issued.expires_at.isoformat(),
+                },
+                ensure_ascii=False,
+            )
+        )
         return
     click.echo(f"invite for {issued.employee_no} {issued.name}")
     click.echo(f"code:    {issued.code}")
@@ -324,12 +345,17 @@ def verify() -> None:
     if result.ok:
         click.echo(f"audit trail intact: {result.checked} entries")
         return
-    click.echo(f"audit trail BROKEN at entry {result.first_broken_seq}: {result.problem} "
-               f"({result.checked} entries checked)")
+    click.echo(
+        f"audit trail BROKEN at entry {result.first_broken_seq}: {result.problem} "
+        f"({result.checked} entries checked)"
+    )
     sys.exit(1)
 
 
-@main.command(help="Run the bot against the built-in Bot API emulator with demo data (no token, no internet).")
+@main.command(
+    help="Run the bot against the built-in Bot API emulator with demo data "
+    "(no token, no internet)."
+)
 @click.option("--port", default=8081, show_default=True, help="Port of the emulator on 127.0.0.1.")
 @click.option("--reset", is_flag=True, help="Start from fresh demo data.")
 def demo(port: int, reset: bool) -> None:

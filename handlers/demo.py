@@ -14,11 +14,10 @@ import signal
 import sys
 from dataclasses import replace
 
-from bot.config import Settings, ensure_secret_key
+from bot.bootstrap import upgrade_schema
+from bot.config import Settings
 from bot.emulator import BotApiEmulator, Phone
 from handlers.app import BotRunner, configure_logging
-from storage.crypto import KeyRing, install_key_ring
-from storage.db import Database
 
 DEMO_TOKEN = "100000:DEMO-TOKEN"
 DEMO_BOT = "govoffice_demo_bot"
@@ -47,26 +46,25 @@ HEADER = ("employee_no", "name", "department", "roles", "superior", "telegram_id
 async def _prepare(settings: Settings, reset: bool) -> None:
     if reset and settings.data_dir.exists():
         shutil.rmtree(settings.data_dir)
-    install_key_ring(KeyRing(ensure_secret_key(settings)))
-    db = Database(settings.effective_database_url)
-    try:
-        await db.upgrade()
-    finally:
-        await db.dispose()
+    await upgrade_schema(settings)
 
 
 async def _seed(runner: BotRunner) -> None:
     assert runner.services is not None
-    rows = [(i + 2, dict(zip(HEADER, (*row[:5], str(row[5]), ""), strict=True)))
-            for i, row in enumerate(DEMO_STAFF)]
+    rows = [
+        (i + 2, dict(zip(HEADER, (*row[:5], str(row[5]), ""), strict=True)))
+        for i, row in enumerate(DEMO_STAFF)
+    ]
     report = await runner.services.staff_import.import_staff(rows, actor_id=None, partial=False)
     if report.errors:
         raise RuntimeError(f"demo data rejected: {report.errors[:3]}")
 
 
 def _phones(emu: BotApiEmulator) -> dict[int, Phone]:
-    return {tg: emu.user(first_name=name, user_id=tg, language_code="zh-hans")
-            for _, name, _, _, _, tg in DEMO_STAFF}
+    return {
+        tg: emu.user(first_name=name, user_id=tg, language_code="zh-hans")
+        for _, name, _, _, _, tg in DEMO_STAFF
+    }
 
 
 def _print_intro(emu: BotApiEmulator) -> None:
@@ -80,7 +78,7 @@ def _print_intro(emu: BotApiEmulator) -> None:
         "                       <user id> press <button text>\n"
         "                       <user id> show   (what that phone sees)\n"
         "Or drive it over HTTP, e.g.\n"
-        f"  curl -s -XPOST {emu.url}/__emu/users/20011/command -d '{{\"text\":\"/menu\"}}'\n"
+        f'  curl -s -XPOST {emu.url}/__emu/users/20011/command -d \'{{"text":"/menu"}}\'\n'
         f"  curl -s {emu.url}/__emu/chats/20011/messages\n"
         "Ctrl-C stops everything; data stays in the data directory (--reset starts over).\n\n"
     )
@@ -108,23 +106,25 @@ async def _console(phones: dict[int, Phone], stop: asyncio.Event) -> None:
         loop.remove_reader(sys.stdin.fileno())
 
 
-async def _read_lines(phones: dict[int, Phone], lines: asyncio.Queue[str],
-                      stop: asyncio.Event) -> None:
+async def _read_lines(
+    phones: dict[int, Phone], lines: asyncio.Queue[str], stop: asyncio.Event
+) -> None:
     while not stop.is_set():
         line = await lines.get()
         if not line:
             return
         parts = line.strip().split(maxsplit=1)
         if len(parts) < 2 or not parts[0].isdigit() or int(parts[0]) not in phones:
-            sys.stdout.write("usage: <user id> <text> | <user id> press <button> | "
-                             "<user id> show\n")
+            sys.stdout.write(
+                "usage: <user id> <text> | <user id> press <button> | <user id> show\n"
+            )
             continue
         phone, rest = phones[int(parts[0])], parts[1]
         try:
             if rest == "show":
                 pass
             elif rest.startswith("press "):
-                await phone.press(rest[len("press "):].strip())
+                await phone.press(rest[len("press ") :].strip())
             elif rest.startswith("/"):
                 await phone.command(rest)
             else:
@@ -142,8 +142,13 @@ async def run_demo(settings: Settings, *, port: int, reset: bool) -> None:
     emu = BotApiEmulator(token=DEMO_TOKEN, bot_username=DEMO_BOT)
     await emu.start(port=port)
     phones = _phones(emu)
-    demo_settings = replace(settings, token=DEMO_TOKEN, api_base_url=emu.base_url,
-                            api_file_base_url=emu.file_base_url, bot_username=DEMO_BOT)
+    demo_settings = replace(
+        settings,
+        token=DEMO_TOKEN,
+        api_base_url=emu.base_url,
+        api_file_base_url=emu.file_base_url,
+        bot_username=DEMO_BOT,
+    )
     await _prepare(demo_settings, reset)
     runner = BotRunner(demo_settings)
     stop = asyncio.Event()

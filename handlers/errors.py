@@ -8,41 +8,56 @@ reach the user. Logs carry ids, never message text or button data.
 from __future__ import annotations
 
 import logging
-from contextvars import ContextVar
-from dataclasses import dataclass
 
 from telegram import Update
 from telegram.error import TelegramError
 
 from bot import errors as e
 from bot.i18n import N_, translator
-from bot.runtime import ReplayedUpdateError, is_unavailable
+from bot.runtime import ReplayedUpdateError, current_update, is_unavailable
 from handlers.context import Ctx
 
 logger = logging.getLogger(__name__)
 
 # Most specific first: the first isinstance match wins.
 ERROR_MESSAGES: tuple[tuple[type[BaseException], str, str], ...] = (
-    (e.AccountDisabledError, "account_disabled",
-     N_("Your account has been disabled. If this is a mistake, contact your administrator.")),
-    (e.NotRegisteredError, "not_registered",
-     N_("You are not registered yet. Please ask your administrator for an invite link.")),
+    (
+        e.AccountDisabledError,
+        "account_disabled",
+        N_("Your account has been disabled. If this is a mistake, contact your administrator."),
+    ),
+    (
+        e.NotRegisteredError,
+        "not_registered",
+        N_("You are not registered yet. Please ask your administrator for an invite link."),
+    ),
     (e.PermissionDeniedError, "denied", N_("You are not allowed to do that.")),
     (e.BadCallbackError, "bad_button", N_("This button is not valid. Please use /menu.")),
     (e.StaleCardError, "stale", N_("This card is out of date. Please open it again.")),
-    (e.InviteRateLimitedError, "invite_rate_limited",
-     N_("Too many attempts. Please wait a while and try again.")),
-    (e.InviteExpiredError, "invite_expired",
-     N_("This invite code has expired. Please ask your administrator for a new one.")),
+    (
+        e.InviteRateLimitedError,
+        "invite_rate_limited",
+        N_("Too many attempts. Please wait a while and try again."),
+    ),
+    (
+        e.InviteExpiredError,
+        "invite_expired",
+        N_("This invite code has expired. Please ask your administrator for a new one."),
+    ),
     (e.InviteUsedError, "invite_used", N_("This invite code has already been used.")),
-    (e.InviteUnknownError, "invite_unknown",
-     N_("This invite code is not valid. Please check the link or ask for a new one.")),
-    (e.AlreadyRegisteredError, "already_registered",
-     N_("This account is already registered.")),
+    (
+        e.InviteUnknownError,
+        "invite_unknown",
+        N_("This invite code is not valid. Please check the link or ask for a new one."),
+    ),
+    (e.AlreadyRegisteredError, "already_registered", N_("This account is already registered.")),
     (e.StaffNotFoundError, "staff_not_found", N_("No active staff member has that number.")),
     (e.ImportFileError, "import_file", N_("The file could not be read.")),
-    (e.StorageUnavailableError, "unavailable",
-     N_("The system is briefly unavailable. Your request is kept and will be handled shortly.")),
+    (
+        e.StorageUnavailableError,
+        "unavailable",
+        N_("The system is briefly unavailable. Your request is kept and will be handled shortly."),
+    ),
 )
 GENERIC = ("internal", N_("Sorry, something went wrong. Please try again later."))
 MESSAGES_BY_CODE = {code: msg for _, code, msg in ERROR_MESSAGES} | {GENERIC[0]: GENERIC[1]}
@@ -58,16 +73,6 @@ def error_code(exc: BaseException) -> str:
     return GENERIC[0]
 
 
-@dataclass
-class Handling:
-    """What the dispatcher should do with the update after its handlers ran."""
-
-    retry: bool = False
-
-
-handling: ContextVar[Handling | None] = ContextVar("handling", default=None)
-
-
 async def on_error(update: object, context: Ctx) -> None:
     """The application's only error handler."""
     exc = context.error
@@ -79,11 +84,10 @@ async def on_error(update: object, context: Ctx) -> None:
         return
     if is_unavailable(exc):
         # Nothing was committed: keep the update and handle it when the database is back.
-        logger.warning("database unavailable while handling update %s: %s", update_id,
-                       type(exc).__name__)
-        state = handling.get()
-        if state is not None:
-            state.retry = True
+        logger.warning(
+            "database unavailable while handling update %s: %s", update_id, type(exc).__name__
+        )
+        _retry_later()
         return
     if isinstance(exc, TelegramError):
         logger.warning("Telegram refused a call for update %s: %s", update_id, exc)
@@ -92,11 +96,21 @@ async def on_error(update: object, context: Ctx) -> None:
         logger.error("update %s failed", update_id, exc_info=exc)
     elif isinstance(exc, _SUSPICIOUS) and isinstance(update, Update):
         user = update.effective_user
-        logger.warning("refused %s from user %s on update %s", type(exc).__name__,
-                       user.id if user else None, update_id)
+        logger.warning(
+            "refused %s from user %s on update %s",
+            type(exc).__name__,
+            user.id if user else None,
+            update_id,
+        )
     if not isinstance(update, Update) or update.effective_user is None:
         return
     await tell_user(update, context, error_code(exc))
+
+
+def _retry_later() -> None:
+    handling = current_update.get()
+    if handling is not None:
+        handling.retry = True
 
 
 async def tell_user(update: Update, context: Ctx, code: str) -> None:
@@ -113,15 +127,16 @@ async def tell_user(update: Update, context: Ctx, code: str) -> None:
             await query.answer(text, show_alert=True)
         elif chat is not None and chat.type == chat.PRIVATE:
             await context.services.people.tell(
-                tg_id=user.id, chat_id=chat.id, language_code=user.language_code,
-                kind="error.notice", facts={"code": code},
+                tg_id=user.id,
+                chat_id=chat.id,
+                language_code=user.language_code,
+                kind="error.notice",
+                facts={"code": code},
             )
     except TelegramError as exc:
         logger.warning("could not tell user %s about an error: %s", user.id, exc)
     except Exception as exc:
         if is_unavailable(exc):
-            state = handling.get()
-            if state is not None:
-                state.retry = True
+            _retry_later()
             return
         logger.exception("could not tell user %s about an error", user.id)

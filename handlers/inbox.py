@@ -13,29 +13,43 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from aiohttp import web
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
-from telegram.ext import Application, BaseUpdateProcessor
+from telegram.ext import Application
 
 from bot.inbox import InboxService, RawUpdate
 from bot.runtime import handling_update, is_unavailable
-from handlers.errors import Handling, handling
 
 logger = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member",
-                   "chat_member", "message_reaction"]
+ALLOWED_UPDATES = [
+    "message",
+    "edited_message",
+    "callback_query",
+    "my_chat_member",
+    "chat_member",
+    "message_reaction",
+]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_ATTEMPTS = 5  # an update that crashed the process this often is set aside
 
 
 def chat_of(data: dict[str, Any]) -> int | None:
     """The chat an update belongs to, for ordering (None: no chat, e.g. inline queries)."""
-    for key in ("message", "edited_message", "channel_post", "edited_channel_post",
-                "my_chat_member", "chat_member", "chat_join_request", "message_reaction"):
+    for key in (
+        "message",
+        "edited_message",
+        "channel_post",
+        "edited_channel_post",
+        "my_chat_member",
+        "chat_member",
+        "chat_join_request",
+        "message_reaction",
+    ):
         part = data.get(key)
         if isinstance(part, dict) and isinstance(part.get("chat"), dict):
             return int(part["chat"]["id"])
@@ -51,41 +65,11 @@ def chat_of(data: dict[str, Any]) -> int | None:
 
 def raw_update(data: dict[str, Any]) -> RawUpdate:
     """What the inbox stores of one update."""
-    return RawUpdate(int(data["update_id"]), chat_of(data),
-                     json.dumps(data, ensure_ascii=False, separators=(",", ":")))
-
-
-class PerChatUpdateProcessor(BaseUpdateProcessor):
-    """Concurrent across chats, strictly in order within one chat."""
-
-    def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
-        self._locks: dict[int | None, asyncio.Lock] = {}
-        self._users: dict[int | None, int] = {}
-
-    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        """Take the chat's lock before a concurrency slot, so one busy chat holds one slot."""
-        key = update.effective_chat.id if isinstance(update, Update) and (
-            update.effective_chat is not None) else None
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._users[key] = self._users.get(key, 0) + 1
-        try:
-            async with lock:
-                await super().process_update(update, coroutine)
-        finally:
-            self._users[key] -= 1
-            if self._users[key] == 0:  # nobody waits: forget the chat, memory stays flat
-                del self._users[key]
-                del self._locks[key]
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        await coroutine
-
-    async def initialize(self) -> None:
-        return None
-
-    async def shutdown(self) -> None:
-        return None
+    return RawUpdate(
+        int(data["update_id"]),
+        chat_of(data),
+        json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+    )
 
 
 class Dispatcher:
@@ -120,21 +104,21 @@ class Dispatcher:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="dispatcher")
 
-    async def stop(self, timeout: float = 10.0) -> None:
+    async def stop(self, within: float = 10.0) -> None:
         """Stop claiming; let running handlers finish (their updates stay pending otherwise)."""
         self._stopping = True
         self._wake.set()
         if self._in_flight:
-            await asyncio.wait(list(self._in_flight.values()), timeout=timeout)
+            await asyncio.wait(list(self._in_flight.values()), timeout=within)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def idle(self, timeout: float) -> bool:
+    async def idle(self, within: float) -> bool:
         """For tests: wait until nothing is in flight and nothing is pending."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while loop.time() < deadline:
             if not self._in_flight and (await self._inbox.stats()).get("pending", 0) == 0:
                 return True
@@ -160,12 +144,12 @@ class Dispatcher:
                 if raw.update_id in self._in_flight:
                     continue
                 before = self._tails.get(raw.chat_id)
-                task = asyncio.create_task(self._process(raw, before),
-                                           name=f"update-{raw.update_id}")
+                task = asyncio.create_task(
+                    self._process(raw, before), name=f"update-{raw.update_id}"
+                )
                 self._in_flight[raw.update_id] = task
                 self._tails[raw.chat_id] = task
-                task.add_done_callback(
-                    lambda t, uid=raw.update_id, chat=raw.chat_id: self._done(uid, chat, t))
+                task.add_done_callback(partial(self._done, raw.update_id, raw.chat_id))
             if len(claimed) == 0 or len(self._in_flight) >= self._capacity:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
@@ -187,18 +171,13 @@ class Dispatcher:
                 await self._inbox.fail(raw.update_id, "too many attempts")
                 return
             update = Update.de_json(json.loads(raw.payload), self._app.bot)
-            state = Handling()
-            token = handling.set(state)
-            try:
-                with handling_update(raw.update_id):
-                    await self._app.update_processor.process_update(
-                        update, self._app.process_update(update)
-                    )
-            finally:
-                handling.reset(token)
-            if state.retry:
+            with handling_update(raw.update_id) as handling:
+                await self._app.update_processor.process_update(
+                    update, self._app.process_update(update)
+                )
+            if handling.retry:
                 await self._inbox.release(raw.update_id)
-            else:
+            elif not handling.marked_done:  # no handler committed anything: count it once
                 await self._inbox.finish(raw.update_id)
         except Exception as exc:
             # The update stays pending under its lease and comes back: nothing is lost.
@@ -216,8 +195,14 @@ Store = Callable[[list[RawUpdate]], Awaitable[int]]
 class PollingReceiver:
     """Long-polls getUpdates; confirms a batch (next offset) only after storing it."""
 
-    def __init__(self, bot: Bot, inbox: InboxService, *, on_stored: Callable[[], None],
-                 poll_timeout: int = 25) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        inbox: InboxService,
+        *,
+        on_stored: Callable[[], None],
+        poll_timeout: int = 25,
+    ) -> None:
         self._bot = bot
         self._inbox = inbox
         self._on_stored = on_stored
@@ -247,7 +232,9 @@ class PollingReceiver:
         while not self._stopping:
             try:
                 updates = await self._bot.get_updates(
-                    offset=offset, timeout=self._timeout, allowed_updates=ALLOWED_UPDATES,
+                    offset=offset,
+                    timeout=self._timeout,
+                    allowed_updates=ALLOWED_UPDATES,
                     read_timeout=self._timeout + 10,
                 )
             except RetryAfter as exc:

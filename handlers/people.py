@@ -42,7 +42,6 @@ async def gate(update: Update, context: Ctx) -> None:
     if who is None:
         return
     tg_id, chat_id, lang = who
-    await context.services.delivery.reachable(chat_id)  # they talk to us again
     message = update.effective_message
     text = message.text if message is not None and update.callback_query is None else None
     if text is not None and text.split(maxsplit=1)[0].split("@")[0] in _OPEN_COMMANDS:
@@ -70,8 +69,9 @@ async def on_start_command(update: Update, context: Ctx) -> None:
         return
     tg_id, chat_id, lang = who
     code = context.args[0] if context.args else None
-    await context.services.people.start(tg_id=tg_id, chat_id=chat_id, language_code=lang,
-                                        code=code)
+    await context.services.people.start(
+        tg_id=tg_id, chat_id=chat_id, language_code=lang, code=code
+    )
 
 
 async def on_privacy_button(update: Update, context: Ctx) -> None:

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -337,9 +336,7 @@ def plan(
 
 def retry_after_s(exc: RetryAfter) -> float:
     """The pause a 429 asks for, in seconds, whichever type this PTB version gives."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # int form, deprecated in v22.2
-        value = exc.retry_after
+    value = exc.retry_after  # a timedelta: handlers/__init__.py opts in to PTB_TIMEDELTA
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from telegram import Chat, Update
-from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 from telegram.ext import BaseHandler as PTBHandler
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.errors import ImportFileError
 from bot.people.importing import MAX_BYTES
@@ -31,11 +31,18 @@ async def on_invite_command(update: Update, context: Ctx) -> None:
     if who is None:
         return
     if not context.args:
-        await context.services.people.tell(tg_id=who[0], chat_id=who[1], language_code=None,
-                                           kind="staff.usage", facts={"command": "invite"})
+        await context.services.people.tell(
+            tg_id=who[0],
+            chat_id=who[1],
+            language_code=None,
+            kind="staff.usage",
+            facts={"command": "invite"},
+        )
         return
     await context.services.people.invite_in_chat(
-        tg_id=who[0], chat_id=who[1], employee_no=context.args[0],
+        tg_id=who[0],
+        chat_id=who[1],
+        employee_no=context.args[0],
         bot_username=context.bot.username,
     )
 
@@ -46,11 +53,17 @@ async def on_disable_command(update: Update, context: Ctx) -> None:
     if who is None:
         return
     if not context.args:
-        await context.services.people.tell(tg_id=who[0], chat_id=who[1], language_code=None,
-                                           kind="staff.usage", facts={"command": "disable"})
+        await context.services.people.tell(
+            tg_id=who[0],
+            chat_id=who[1],
+            language_code=None,
+            kind="staff.usage",
+            facts={"command": "disable"},
+        )
         return
-    await context.services.people.disable_in_chat(tg_id=who[0], chat_id=who[1],
-                                                  employee_no=context.args[0])
+    await context.services.people.disable_in_chat(
+        tg_id=who[0], chat_id=who[1], employee_no=context.args[0]
+    )
 
 
 async def _download(context: Ctx, file_id: str, size: int | None) -> bytes:
@@ -77,13 +90,17 @@ async def on_staff_file(update: Update, context: Ctx) -> None:
         raise ImportFileError("unsupported_format")
     data = await _download(context, document.file_id, document.file_size)
     await services.staff_admin.import_upload(
-        tg_id=who[0], chat_id=who[1], filename=name, data=data, file_id=document.file_id,
+        tg_id=who[0],
+        chat_id=who[1],
+        filename=name,
+        data=data,
+        file_id=document.file_id,
         partial=False,
     )
 
 
 async def on_partial_button(update: Update, context: Ctx) -> None:
-    """"Import the valid rows" or "Discard" under an import report with errors."""
+    """ "Import the valid rows" or "Discard" under an import report with errors."""
     query = update.callback_query
     who = _who(update)
     if query is None or who is None:
@@ -97,8 +114,14 @@ async def on_partial_button(update: Update, context: Ctx) -> None:
     pending = await admin.pending_upload(tg_id=who[0], chat_id=who[1], version=press.obj_id)
     await query.answer()
     data = await _download(context, pending.file_id, None)
-    await admin.import_upload(tg_id=who[0], chat_id=who[1], filename=pending.filename,
-                              data=data, file_id=pending.file_id, partial=True)
+    await admin.import_upload(
+        tg_id=who[0],
+        chat_id=who[1],
+        filename=pending.filename,
+        data=data,
+        file_id=pending.file_id,
+        partial=True,
+    )
 
 
 def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:

@@ -25,11 +25,19 @@ def extract() -> Catalog:
     template = Catalog(project="GovOffice Assistant", version="0.1", fuzzy=False)
     for source in SOURCES:
         for filename, lineno, message, comments, context in extract_from_dir(
-            ROOT / source, method_map=[("**.py", "python")], keywords=KEYWORDS,
-            comment_tags=("TRANSLATORS:",), strip_comment_tags=True,
+            ROOT / source,
+            method_map=[("**.py", "python")],
+            keywords=KEYWORDS,
+            comment_tags=("TRANSLATORS:",),
+            strip_comment_tags=True,
         ):
-            template.add(message, None, [(f"{source}/{filename}", lineno)],
-                         auto_comments=comments, context=context)
+            template.add(
+                message,
+                None,
+                [(f"{source}/{filename}", lineno)],
+                auto_comments=comments,
+                context=context,
+            )
     return template
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
 from typing import Self
@@ -18,10 +19,19 @@ from storage.repos.runtime import DueRepo, FlowRepo, InboxRepo
 
 # Errors that mean "the database is not there right now", as opposed to a bug.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError,
     SAInterfaceError,
     ConnectionError,
-    OSError,
+    TimeoutError,
+)
+# SQLite reports a missing table and a locked or unopenable file alike as OperationalError;
+# only these extended codes mean "try again later" (the others are our bugs).
+_SQLITE_TRANSIENT = (
+    "SQLITE_CANTOPEN",
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_IOERR",
+    "SQLITE_FULL",
+    "SQLITE_PROTOCOL",
 )
 
 
@@ -37,13 +47,19 @@ class UnitOfWork:
     """
 
     def __init__(
-        self, db: Database, keys: KeyRing, *, inbox_update_id: int | None = None,
+        self,
+        db: Database,
+        keys: KeyRing,
+        *,
+        inbox_update_id: int | None = None,
         clock_now: datetime | None = None,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._db = db
         self._keys = keys
         self.inbox_update_id = inbox_update_id
         self._now = clock_now
+        self._on_commit = on_commit
 
     async def __aenter__(self) -> Self:
         self.session = self._db.sessions()
@@ -77,6 +93,8 @@ class UnitOfWork:
                 raise ReplayedUpdateError(self.inbox_update_id)
         await self.session.commit()
         self.committed = True
+        if self._on_commit is not None:
+            self._on_commit()
 
     async def rollback(self) -> None:
         """Throw the changes away."""
@@ -85,6 +103,11 @@ class UnitOfWork:
 
 def is_unavailable(exc: BaseException) -> bool:
     """True for errors caused by an unreachable database rather than by our code."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        name = getattr(exc.orig, "sqlite_errorname", None)
+        if isinstance(name, str):
+            return name.startswith(_SQLITE_TRANSIENT)
+        return isinstance(exc, OperationalError)
     return isinstance(exc, UNAVAILABLE_ERRORS)

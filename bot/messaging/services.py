@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Collection, Iterable
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
-
-from sqlalchemy import update
-from sqlalchemy.orm import aliased
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from datetime import timedelta
 
 from bot.errors import DomainError
 from bot.i18n import DEFAULT_LOCALE, negotiate
@@ -20,10 +15,7 @@ from storage.tables.messaging import (
     PRIORITY_BROADCAST,
     PRIORITY_INTERACTIVE,
     PRIORITY_NOTIFY,
-    ChatStatus,
-    OutboxMessage,
 )
-from storage.tables.people import Staff
 from storage.uow import UnitOfWork, is_unavailable
 
 __all__ = [
@@ -85,8 +77,7 @@ class DeliveryService:
             return []
         now = self._rt.clock()
         async with self._unit() as uow:
-            rows = await _claim_heads(
-                uow.session,
+            rows = await uow.outbox.claim(
                 now=now,
                 lease=timedelta(seconds=lease_s),
                 limit=limit,
@@ -94,9 +85,9 @@ class DeliveryService:
             )
             if not rows:
                 return []
-            unreachable = await _unreachable_among(uow.session, {r.chat_id for r in rows})
-            languages = await _languages(
-                uow.session, {r.staff_id for r in rows if r.staff_id is not None}
+            unreachable = await uow.outbox.unreachable_among({r.chat_id for r in rows})
+            languages = await uow.people.languages_of(
+                {r.staff_id for r in rows if r.staff_id is not None}
             )
             for chat_id in unreachable:  # its later rows would only come up one by one
                 await uow.outbox.drop_pending_for(chat_id, reason="chat unreachable")
@@ -178,6 +169,18 @@ class DeliveryService:
         logger.info("chat %s unreachable: outbox %s and %s queued rows", chat_id, msg_id, dropped)
         return dropped
 
+    async def unreachable(self, chat_id: int, *, reason: str) -> int:
+        """Telegram told us the user blocked the bot (my_chat_member): stop sending to them.
+
+        Returns how many pending rows for the chat were dropped.
+        """
+        async with self._unit() as uow:
+            await uow.outbox.mark_unreachable(chat_id, now=self._rt.clock(), reason=reason)
+            dropped = await uow.outbox.drop_pending_for(chat_id, reason=reason)
+            await uow.commit()
+        logger.info("chat %s unreachable (%s queued rows dropped)", chat_id, dropped)
+        return dropped
+
     async def reachable(self, chat_id: int) -> bool:
         """The chat wrote to us again: deliver to it again; True if it was marked unreachable."""
         async with self._unit() as uow:
@@ -216,82 +219,3 @@ class DeliveryService:
         """Rows not yet finished (pending or inflight)."""
         counts = await self.stats()
         return sum(counts.get(status, 0) for status in _OPEN)
-
-
-# -- Queries the repository does not have yet (wanted in storage/repos/messaging.py as
-# -- OutboxRepo.claim_heads, ChatStatus lookups by many ids and PeopleRepo.languages_of).
-
-
-async def _claim_heads(
-    session: AsyncSession,
-    *,
-    now: datetime,
-    lease: timedelta,
-    limit: int,
-    exclude_chats: Collection[int],
-) -> list[OutboxMessage]:
-    """OutboxRepo.claim, restricted to the oldest open row of each chat (per-chat order)."""
-    head = aliased(OutboxMessage)
-    earlier = aliased(OutboxMessage)
-    queued_before = (
-        select(earlier.id)
-        .where(
-            col(earlier.chat_id) == col(head.chat_id),
-            col(earlier.id) < col(head.id),
-            col(earlier.status).in_(_OPEN),
-        )
-        .exists()
-    )
-    ready = (
-        select(head.id)
-        .where(
-            (col(head.status) == "pending")
-            | ((col(head.status) == "inflight") & (col(head.lease_until) < now)),
-            col(head.not_before).is_(None) | (col(head.not_before) <= now),
-            ~queued_before,
-        )
-        .order_by(col(head.priority), col(head.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    if exclude_chats:
-        ready = ready.where(col(head.chat_id).not_in(list(exclude_chats)))
-    result = await session.exec(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id).in_(ready.scalar_subquery()))
-        .values(
-            status="inflight",
-            lease_until=now + lease,
-            attempts=col(OutboxMessage.attempts) + 1,
-        )
-        .returning(OutboxMessage)
-    )
-    rows = list(result.scalars())
-    rows.sort(key=lambda r: (r.priority, r.id or 0))
-    return rows
-
-
-async def _unreachable_among(session: AsyncSession, chat_ids: Iterable[int]) -> set[int]:
-    """The chats among these that refused us."""
-    ids = list(chat_ids)
-    if not ids:
-        return set()
-    rows = await session.exec(
-        select(ChatStatus.chat_id).where(
-            col(ChatStatus.chat_id).in_(ids), col(ChatStatus.unreachable_since).is_not(None)
-        )
-    )
-    return set(rows)
-
-
-async def _languages(session: AsyncSession, staff_ids: Iterable[int]) -> dict[int, str]:
-    """Each staff member's chosen language, for those who chose one."""
-    ids = list(staff_ids)
-    if not ids:
-        return {}
-    rows = await session.exec(
-        select(Staff.id, Staff.language).where(
-            col(Staff.id).in_(ids), col(Staff.language).is_not(None)
-        )
-    )
-    return {staff_id: language for staff_id, language in rows if staff_id and language}

@@ -17,27 +17,21 @@ People missing from the file are left as they are (disabling is its own action).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-
-from sqlalchemy import Table, delete, insert, update
-from sqlmodel import col, select
 
 from bot.people.domain import RowError, StaffRow, validate_rows
 from bot.runtime import Runtime
-from storage.repos.audit import entry_digest_input
-from storage.tables.audit import AuditEntry, AuditHead
-from storage.tables.people import Staff, StaffRole
+from storage.repos.audit import AuditItem
+from storage.tables.people import Staff
 from storage.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 500  # rows per flush, and per progress report
-_STAFF: Table = Staff.__table__  # type: ignore[attr-defined]  # SQLModel leaves it untyped
 
 Progress = Callable[[int, int], None]
 # Called inside the import's unit of work just before it commits, so a reply written to the
@@ -55,25 +49,6 @@ class ImportReport:
     unchanged: int
     errors: tuple[RowError, ...]
     written: bool
-
-
-@dataclass(frozen=True)
-class _Entry:
-    """One stored staff member, as little as the cross-row checks need."""
-
-    staff_id: int
-    employee_no: str
-    superior_id: int | None
-    telegram_id: int | None
-
-
-# Storage helper: belongs in PeopleRepo as ``directory()``; here until the lead moves it.
-async def _directory(uow: UnitOfWork) -> list[_Entry]:
-    """Every staff member's id, employee number, superior and binding, in one query."""
-    rows = await uow.session.exec(
-        select(Staff.id, Staff.employee_no, Staff.superior_id, Staff.telegram_id)
-    )
-    return [_Entry(int(i), no, sup, tg) for i, no, sup, tg in rows if i is not None]
 
 
 class StaffImportService:
@@ -95,7 +70,7 @@ class StaffImportService:
         present = {column for _, cells in rows for column in cells}
         async with self._rt.uow() as uow:
             now = self._rt.clock()
-            directory = await _directory(uow)
+            directory = await uow.people.directory()
             no_of = {e.staff_id: e.employee_no for e in directory}
             valid, errors = validate_rows(
                 rows,
@@ -174,7 +149,7 @@ async def _upsert(
     progress: Progress | None,
 ) -> tuple[int, int]:
     """Create or update every row; return how many were created and how many updated."""
-    people, session = uow.people, uow.session
+    people = uow.people
     departments = await people.departments_by_name()
     for name in sorted({r.department for r in rows} - departments.keys()):
         departments[name] = await people.add_department(name, now=now)
@@ -195,22 +170,20 @@ async def _upsert(
                 changed.add(row.employee_no)
         waiting.extend(r for r in fresh if r.superior is not None and r.superior not in ids)
         if fresh:
-            # A Core insert: the ORM, to hand ids back in order, inserts SQLite rows one by
-            # one; matching ids by employee number lets all 500 go in one statement.
-            inserted = await session.exec(
-                insert(_STAFF).returning(_STAFF.c.id, _STAFF.c.employee_no),
-                params=[_new_staff(r, department_ids[r.department], ids, now) for r in fresh],
+            # One statement for the chunk; ids come back matched by employee number.
+            inserted = await people.insert_staff_many(
+                [_new_staff(r, department_ids[r.department], ids, now) for r in fresh]
             )
             ids.update({no: staff_id for staff_id, no in inserted})
             created += len(fresh)
 
         roles: dict[int, frozenset[str]] = {}
-        audit: list[_Audit] = []
+        audit: list[AuditItem] = []
         for row in fresh:
             staff_id = ids[row.employee_no]
             roles[staff_id] = row.roles
             details = {"employee_no": row.employee_no, "roles": sorted(row.roles)}
-            audit.append(_Audit("staff.created", f"staff:{staff_id}", details))
+            audit.append(AuditItem("staff.created", f"staff:{staff_id}", details))
         replaced: list[int] = []
         for row in chunk if replace_roles else ():
             old = existing.get(row.employee_no)
@@ -221,22 +194,18 @@ async def _upsert(
             replaced.append(_id(old))
             roles[_id(old)] = row.roles
             details = {"before": sorted(before), "after": sorted(row.roles)}
-            audit.append(_Audit("staff.roles_changed", f"staff:{_id(old)}", details))
-        await _delete_roles(uow, replaced)
-        await _insert_roles(uow, roles)
-        await _append_audit(uow, audit, actor_id=actor_id, now=now)
-        await session.flush()
+            audit.append(AuditItem("staff.roles_changed", f"staff:{_id(old)}", details))
+        # One bulk statement each for the whole chunk, not one per staff member.
+        await people.replace_roles(roles, had_roles=replaced)
+        await uow.audit.append_many(audit, actor_id=actor_id, now=now)
+        await people.flush()
         if progress is not None:
             progress(start + len(chunk), len(rows))
 
     # Second pass, now that every row has an id: a superior may be on a later line.
-    later = [
-        {"id": ids[r.employee_no], "superior_id": ids[r.superior]}
-        for r in waiting
-        if r.superior is not None
-    ]
-    for start in range(0, len(later), PROGRESS_EVERY):
-        await session.exec(update(Staff), params=later[start : start + PROGRESS_EVERY])
+    await people.set_superiors(
+        (ids[r.employee_no], ids[r.superior]) for r in waiting if r.superior is not None
+    )
     for row in rows:
         old = existing.get(row.employee_no)
         if old is None or (row.superior is None and not replace_superiors):
@@ -249,7 +218,7 @@ async def _upsert(
         old = existing[no]
         old.updated_at = now
         old.version += 1  # cards drawn from the old record are stale now
-    await session.flush()
+    await people.flush()
     return created, len(changed)
 
 
@@ -269,88 +238,6 @@ def _new_staff(
         "updated_at": now,
         "version": 1,
     }
-
-
-@dataclass(frozen=True)
-class _Audit:
-    """An audit entry waiting to be appended."""
-
-    action: str
-    obj: str
-    details: dict[str, Any]
-
-
-# Storage helpers: they belong in PeopleRepo (replace_roles) and AuditRepo (append_many).
-# PeopleRepo.set_roles and AuditRepo.append issue statements per staff member, and each ORM
-# UPDATE/DELETE scans the whole identity map: 20,000 new staff took minutes with them.
-# Skips that scan: this unit of work never reads its copies of the touched rows again.
-_NO_SYNC = {"synchronize_session": False}
-
-
-async def _delete_roles(uow: UnitOfWork, staff_ids: list[int]) -> None:
-    for start in range(0, len(staff_ids), PROGRESS_EVERY):
-        await uow.session.exec(
-            delete(StaffRole).where(
-                col(StaffRole.staff_id).in_(staff_ids[start : start + PROGRESS_EVERY])
-            ),
-            execution_options=_NO_SYNC,
-        )
-
-
-async def _insert_roles(uow: UnitOfWork, roles: Mapping[int, frozenset[str]]) -> None:
-    values = [{"staff_id": i, "role": r} for i, held in roles.items() for r in sorted(held)]
-    if values:
-        await uow.session.exec(insert(StaffRole), params=values)
-
-
-async def _append_audit(
-    uow: UnitOfWork, entries: list[_Audit], *, actor_id: int | None, now: datetime
-) -> None:
-    """AuditRepo.append for many entries: the same chain, one head bump for all of them."""
-    if not entries:
-        return
-    bumped = await uow.session.exec(
-        update(AuditHead)
-        .where(col(AuditHead.id) == 1)
-        .values(seq=col(AuditHead.seq) + len(entries))
-        .returning(col(AuditHead.seq), col(AuditHead.mac)),
-        execution_options=_NO_SYNC,
-    )
-    last_seq, mac = bumped.one()
-    at = now.astimezone(UTC)
-    values: list[dict[str, Any]] = []
-    for seq, entry in enumerate(entries, start=last_seq - len(entries) + 1):
-        # Round-trip through JSON so the mac covers what the database will give back.
-        details = json.loads(json.dumps(entry.details, ensure_ascii=False, default=str))
-        digest = entry_digest_input(
-            seq=seq,
-            at=at,
-            actor_id=actor_id,
-            on_behalf_of_id=None,
-            action=entry.action,
-            obj=entry.obj,
-            details=details,
-            prev_mac=mac,
-        )
-        values.append(
-            {
-                "seq": seq,
-                "at": at,
-                "actor_id": actor_id,
-                "on_behalf_of_id": None,
-                "action": entry.action,
-                "object": entry.obj,
-                "details": details,
-                "prev_mac": mac,
-                "mac": uow.audit.keys.mac(digest),
-            }
-        )
-        mac = values[-1]["mac"]
-    await uow.session.exec(insert(AuditEntry), params=values)
-    await uow.session.exec(
-        update(AuditHead).where(col(AuditHead.id) == 1).values(mac=mac),
-        execution_options=_NO_SYNC,
-    )
 
 
 def _apply(staff: Staff, row: StaffRow, department_id: int) -> bool:

@@ -18,7 +18,6 @@ from bot.access import Actor
 from bot.errors import (
     AlreadyRegisteredError,
     InviteExpiredError,
-    InviteRateLimitedError,
     InviteUnknownError,
     InviteUsedError,
     PermissionDeniedError,
@@ -116,10 +115,17 @@ class PeopleService:
             access.require_action(actor, "staff.invite")
             issued = await self._issue(uow, employee_no, actor_id=actor.staff_id)
             await uow.outbox.add(
-                chat_id=chat_id, kind="staff.invite_issued", staff_id=actor.staff_id, now=now,
-                facts={"employee_no": issued.employee_no, "name": issued.name,
-                       "code": issued.code, "bot_username": bot_username,
-                       "expires_at": issued.expires_at.isoformat()},
+                chat_id=chat_id,
+                kind="staff.invite_issued",
+                staff_id=actor.staff_id,
+                now=now,
+                facts={
+                    "employee_no": issued.employee_no,
+                    "name": issued.name,
+                    "code": issued.code,
+                    "bot_username": bot_username,
+                    "expires_at": issued.expires_at.isoformat(),
+                },
                 priority=PRIORITY_INTERACTIVE,
             )
             await uow.commit()
@@ -137,12 +143,20 @@ class PeopleService:
         code = new_code()
         expires = now + self._invite_ttl
         await uow.people.add_invite(
-            Invite(code_hash=hash_code(code), staff_id=staff.id, created_by=actor_id,
-                   created_at=now, expires_at=expires)
+            Invite(
+                code_hash=hash_code(code),
+                staff_id=staff.id,
+                created_by=actor_id,
+                created_at=now,
+                expires_at=expires,
+            )
         )
         await uow.audit.append(
-            actor_id=actor_id, action="invite.created", obj=f"staff:{staff.id}",
-            details={"expires_at": expires.isoformat()}, now=now,
+            actor_id=actor_id,
+            action="invite.created",
+            obj=f"staff:{staff.id}",
+            details={"expires_at": expires.isoformat()},
+            now=now,
         )
         return IssuedInvite(staff.employee_no, staff.id, staff.name, code, expires)
 
@@ -156,8 +170,9 @@ class PeopleService:
             staff = await uow.people.by_telegram_id(tg_id)
             locale = negotiate(language_code, self._default_locale)
             if staff is not None and staff.active:
-                await self._add_menu(uow, staff_tg=tg_id, chat_id=chat_id, now=now,
-                                     kind="people.welcome_back")
+                await self._add_menu(
+                    uow, staff_tg=tg_id, chat_id=chat_id, now=now, kind="people.welcome_back"
+                )
                 await uow.commit()
                 return
             if staff is not None and not staff.active:
@@ -175,11 +190,18 @@ class PeopleService:
                 await uow.commit()
                 return
             await uow.flows.put(
-                tg_id, chat_id, flow=REGISTER_FLOW, step="consent",
-                data={"invite_id": invite.id, "locale": locale}, now=now,
+                tg_id,
+                chat_id,
+                flow=REGISTER_FLOW,
+                step="consent",
+                data={"invite_id": invite.id, "locale": locale},
+                now=now,
             )
             await uow.outbox.add(
-                chat_id=chat_id, kind="people.privacy_notice", locale=locale, now=now,
+                chat_id=chat_id,
+                kind="people.privacy_notice",
+                locale=locale,
+                now=now,
                 facts={"invite_id": invite.id, "version": PRIVACY_NOTICE_VERSION},
                 priority=PRIORITY_INTERACTIVE,
             )
@@ -217,8 +239,11 @@ class PeopleService:
         now = self._rt.clock()
         async with self._rt.uow() as uow:
             flow = await uow.flows.get(tg_id, chat_id)
-            locale = str(flow.data.get("locale", self._default_locale)) if flow else (
-                self._default_locale)
+            locale = (
+                str(flow.data.get("locale", self._default_locale))
+                if flow
+                else (self._default_locale)
+            )
             if (
                 flow is None
                 or flow.flow != REGISTER_FLOW
@@ -241,29 +266,43 @@ class PeopleService:
             if not await uow.people.use_invite(invite_id, tg_id=tg_id, now=now):
                 raise InviteUsedError()
             if not await uow.people.bind_telegram(
-                staff.id, tg_id=tg_id, seen_version=staff.version,
-                language=staff.language or locale, now=now,
+                staff.id,
+                tg_id=tg_id,
+                seen_version=staff.version,
+                language=staff.language or locale,
+                now=now,
             ):
                 raise InviteUsedError()
             await uow.people.add_consent(
-                Consent(staff_id=staff.id, telegram_id=tg_id,
-                        notice_version=PRIVACY_NOTICE_VERSION, locale=locale, accepted_at=now)
+                Consent(
+                    staff_id=staff.id,
+                    telegram_id=tg_id,
+                    notice_version=PRIVACY_NOTICE_VERSION,
+                    locale=locale,
+                    accepted_at=now,
+                )
             )
             await uow.people.record_attempt(tg_id, ok=True, now=now)
             await uow.flows.clear(tg_id, chat_id)
             await uow.audit.append(
-                actor_id=staff.id, action="staff.registered", obj=f"staff:{staff.id}",
+                actor_id=staff.id,
+                action="staff.registered",
+                obj=f"staff:{staff.id}",
                 details={"notice_version": PRIVACY_NOTICE_VERSION, "invite_id": invite_id},
                 now=now,
             )
             if message_id is not None:
                 await uow.outbox.add(
-                    chat_id=chat_id, kind="people.privacy_accepted", staff_id=staff.id,
-                    now=now, facts={"message_id": message_id},
+                    chat_id=chat_id,
+                    kind="people.privacy_accepted",
+                    staff_id=staff.id,
+                    now=now,
+                    facts={"message_id": message_id},
                     priority=PRIORITY_INTERACTIVE,
                 )
-            await self._add_menu(uow, staff_tg=tg_id, chat_id=chat_id, now=now,
-                                 kind="people.registered")
+            await self._add_menu(
+                uow, staff_tg=tg_id, chat_id=chat_id, now=now, kind="people.registered"
+            )
             await uow.commit()
 
     async def decline_privacy(
@@ -273,15 +312,21 @@ class PeopleService:
         now = self._rt.clock()
         async with self._rt.uow() as uow:
             flow = await uow.flows.get(tg_id, chat_id)
-            if flow is None or flow.flow != REGISTER_FLOW or (
-                flow.data.get("invite_id") != invite_id
+            if (
+                flow is None
+                or flow.flow != REGISTER_FLOW
+                or (flow.data.get("invite_id") != invite_id)
             ):
                 raise InviteUnknownError()
             locale = str(flow.data.get("locale", self._default_locale))
             await uow.flows.clear(tg_id, chat_id)
             await uow.outbox.add(
-                chat_id=chat_id, kind="people.privacy_declined", locale=locale, now=now,
-                facts={"message_id": message_id}, priority=PRIORITY_INTERACTIVE,
+                chat_id=chat_id,
+                kind="people.privacy_declined",
+                locale=locale,
+                now=now,
+                facts={"message_id": message_id},
+                priority=PRIORITY_INTERACTIVE,
             )
             await uow.commit()
 
@@ -304,7 +349,10 @@ class PeopleService:
             access.require_action(actor, action)
             kind = "menu.not_yet" if key in NOT_YET_AVAILABLE else f"menu.{key}"
             await uow.outbox.add(
-                chat_id=chat_id, kind=kind, staff_id=actor.staff_id, now=now,
+                chat_id=chat_id,
+                kind=kind,
+                staff_id=actor.staff_id,
+                now=now,
                 facts={"item": key, "items": items_for(actor)},
                 priority=PRIORITY_INTERACTIVE,
             )
@@ -316,7 +364,10 @@ class PeopleService:
         async with self._rt.uow() as uow:
             actor = await access.load_actor(uow, tg_id, default_locale=self._default_locale)
             await uow.outbox.add(
-                chat_id=chat_id, kind="menu.help", staff_id=actor.staff_id, now=now,
+                chat_id=chat_id,
+                kind="menu.help",
+                staff_id=actor.staff_id,
+                now=now,
                 facts={"item": "help", "items": items_for(actor)},
                 priority=PRIORITY_INTERACTIVE,
             )
@@ -337,12 +388,14 @@ class PeopleService:
             actor = await access.load_actor(uow, tg_id, default_locale=self._default_locale)
             await uow.people.set_language(actor.staff_id, language, now=now)
             await uow.outbox.add(
-                chat_id=chat_id, kind="people.language_set", staff_id=actor.staff_id, now=now,
+                chat_id=chat_id,
+                kind="people.language_set",
+                staff_id=actor.staff_id,
+                now=now,
                 facts={"message_id": message_id, "language": language},
                 priority=PRIORITY_INTERACTIVE,
             )
-            await self._add_menu(uow, staff_tg=tg_id, chat_id=chat_id, now=now,
-                                 kind="menu.main")
+            await self._add_menu(uow, staff_tg=tg_id, chat_id=chat_id, now=now, kind="menu.main")
             await uow.commit()
 
     async def cancel(self, *, tg_id: int, chat_id: int, language_code: str | None) -> None:
@@ -353,8 +406,13 @@ class PeopleService:
             had = await uow.flows.clear(tg_id, chat_id)
             kind = "flow.cancelled" if had else "flow.nothing_to_cancel"
             if staff is not None and staff.active:
-                await uow.outbox.add(chat_id=chat_id, kind=kind, staff_id=staff.id, now=now,
-                                     priority=PRIORITY_INTERACTIVE)
+                await uow.outbox.add(
+                    chat_id=chat_id,
+                    kind=kind,
+                    staff_id=staff.id,
+                    now=now,
+                    priority=PRIORITY_INTERACTIVE,
+                )
             else:
                 locale = negotiate(language_code, self._default_locale)
                 await self._reply(uow, chat_id, kind, locale, now)
@@ -372,13 +430,22 @@ class PeopleService:
             # At most one explanation a minute per account: a flood gets no flood back.
             minute = now.strftime("%Y%m%d%H%M")
             await uow.outbox.add(
-                chat_id=chat_id, kind=kind, locale=locale, now=now,
-                priority=PRIORITY_INTERACTIVE, dedupe_key=f"unreg:{tg_id}:{minute}",
+                chat_id=chat_id,
+                kind=kind,
+                locale=locale,
+                now=now,
+                priority=PRIORITY_INTERACTIVE,
+                dedupe_key=f"unreg:{tg_id}:{minute}",
             )
             await uow.commit()
 
     async def tell(
-        self, *, tg_id: int, chat_id: int, language_code: str | None, kind: str,
+        self,
+        *,
+        tg_id: int,
+        chat_id: int,
+        language_code: str | None,
+        kind: str,
         facts: dict[str, object] | None = None,
     ) -> None:
         """One interactive message to whoever this is, in their language (errors, notices)."""
@@ -387,7 +454,10 @@ class PeopleService:
             staff = await uow.people.by_telegram_id(tg_id)
             registered = staff is not None and staff.active
             await uow.outbox.add(
-                chat_id=chat_id, kind=kind, now=now, facts=dict(facts or {}),
+                chat_id=chat_id,
+                kind=kind,
+                now=now,
+                facts=dict(facts or {}),
                 staff_id=staff.id if registered and staff is not None else None,
                 locale=None if registered else negotiate(language_code, self._default_locale),
                 priority=PRIORITY_INTERACTIVE,
@@ -410,7 +480,10 @@ class PeopleService:
             access.require_action(actor, "staff.disable")
             result = await self._disable(uow, employee_no, actor_id=actor.staff_id)
             await uow.outbox.add(
-                chat_id=chat_id, kind="staff.disabled", staff_id=actor.staff_id, now=now,
+                chat_id=chat_id,
+                kind="staff.disabled",
+                staff_id=actor.staff_id,
+                now=now,
                 facts={"employee_no": result.employee_no, "changed": result.changed},
                 priority=PRIORITY_INTERACTIVE,
             )
@@ -429,8 +502,11 @@ class PeopleService:
             if staff.telegram_id is not None:
                 await uow.flows.clear_all_for(staff.telegram_id)
             await uow.audit.append(
-                actor_id=actor_id, action="staff.disabled", obj=f"staff:{staff.id}",
-                details={}, now=now,
+                actor_id=actor_id,
+                action="staff.disabled",
+                obj=f"staff:{staff.id}",
+                details={},
+                now=now,
             )
         return Disabled(staff.employee_no, staff.id, changed)
 
@@ -444,26 +520,43 @@ class PeopleService:
             changed = await uow.people.enable(staff.id, now=now)
             if changed:
                 await uow.audit.append(
-                    actor_id=actor_id, action="staff.enabled", obj=f"staff:{staff.id}",
-                    details={}, now=now,
+                    actor_id=actor_id,
+                    action="staff.enabled",
+                    obj=f"staff:{staff.id}",
+                    details={},
+                    now=now,
                 )
             await uow.commit()
             return Disabled(staff.employee_no, staff.id, changed)
 
     # --- helpers -----------------------------------------------------------------------
     async def _reply(
-        self, uow: UnitOfWork, chat_id: int, kind: str, locale: str, now: datetime,
+        self,
+        uow: UnitOfWork,
+        chat_id: int,
+        kind: str,
+        locale: str,
+        now: datetime,
         facts: dict[str, int] | None = None,
     ) -> None:
-        await uow.outbox.add(chat_id=chat_id, kind=kind, locale=locale, now=now,
-                             facts=dict(facts or {}), priority=PRIORITY_INTERACTIVE)
+        await uow.outbox.add(
+            chat_id=chat_id,
+            kind=kind,
+            locale=locale,
+            now=now,
+            facts=dict(facts or {}),
+            priority=PRIORITY_INTERACTIVE,
+        )
 
     async def _add_menu(
         self, uow: UnitOfWork, *, staff_tg: int, chat_id: int, now: datetime, kind: str
     ) -> Actor:
         actor = await access.load_actor(uow, staff_tg, default_locale=self._default_locale)
         await uow.outbox.add(
-            chat_id=chat_id, kind=kind, staff_id=actor.staff_id, now=now,
+            chat_id=chat_id,
+            kind=kind,
+            staff_id=actor.staff_id,
+            now=now,
             facts={"items": items_for(actor), "name": actor.name},
             priority=PRIORITY_INTERACTIVE,
         )

@@ -51,10 +51,14 @@ def _items(out: Outgoing) -> list[str]:
 
 @renders("people.not_registered")
 def not_registered(out: Outgoing, tr: Translator) -> Rendered:
-    return Rendered("send", tr.gettext(
-        "Hello! This is the GovOffice Assistant, for registered government staff only.\n\n"
-        "To use it, ask your administrator for a personal invite link and open it on this "
-        "phone."))
+    return Rendered(
+        "send",
+        tr.gettext(
+            "Hello! This is the GovOffice Assistant, for registered government staff only.\n\n"
+            "To use it, ask your administrator for a personal invite link and open it on this "
+            "phone."
+        ),
+    )
 
 
 @renders("people.account_disabled")
@@ -80,9 +84,14 @@ def invite_expired(out: Outgoing, tr: Translator) -> Rendered:
 @renders("people.invite_rate_limited")
 def invite_rate_limited(out: Outgoing, tr: Translator) -> Rendered:
     minutes = int(out.facts.get("minutes", 15))
-    return Rendered("send", tr.ngettext(
-        "Too many attempts. Please try again in {n} minute.",
-        "Too many attempts. Please try again in {n} minutes.", minutes))
+    return Rendered(
+        "send",
+        tr.ngettext(
+            "Too many attempts. Please try again in {n} minute.",
+            "Too many attempts. Please try again in {n} minutes.",
+            minutes,
+        ),
+    )
 
 
 @renders("people.privacy_notice")
@@ -102,26 +111,36 @@ def privacy_notice(out: Outgoing, tr: Translator) -> Rendered:
         "Do you accept, and bind this Telegram account to your staff record?",
         version=html.escape(str(out.facts.get("version", ""))),
     )
-    keyboard = InlineKeyboardMarkup([[
-        InlineKeyboardButton(tr.gettext("✅ Accept"),
-                             callback_data=encode(Press("rg.ok", invite_id))),
-        InlineKeyboardButton(tr.gettext("Decline"),
-                             callback_data=encode(Press("rg.no", invite_id))),
-    ]])
+    keyboard = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    tr.gettext("✅ Accept"), callback_data=encode(Press("rg.ok", invite_id))
+                ),
+                InlineKeyboardButton(
+                    tr.gettext("Decline"), callback_data=encode(Press("rg.no", invite_id))
+                ),
+            ]
+        ]
+    )
     return Rendered("send", text, keyboard)
 
 
 @renders("people.privacy_accepted")
 def privacy_accepted(out: Outgoing, tr: Translator) -> Rendered:
-    return Rendered("edit", tr.gettext("✅ You accepted the privacy notice."),
-                    message_id=int(out.facts["message_id"]))
+    return Rendered(
+        "edit",
+        tr.gettext("✅ You accepted the privacy notice."),
+        message_id=int(out.facts["message_id"]),
+    )
 
 
 @renders("people.privacy_declined")
 def privacy_declined(out: Outgoing, tr: Translator) -> Rendered:
     text = tr.gettext(
         "You declined the privacy notice, so this account was not registered. If you change "
-        "your mind, open your invite link again.")
+        "your mind, open your invite link again."
+    )
     message_id = out.facts.get("message_id")
     if message_id is None:
         return Rendered("send", text)
@@ -130,15 +149,20 @@ def privacy_declined(out: Outgoing, tr: Translator) -> Rendered:
 
 @renders("people.registered")
 def registered(out: Outgoing, tr: Translator) -> Rendered:
-    return Rendered("send", tr.gettext(
-        "Welcome, {name}! You are registered. Choose what you need:", name=_name(out)),
-        menu_keyboard(_items(out), tr))
+    return Rendered(
+        "send",
+        tr.gettext("Welcome, {name}! You are registered. Choose what you need:", name=_name(out)),
+        menu_keyboard(_items(out), tr),
+    )
 
 
 @renders("people.welcome_back")
 def welcome_back(out: Outgoing, tr: Translator) -> Rendered:
-    return Rendered("send", tr.gettext("Welcome back, {name}. Choose what you need:",
-                                       name=_name(out)), menu_keyboard(_items(out), tr))
+    return Rendered(
+        "send",
+        tr.gettext("Welcome back, {name}. Choose what you need:", name=_name(out)),
+        menu_keyboard(_items(out), tr),
+    )
 
 
 @renders("menu.main")
@@ -150,25 +174,37 @@ def main_menu(out: Outgoing, tr: Translator) -> Rendered:
 def not_yet(out: Outgoing, tr: Translator) -> Rendered:
     item = str(out.facts.get("item", ""))
     label = tr.gettext(ITEM_LABELS[item]) if item in ITEM_LABELS else ""
-    return Rendered("send", tr.gettext(
-        "{item}: this part of the assistant is not available yet. It is being rolled out step "
-        "by step; you will be told when it opens.", item=html.escape(label)))
+    return Rendered(
+        "send",
+        tr.gettext(
+            "{item}: this part of the assistant is not available yet. It is being rolled out step "
+            "by step; you will be told when it opens.",
+            item=html.escape(label),
+        ),
+    )
 
 
 @renders("menu.language")
 def language_picker(out: Outgoing, tr: Translator) -> Rendered:
-    keyboard = InlineKeyboardMarkup([[
-        InlineKeyboardButton(LANGUAGE_NAMES[code],
-                             callback_data=encode(Press("lg.set", i)))
-        for i, code in enumerate(SUPPORTED)
-    ]])
+    keyboard = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    LANGUAGE_NAMES[code], callback_data=encode(Press("lg.set", i))
+                )
+                for i, code in enumerate(SUPPORTED)
+            ]
+        ]
+    )
     return Rendered("send", tr.gettext("Choose your language:"), keyboard)
 
 
 @renders("people.language_set")
 def language_set(out: Outgoing, tr: Translator) -> Rendered:
-    text = tr.gettext("Language set to {language}.",
-                      language=LANGUAGE_NAMES.get(str(out.facts.get("language")), ""))
+    text = tr.gettext(
+        "Language set to {language}.",
+        language=LANGUAGE_NAMES.get(str(out.facts.get("language")), ""),
+    )
     message_id = out.facts.get("message_id")
     if message_id is None:
         return Rendered("send", text)
@@ -197,12 +233,16 @@ def help_text(out: Outgoing, tr: Translator) -> Rendered:
 
 @renders("menu.admin")
 def admin_menu(out: Outgoing, tr: Translator) -> Rendered:
-    return Rendered("send", tr.gettext(
-        "<b>Administration</b>\n\n"
-        "• Import or update staff: send a CSV or XLSX file with the columns employee_no, name, "
-        "department, roles, superior, telegram_id, language.\n"
-        "• Invite someone: /invite EMPLOYEE_NO\n"
-        "• Disable someone at once: /disable EMPLOYEE_NO"))
+    return Rendered(
+        "send",
+        tr.gettext(
+            "<b>Administration</b>\n\n"
+            "• Import or update staff: send a CSV or XLSX file with the columns employee_no, "
+            "name, department, roles, superior, telegram_id, language.\n"
+            "• Invite someone: /invite EMPLOYEE_NO\n"
+            "• Disable someone at once: /disable EMPLOYEE_NO"
+        ),
+    )
 
 
 @renders("flow.cancelled")
@@ -217,8 +257,9 @@ def nothing_to_cancel(out: Outgoing, tr: Translator) -> Rendered:
 
 @renders("chat.unknown_text")
 def unknown_text(out: Outgoing, tr: Translator) -> Rendered:
-    return Rendered("send", tr.gettext(
-        "I did not understand that. Use /menu to see what I can do, or /help."))
+    return Rendered(
+        "send", tr.gettext("I did not understand that. Use /menu to see what I can do, or /help.")
+    )
 
 
 @renders("error.notice")

@@ -19,6 +19,7 @@ FILE_ERRORS = {
     "too_large": N_("The file is too large (at most 10 MB and 50,000 rows)."),
     "unreadable": N_("The file could not be read. Is it a valid CSV or XLSX file?"),
     "empty": N_("The file has no header row and no data."),
+    "duplicate_columns": N_("These columns appear more than once: {reason}."),
 }
 
 
@@ -38,19 +39,26 @@ def import_file_error(out: Outgoing, tr: Translator) -> Rendered:
 def import_report(out: Outgoing, tr: Translator) -> Rendered:
     f = out.facts
     lines = [tr.gettext("<b>Staff import: {file}</b>", file=html.escape(str(f["filename"])))]
-    lines.append(tr.gettext(
-        "Rows: {total} · created {created} · updated {updated} · unchanged {unchanged}",
-        total=f["total"], created=f["created"], updated=f["updated"],
-        unchanged=f["unchanged"]))
+    lines.append(
+        tr.gettext(
+            "Rows: {total} · created {created} · updated {updated} · unchanged {unchanged}",
+            total=f["total"],
+            created=f["created"],
+            updated=f["updated"],
+            unchanged=f["unchanged"],
+        )
+    )
     errors = f.get("errors", [])
     if errors:
         lines.append("")
-        lines.append(tr.ngettext("{n} row has errors:", "{n} rows have errors:",
-                                 int(f["error_count"])))
+        lines.append(
+            tr.ngettext("{n} row has errors:", "{n} rows have errors:", int(f["error_count"]))
+        )
         for line, column, code, value in errors:
             template = ERROR_MESSAGES.get(str(code), ERROR_MESSAGES["required"])
-            lines.append("• " + html.escape(tr.gettext(template, line=line, column=column,
-                                                        value=value)))
+            lines.append(
+                "• " + html.escape(tr.gettext(template, line=line, column=column, value=value))
+            )
         hidden = int(f["error_count"]) - len(errors)
         if hidden > 0:
             lines.append(tr.ngettext("… and {n} more.", "… and {n} more.", hidden))
@@ -58,18 +66,28 @@ def import_report(out: Outgoing, tr: Translator) -> Rendered:
     if f["written"]:
         lines.append(tr.gettext("✅ The directory is updated."))
         return Rendered("send", "\n".join(lines))
-    lines.append(tr.gettext(
-        "Nothing was written. Fix the rows and send the file again, or import only the valid "
-        "rows."))
+    lines.append(
+        tr.gettext(
+            "Nothing was written. Fix the rows and send the file again, or import only the valid "
+            "rows."
+        )
+    )
     keyboard = None
     if f.get("offer_partial"):
         version = int(f["flow_version"])
-        keyboard = InlineKeyboardMarkup([[
-            InlineKeyboardButton(tr.gettext("Import the valid rows"),
-                                 callback_data=encode(Press("st.part", version))),
-            InlineKeyboardButton(tr.gettext("Discard"),
-                                 callback_data=encode(Press("st.drop", version))),
-        ]])
+        keyboard = InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(
+                        tr.gettext("Import the valid rows"),
+                        callback_data=encode(Press("st.part", version)),
+                    ),
+                    InlineKeyboardButton(
+                        tr.gettext("Discard"), callback_data=encode(Press("st.drop", version))
+                    ),
+                ]
+            ]
+        )
     return Rendered("send", "\n".join(lines), keyboard)
 
 
@@ -88,9 +106,11 @@ def invite_issued(out: Outgoing, tr: Translator) -> Rendered:
     text = tr.gettext(
         "Invite for {name} ({employee_no}):\n{link}\n\nCode: <code>{code}</code>\n"
         "It works once and expires {expires}. Send it to the person privately.",
-        name=html.escape(str(f["name"])), employee_no=html.escape(str(f["employee_no"])),
+        name=html.escape(str(f["name"])),
+        employee_no=html.escape(str(f["employee_no"])),
         link=html.escape(link) if link else tr.gettext("(no link: the bot has no username)"),
-        code=html.escape(code), expires=html.escape(expires),
+        code=html.escape(code),
+        expires=html.escape(expires),
     )
     return Rendered("send", text)
 
@@ -99,8 +119,9 @@ def invite_issued(out: Outgoing, tr: Translator) -> Rendered:
 def disabled(out: Outgoing, tr: Translator) -> Rendered:
     no = html.escape(str(out.facts["employee_no"]))
     if out.facts.get("changed"):
-        return Rendered("send", tr.gettext("{employee_no} is disabled from now on.",
-                                           employee_no=no))
+        return Rendered(
+            "send", tr.gettext("{employee_no} is disabled from now on.", employee_no=no)
+        )
     return Rendered("send", tr.gettext("{employee_no} was already disabled.", employee_no=no))
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -44,6 +46,18 @@ def entry_digest_input(
     ).encode()
 
 
+_NO_SYNC = {"synchronize_session": False}
+
+
+@dataclass(frozen=True)
+class AuditItem:
+    """An entry waiting to be appended: what was done to which object, and the facts."""
+
+    action: str
+    obj: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
 class AuditRepo:
     """The append-only log: rows are added, never updated or removed by the application."""
 
@@ -57,49 +71,83 @@ class AuditRepo:
         actor_id: int | None,
         action: str,
         obj: str,
-        details: dict[str, Any] | None,
+        details: Mapping[str, Any] | None,
         now: datetime,
         on_behalf_of_id: int | None = None,
-    ) -> AuditEntry:
+    ) -> None:
+        """Append one entry to the chain (``append_many`` with one item)."""
+        await self.append_many(
+            [AuditItem(action, obj, details or {})],
+            actor_id=actor_id,
+            now=now,
+            on_behalf_of_id=on_behalf_of_id,
+        )
+
+    async def append_many(
+        self,
+        entries: Sequence[AuditItem],
+        *,
+        actor_id: int | None,
+        now: datetime,
+        on_behalf_of_id: int | None = None,
+    ) -> None:
+        """Append entries to the chain in order: one head bump and one INSERT for all of them.
+
+        The rows are written at once with a Core insert and are not loaded into the session.
+        """
+        if not entries:
+            return
         # Bumping the head row first takes a row lock (PostgreSQL) or the write lock (SQLite),
-        # so two writers can never both chain onto the same previous mac.
+        # so two writers can never both chain onto the same previous mac. The head updates
+        # skip the ORM's scan of the identity map (slow with thousands of rows loaded); a head
+        # this session holds is brought up to date by hand below instead.
         bumped = await self.session.exec(
             update(AuditHead)
             .where(col(AuditHead.id) == 1)
-            .values(seq=col(AuditHead.seq) + 1)
-            .returning(col(AuditHead.seq), col(AuditHead.mac))
+            .values(seq=col(AuditHead.seq) + len(entries))
+            .returning(col(AuditHead.seq), col(AuditHead.mac)),
+            execution_options=_NO_SYNC,
         )
-        seq, prev_mac = bumped.one()
-        details = dict(details or {})
-        # Round-trip through JSON so the mac covers what the database will give back.
-        details = json.loads(json.dumps(details, ensure_ascii=False, default=str))
-        now = now.astimezone(UTC)
-        mac = self.keys.mac(
-            entry_digest_input(
+        last_seq, mac = bumped.one()
+        at = now.astimezone(UTC)
+        values: list[dict[str, Any]] = []
+        for seq, entry in enumerate(entries, start=last_seq - len(entries) + 1):
+            # Round-trip through JSON so the mac covers what the database will give back.
+            details = json.loads(json.dumps(dict(entry.details), ensure_ascii=False, default=str))
+            digest = entry_digest_input(
                 seq=seq,
-                at=now,
+                at=at,
                 actor_id=actor_id,
                 on_behalf_of_id=on_behalf_of_id,
-                action=action,
-                obj=obj,
+                action=entry.action,
+                obj=entry.obj,
                 details=details,
-                prev_mac=prev_mac,
+                prev_mac=mac,
             )
+            entry_mac = self.keys.mac(digest)
+            values.append(
+                {
+                    "seq": seq,
+                    "at": at,
+                    "actor_id": actor_id,
+                    "on_behalf_of_id": on_behalf_of_id,
+                    "action": entry.action,
+                    "object": entry.obj,
+                    "details": details,
+                    "prev_mac": mac,
+                    "mac": entry_mac,
+                }
+            )
+            mac = entry_mac
+        await self.session.exec(insert(AuditEntry), params=values)
+        await self.session.exec(
+            update(AuditHead).where(col(AuditHead.id) == 1).values(mac=mac),
+            execution_options=_NO_SYNC,
         )
-        entry = AuditEntry(
-            seq=seq,
-            at=now,
-            actor_id=actor_id,
-            on_behalf_of_id=on_behalf_of_id,
-            action=action,
-            object=obj,
-            details=details,
-            prev_mac=prev_mac,
-            mac=mac,
-        )
-        self.session.add(entry)
-        await self.session.exec(update(AuditHead).where(col(AuditHead.id) == 1).values(mac=mac))
-        return entry
+        cached = self.session.identity_map.get(self.session.identity_key(AuditHead, 1))
+        if isinstance(cached, AuditHead):
+            set_committed_value(cached, "seq", last_seq)
+            set_committed_value(cached, "mac", mac)
 
     async def head(self) -> AuditHead | None:
         return await self.session.get(AuditHead, 1)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.tables.messaging import PRIORITY_NOTIFY, ChatStatus, OutboxMessage
+
+_OPEN = ("pending", "inflight")  # not finished: a row in one of these holds its chat's queue
+_BATCH = 500  # ids per IN (...), under bind-parameter limits
 
 
 class OutboxRepo:
@@ -56,25 +60,40 @@ class OutboxRepo:
         await self.session.exec(stmt)
 
     async def claim(
-        self, *, now: datetime, lease: timedelta, limit: int, exclude_chats: Sequence[int] = ()
+        self, *, now: datetime, lease: timedelta, limit: int, exclude_chats: Collection[int] = ()
     ) -> list[OutboxMessage]:
-        """Pending rows, highest priority first, leased so another worker skips them."""
-        ready = (
-            select(OutboxMessage.id)
+        """Lease up to ``limit`` sendable rows, each the oldest open row of its chat.
+
+        A row is claimable when it is pending (or inflight with its lease run out), due, and
+        the head of its chat: no earlier pending or inflight row for the same chat, so one
+        chat's messages go out in id order whatever their priority. Rows come highest
+        priority first, locked so another worker skips them.
+        """
+        head = aliased(OutboxMessage)
+        earlier = aliased(OutboxMessage)
+        queued_before = (
+            select(earlier.id)
             .where(
-                or_(
-                    col(OutboxMessage.status) == "pending",
-                    (col(OutboxMessage.status) == "inflight")
-                    & (col(OutboxMessage.lease_until) < now),
-                ),
-                or_(col(OutboxMessage.not_before).is_(None), col(OutboxMessage.not_before) <= now),
+                col(earlier.chat_id) == col(head.chat_id),
+                col(earlier.id) < col(head.id),
+                col(earlier.status).in_(_OPEN),
             )
-            .order_by(col(OutboxMessage.priority), col(OutboxMessage.id))
+            .exists()
+        )
+        ready = (
+            select(head.id)
+            .where(
+                (col(head.status) == "pending")
+                | ((col(head.status) == "inflight") & (col(head.lease_until) < now)),
+                col(head.not_before).is_(None) | (col(head.not_before) <= now),
+                ~queued_before,
+            )
+            .order_by(col(head.priority), col(head.id))
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
         if exclude_chats:
-            ready = ready.where(col(OutboxMessage.chat_id).not_in(list(exclude_chats)))
+            ready = ready.where(col(head.chat_id).not_in(list(exclude_chats)))
         result = await self.session.exec(
             update(OutboxMessage)
             .where(col(OutboxMessage.id).in_(ready.scalar_subquery()))
@@ -168,12 +187,28 @@ class OutboxRepo:
             self.session.add(existing)
 
     async def mark_reachable(self, chat_id: int) -> bool:
-        result = await self.session.exec(delete(ChatStatus).where(col(ChatStatus.chat_id) == chat_id))
+        result = await self.session.exec(
+            delete(ChatStatus).where(col(ChatStatus.chat_id) == chat_id)
+        )
         return bool(result.rowcount)
 
     async def is_unreachable(self, chat_id: int) -> bool:
         row = await self.session.get(ChatStatus, chat_id)
         return row is not None and row.unreachable_since is not None
+
+    async def unreachable_among(self, chat_ids: Iterable[int]) -> set[int]:
+        """The chats among these that refused us."""
+        ids = list(set(chat_ids))
+        found: set[int] = set()
+        for start in range(0, len(ids), _BATCH):
+            rows = await self.session.exec(
+                select(ChatStatus.chat_id).where(
+                    col(ChatStatus.chat_id).in_(ids[start : start + _BATCH]),
+                    col(ChatStatus.unreachable_since).is_not(None),
+                )
+            )
+            found.update(rows)
+        return found
 
     async def drop_pending_for(self, chat_id: int, *, reason: str) -> int:
         """A chat that blocked us gets nothing more from the queue."""

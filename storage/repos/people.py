@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import Table, delete, func, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,6 +19,23 @@ from storage.tables.people import (
     Staff,
     StaffRole,
 )
+
+_BATCH = 500  # ids per IN (...) or rows per statement: stay under bind-parameter limits
+_STAFF: Table = Staff.__table__  # type: ignore[attr-defined]  # SQLModel leaves it untyped
+# Bulk UPDATE/DELETE without the ORM's scan of the whole identity map for matching objects,
+# which with 20,000 freshly imported staff in the session took minutes. Only for statements
+# whose callers never read their session's copies of the touched rows again.
+_NO_SYNC = {"synchronize_session": False}
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """One stored staff member, as little as cross-row checks need."""
+
+    staff_id: int
+    employee_no: str
+    superior_id: int | None
+    telegram_id: int | None
 
 
 class PeopleRepo:
@@ -47,9 +66,9 @@ class PeopleRepo:
     async def by_employee_nos(self, employee_nos: Iterable[str]) -> dict[str, Staff]:
         nos = list(set(employee_nos))
         found: dict[str, Staff] = {}
-        for start in range(0, len(nos), 500):  # stay under bind-parameter limits
+        for start in range(0, len(nos), _BATCH):
             rows = await self.session.exec(
-                select(Staff).where(col(Staff.employee_no).in_(nos[start : start + 500]))
+                select(Staff).where(col(Staff.employee_no).in_(nos[start : start + _BATCH]))
             )
             found.update({s.employee_no: s for s in rows})
         return found
@@ -58,6 +77,13 @@ class PeopleRepo:
         rows = await self.session.exec(select(Staff).where(col(Staff.telegram_id) == tg_id))
         return rows.first()
 
+    async def directory(self) -> list[DirectoryEntry]:
+        """Every staff member's id, employee number, superior and binding, in one query."""
+        rows = await self.session.exec(
+            select(Staff.id, Staff.employee_no, Staff.superior_id, Staff.telegram_id)
+        )
+        return [DirectoryEntry(int(i), no, sup, tg) for i, no, sup, tg in rows if i is not None]
+
     async def get(self, staff_id: int) -> Staff | None:
         return await self.session.get(Staff, staff_id)
 
@@ -65,6 +91,49 @@ class PeopleRepo:
         self.session.add(staff)
         await self.session.flush()
         return staff
+
+    async def insert_staff_many(
+        self, values: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[int, str]]:
+        """Insert staff rows (column values) in one statement; return (id, employee_no) pairs.
+
+        A Core insert: the ORM, to hand ids back in order, inserts SQLite rows one by one;
+        matching ids by employee number lets a whole batch go in one statement. The rows are
+        not loaded into the session.
+        """
+        if not values:
+            return []
+        inserted = await self.session.exec(
+            insert(_STAFF).returning(_STAFF.c.id, _STAFF.c.employee_no), params=list(values)
+        )
+        return [(int(staff_id), no) for staff_id, no in inserted]
+
+    async def set_superiors(self, pairs: Iterable[tuple[int, int | None]]) -> None:
+        """Set ``superior_id`` for each (staff id, superior id) pair, in bulk by primary key.
+
+        Only the column: neither ``updated_at`` nor ``version`` moves.
+        """
+        params = [{"id": staff_id, "superior_id": sup} for staff_id, sup in pairs]
+        for start in range(0, len(params), _BATCH):
+            await self.session.exec(update(Staff), params=params[start : start + _BATCH])
+
+    async def flush(self) -> None:
+        """Write pending changes to loaded staff rows (and anything else pending) now."""
+        await self.session.flush()
+
+    async def languages_of(self, staff_ids: Iterable[int]) -> dict[int, str]:
+        """Each staff member's chosen language, for those who chose one."""
+        ids = list(set(staff_ids))
+        found: dict[int, str] = {}
+        for start in range(0, len(ids), _BATCH):
+            rows = await self.session.exec(
+                select(Staff.id, Staff.language).where(
+                    col(Staff.id).in_(ids[start : start + _BATCH]),
+                    col(Staff.language).is_not(None),
+                )
+            )
+            found.update({i: language for i, language in rows if i and language})
+        return found
 
     async def telegram_ids_taken(self, tg_ids: Iterable[int]) -> dict[int, str]:
         ids = list(set(tg_ids))
@@ -140,18 +209,38 @@ class PeopleRepo:
     async def roles_by_staff(self, staff_ids: Iterable[int]) -> dict[int, set[str]]:
         ids = list(set(staff_ids))
         found: dict[int, set[str]] = {i: set() for i in ids}
-        for start in range(0, len(ids), 500):
+        for start in range(0, len(ids), _BATCH):
             rows = await self.session.exec(
-                select(StaffRole).where(col(StaffRole.staff_id).in_(ids[start : start + 500]))
+                select(StaffRole).where(col(StaffRole.staff_id).in_(ids[start : start + _BATCH]))
             )
             for r in rows:
                 found[r.staff_id].add(r.role)
         return found
 
     async def set_roles(self, staff_id: int, roles: Iterable[str]) -> None:
-        await self.session.exec(delete(StaffRole).where(col(StaffRole.staff_id) == staff_id))
-        for role in sorted(set(roles)):
-            self.session.add(StaffRole(staff_id=staff_id, role=role))
+        await self.replace_roles({staff_id: frozenset(roles)}, had_roles=(staff_id,))
+
+    async def replace_roles(
+        self, roles: Mapping[int, frozenset[str]], *, had_roles: Collection[int]
+    ) -> None:
+        """Make each staff member's roles exactly the given set, in bulk.
+
+        ``had_roles`` names the members whose existing role rows must go first; the others
+        are known to hold none (just created), so no DELETE is issued for them. The DELETE
+        skips the identity-map sync: StaffRole rows loaded in this session are not updated.
+        """
+        had = set(had_roles)
+        stale = [staff_id for staff_id in roles if staff_id in had]
+        for start in range(0, len(stale), _BATCH):
+            await self.session.exec(
+                delete(StaffRole).where(
+                    col(StaffRole.staff_id).in_(stale[start : start + _BATCH])
+                ),
+                execution_options=_NO_SYNC,
+            )
+        values = [{"staff_id": i, "role": r} for i, held in roles.items() for r in sorted(held)]
+        if values:
+            await self.session.exec(insert(StaffRole), params=values)
 
     async def staff_with_role(self, role: str) -> Sequence[Staff]:
         rows = await self.session.exec(

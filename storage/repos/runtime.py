@@ -28,15 +28,20 @@ class InboxRepo:
     async def store(
         self, update_id: int, *, chat_id: int | None, payload: str, now: datetime
     ) -> bool:
-        """True if this update is new."""
-        existing = await self.session.get(InboxUpdate, update_id)
-        if existing is not None:
-            return False
-        self.session.add(
-            InboxUpdate(update_id=update_id, chat_id=chat_id, payload=payload, received_at=now)
+        """True if this update is new; a concurrent redelivery is a no-op, not an error."""
+        result = await self.session.exec(
+            _insert_for(self.session)(InboxUpdate)
+            .values(
+                update_id=update_id,
+                chat_id=chat_id,
+                payload=payload,
+                received_at=now,
+                status="pending",
+                attempts=0,
+            )
+            .on_conflict_do_nothing(index_elements=["update_id"])
         )
-        await self.session.flush()
-        return True
+        return bool(result.rowcount == 1)
 
     async def claim(self, *, now: datetime, lease: timedelta, limit: int) -> list[InboxUpdate]:
         """Pending updates in arrival order, leased to this worker."""

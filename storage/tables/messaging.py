@@ -20,7 +20,11 @@ class OutboxMessage(SQLModel, table=True):
     """A message to send: kind and facts, never text; rendered in the recipient's language."""
 
     __tablename__ = "outbox_message"
-    __table_args__ = (Index("ix_outbox_pending", "status", "priority", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "status", "priority", "id"),
+        # The claim's "no earlier open row for this chat" probe, per candidate row.
+        Index("ix_outbox_chat_open", "chat_id", "status", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

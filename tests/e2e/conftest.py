@@ -20,8 +20,7 @@ import pytest
 from bot.clock import Clock, FakeClock, system_clock
 from bot.config import Settings, ensure_secret_key
 from bot.emulator import BotApiEmulator, Phone
-from bot.runtime import Runtime
-from bot.services import Services, build_services
+from bot.services import Services
 from handlers.app import BotRunner
 from storage.crypto import KeyRing, install_key_ring
 from storage.db import Database
@@ -97,12 +96,12 @@ class RunningBot:
         await self.stop()
         await self.start()
 
-    async def settle(self, timeout: float = 10.0) -> None:
+    async def settle(self, within: float = 10.0) -> None:
         """Wait until every stored update is handled and every queued message sent."""
         assert self.runner is not None
         assert self.runner.dispatcher is not None and self.runner.sender is not None
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         await asyncio.sleep(0.05)
         while loop.time() < deadline:
             if (

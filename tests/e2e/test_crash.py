@@ -24,9 +24,9 @@ PHONES = 20
 MESSAGES_EACH = 4
 
 
-async def _wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+async def _wait_for(predicate, within: float) -> bool:  # type: ignore[no-untyped-def]
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while loop.time() < deadline:
         if predicate():
             return True

@@ -120,7 +120,8 @@ async def test_forged_and_foreign_buttons_are_refused(
     toasts = [t.text or "" for t in clerk.toasts()[earlier:]]
     # One answer per press, in the order pressed (one chat's updates are handled in order).
     assert [("按钮无效" in t, "无权" in t) for t in toasts] == [(True, False)] * 4 + [
-        (False, True)] * 2
+        (False, True)
+    ] * 2
     assert emulator.unanswered_callbacks() == []
     # Nothing happened: no admin text was sent to the clerk.
     assert not any("系统管理" in m.text for m in clerk.messages())

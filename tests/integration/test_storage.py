@@ -37,12 +37,6 @@ def uow(
     return UnitOfWork(db, keys, inbox_update_id=inbox_update_id, clock_now=clock_now)
 
 
-def xfail_on(request: pytest.FixtureRequest, backend: str, reason: str) -> None:
-    """Expect this test to fail on one database only (a known storage bug, see reason)."""
-    if request.node.callspec.params.get("db_url") == backend:
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
-
-
 async def _warm_pool(db: Database, n: int) -> None:
     """Open n pooled connections first, so racing tasks start together, not a connect apart."""
 
@@ -532,15 +526,7 @@ async def test_our_own_mistakes_are_not_unavailability(
     assert not is_unavailable(dup.value)
 
 
-async def test_a_missing_table_is_not_unavailability(
-    request: pytest.FixtureRequest, db: Database, key_ring: KeyRing
-) -> None:
-    xfail_on(
-        request,
-        "sqlite",
-        "storage/uow.py is_unavailable: sqlite3 raises OperationalError for 'no such table' and "
-        "syntax errors too, so a schema bug reads as 'database down' and is retried forever",
-    )
+async def test_a_missing_table_is_not_unavailability(db: Database, key_ring: KeyRing) -> None:
     with pytest.raises(Exception) as bad:
         async with db.engine.connect() as conn:
             await conn.execute(text("SELECT count(*) FROM no_such_table"))
@@ -548,14 +534,8 @@ async def test_a_missing_table_is_not_unavailability(
 
 
 async def test_concurrent_redelivery_is_a_no_op(
-    request: pytest.FixtureRequest, db: Database, key_ring: KeyRing, clock: FakeClock
+    db: Database, key_ring: KeyRing, clock: FakeClock
 ) -> None:
-    xfail_on(
-        request,
-        "postgresql",
-        "storage/repos/runtime.py InboxRepo.store checks then inserts: two deliveries in flight "
-        "both see no row and the second INSERT raises IntegrityError (needs ON CONFLICT)",
-    )
 
     async def store() -> bool:
         async with uow(db, key_ring) as u:

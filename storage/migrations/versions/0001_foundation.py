@@ -1,6 +1,6 @@
 """foundation: people, audit, outbox, inbox, due items, flows
 
-Revision ID: 99a1605be147
+Revision ID: 0001
 Revises: 
 Create Date: 2026-12-01
 """
@@ -131,6 +131,7 @@ def upgrade() -> None:
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outbox_message_chat_id'), ['chat_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_message_staff_id'), ['staff_id'], unique=False)
+        batch_op.create_index('ix_outbox_chat_open', ['chat_id', 'status', 'id'], unique=False)
         batch_op.create_index('ix_outbox_pending', ['status', 'priority', 'id'], unique=False)
 
     op.create_table('sign_in_attempt',
@@ -241,6 +242,7 @@ def downgrade() -> None:
     op.drop_table('sign_in_attempt')
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_pending')
+        batch_op.drop_index('ix_outbox_chat_open')
         batch_op.drop_index(batch_op.f('ix_outbox_message_staff_id'))
         batch_op.drop_index(batch_op.f('ix_outbox_message_chat_id'))
 

@@ -1,0 +1,68 @@
+"""Settings, the secret key file, and the encryption of columns."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, ensure_secret_key, load_settings
+from storage.crypto import DecryptionError, KeyRing
+
+
+def test_environment_overrides_toml(tmp_path: Path) -> None:
+    toml = tmp_path / "govbot.toml"
+    toml.write_text('token = "1:from-file"\ndefault_locale = "en"\ninvite_ttl_hours = 24\n')
+    settings = load_settings({"TELEGRAM_BOT_TOKEN": "2:from-env"}, toml)
+    assert settings.token == "2:from-env"
+    assert settings.default_locale == "en" and settings.invite_ttl_hours == 24
+    assert settings.api_base_url == "https://api.telegram.org/bot"
+    assert settings.effective_file_base_url == "https://api.telegram.org/file/bot"
+    assert settings.effective_database_url.startswith("sqlite+aiosqlite:///")
+
+
+def test_problems_are_one_line_each(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "TELEGRAM_API_BASE_URL": "ftp://x",
+            "GOVBOT_TIMEZONE": "Mars/Base",
+            "GOVBOT_DEFAULT_LOCALE": "fr",
+        },
+        tmp_path / "none.toml",
+    )
+    problems = settings.problems(need_token=True)
+    assert len(problems) == 4 and all("\n" not in p for p in problems)
+    assert any("TELEGRAM_BOT_TOKEN" in p for p in problems)
+    with pytest.raises(ConfigError):
+        load_settings({"GOVBOT_INVITE_TTL_HOURS": "soon"}, tmp_path / "none.toml")
+
+
+def test_secret_key_is_generated_once_with_mode_0600(tmp_path: Path) -> None:
+    settings = load_settings({"GOVBOT_DATA_DIR": str(tmp_path / "d")}, tmp_path / "none.toml")
+    first = ensure_secret_key(settings)
+    mode = stat.S_IMODE(os.stat(tmp_path / "d" / "secret.key").st_mode)
+    assert len(first) == 32 and mode == 0o600
+    assert ensure_secret_key(settings) == first
+    bad = load_settings({"GOVBOT_SECRET_KEY": "abc"}, tmp_path / "none.toml")
+    with pytest.raises(ConfigError):
+        ensure_secret_key(bad)
+
+
+def test_encryption_round_trip_tamper_and_rotation() -> None:
+    old, new = os.urandom(32), os.urandom(32)
+    ring = KeyRing(old)
+    blob = ring.encrypt("张三的消息".encode(), purpose="inbox")
+    assert "张三".encode() not in blob
+    assert ring.decrypt(blob, purpose="inbox").decode() == "张三的消息"
+    with pytest.raises(DecryptionError):  # a key per purpose: a column key is not another's
+        ring.decrypt(blob, purpose="outbox")
+    tampered = blob[:-1] + bytes([blob[-1] ^ 1])
+    with pytest.raises(DecryptionError):
+        ring.decrypt(tampered, purpose="inbox")
+    rotated = KeyRing(new, previous=(old,))
+    assert rotated.decrypt(blob, purpose="inbox").decode() == "张三的消息"
+    with pytest.raises(DecryptionError):
+        KeyRing(new).decrypt(blob, purpose="inbox")
+    assert ring.mac(b"x") != KeyRing(new).mac(b"x")
