@@ -8,25 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol, TypeVar
 
 from bot.errors import AccountDisabledError, NotRegisteredError, PermissionDeniedError
+from bot.people.domain import Role
 from storage.uow import UnitOfWork
-
-
-class Role(StrEnum):
-    """The roles a staff member can hold (several at once)."""
-
-    STAFF = "staff"
-    DEPT_HEAD = "dept_head"
-    FINANCE = "finance"
-    LEADER = "leader"
-    OFFICE = "office"
-    TRAINER = "trainer"
-    SUPPORT = "support"
-    ADMIN = "admin"
-
 
 EVERYONE = frozenset(Role)
 
@@ -127,3 +113,12 @@ async def load_actor(uow: UnitOfWork, tg_id: int, *, default_locale: str = "zh_C
         roles=frozenset(roles),
         locale=staff.language or default_locale,
     )
+
+
+async def authorize(
+    uow: UnitOfWork, tg_id: int, action: str, *, default_locale: str = "zh_CN"
+) -> Actor:
+    """Load the actor now and check an object-less action in one step."""
+    actor = await load_actor(uow, tg_id, default_locale=default_locale)
+    require_action(actor, action)
+    return actor

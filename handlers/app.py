@@ -58,7 +58,7 @@ COMMANDS = (
 def configure_logging(level: int = logging.INFO) -> None:
     """Logging is configured once, here; modules only call getLogger(__name__)."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "apscheduler", "aiohttp.access", "telegram.ext.Application"):
+    for noisy in ("httpx", "apscheduler", "aiohttp.access", "telegram.ext.Application", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -11,6 +11,7 @@ from bot.people.import_service import ImportReport, StaffImportService
 from bot.people.importing import read_staff_file
 from bot.runtime import Runtime
 from storage.tables.messaging import PRIORITY_INTERACTIVE
+from storage.tables.runtime import FlowState
 from storage.uow import UnitOfWork
 
 IMPORT_FLOW = "staff_import"
@@ -37,8 +38,7 @@ class StaffAdminService:
     async def check_may_import(self, tg_id: int) -> None:
         """Refuse before downloading anything if this user may not import staff."""
         async with self._rt.uow() as uow:
-            actor = await access.load_actor(uow, tg_id, default_locale=self._default_locale)
-            access.require_action(actor, "staff.import")
+            await access.authorize(uow, tg_id, "staff.import", default_locale=self._default_locale)
 
     async def import_upload(
         self,
@@ -52,8 +52,9 @@ class StaffAdminService:
     ) -> None:
         """Read the file, import it (all or nothing unless partial), report in the chat."""
         async with self._rt.uow() as uow:
-            actor = await access.load_actor(uow, tg_id, default_locale=self._default_locale)
-            access.require_action(actor, "staff.import")
+            actor = await access.authorize(
+                uow, tg_id, "staff.import", default_locale=self._default_locale
+            )
         try:
             # Parsing 20,000 rows takes seconds of CPU: not on the event loop.
             rows = await asyncio.to_thread(read_staff_file, data, filename)
@@ -116,22 +117,18 @@ class StaffAdminService:
     async def pending_upload(self, *, tg_id: int, chat_id: int, version: int) -> PendingUpload:
         """The upload a "import valid rows" button refers to; an old button finds nothing."""
         async with self._rt.uow() as uow:
-            actor = await access.load_actor(uow, tg_id, default_locale=self._default_locale)
-            access.require_action(actor, "staff.import")
-            flow = await uow.flows.get(tg_id, chat_id)
-        if flow is None or flow.flow != IMPORT_FLOW or flow.version != version:
-            raise PermissionDeniedError("staff.import")
+            await access.authorize(uow, tg_id, "staff.import", default_locale=self._default_locale)
+            flow = await _pending_flow(uow, tg_id, chat_id, version)
         return PendingUpload(str(flow.data["file_id"]), str(flow.data["filename"]), flow.version)
 
     async def discard_upload(self, *, tg_id: int, chat_id: int, version: int) -> None:
         """Forget the pending upload."""
         now = self._rt.clock()
         async with self._rt.uow() as uow:
-            actor = await access.load_actor(uow, tg_id, default_locale=self._default_locale)
-            access.require_action(actor, "staff.import")
-            flow = await uow.flows.get(tg_id, chat_id)
-            if flow is None or flow.flow != IMPORT_FLOW or flow.version != version:
-                raise PermissionDeniedError("staff.import")
+            actor = await access.authorize(
+                uow, tg_id, "staff.import", default_locale=self._default_locale
+            )
+            await _pending_flow(uow, tg_id, chat_id, version)
             await uow.flows.clear(tg_id, chat_id)
             await uow.outbox.add(
                 chat_id=chat_id,
@@ -141,3 +138,11 @@ class StaffAdminService:
                 priority=PRIORITY_INTERACTIVE,
             )
             await uow.commit()
+
+
+async def _pending_flow(uow: UnitOfWork, tg_id: int, chat_id: int, version: int) -> FlowState:
+    """The import waiting in this chat at this version; an old or forged button gets none."""
+    flow = await uow.flows.get(tg_id, chat_id)
+    if flow is None or flow.flow != IMPORT_FLOW or flow.version != version:
+        raise PermissionDeniedError("staff.import")
+    return flow

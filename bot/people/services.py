@@ -111,8 +111,9 @@ class PeopleService:
         """An administrator asked for an invite in chat: the link comes back as a message."""
         now = self._rt.clock()
         async with self._rt.uow() as uow:
-            actor = await access.load_actor(uow, tg_id, default_locale=self._default_locale)
-            access.require_action(actor, "staff.invite")
+            actor = await access.authorize(
+                uow, tg_id, "staff.invite", default_locale=self._default_locale
+            )
             issued = await self._issue(uow, employee_no, actor_id=actor.staff_id)
             await uow.outbox.add(
                 chat_id=chat_id,
@@ -476,8 +477,9 @@ class PeopleService:
         """An administrator disabled someone from the chat."""
         now = self._rt.clock()
         async with self._rt.uow() as uow:
-            actor = await access.load_actor(uow, tg_id, default_locale=self._default_locale)
-            access.require_action(actor, "staff.disable")
+            actor = await access.authorize(
+                uow, tg_id, "staff.disable", default_locale=self._default_locale
+            )
             result = await self._disable(uow, employee_no, actor_id=actor.staff_id)
             await uow.outbox.add(
                 chat_id=chat_id,

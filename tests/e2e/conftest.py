@@ -20,6 +20,7 @@ import pytest
 from bot.clock import Clock, FakeClock, system_clock
 from bot.config import Settings, ensure_secret_key
 from bot.emulator import BotApiEmulator, Phone
+from bot.people.domain import COLUMNS
 from bot.services import Services
 from handlers.app import BotRunner
 from storage.crypto import KeyRing, install_key_ring
@@ -172,15 +173,7 @@ class _WallClock(FakeClock):
         self.offset += delta
 
 
-STAFF_HEADER = [
-    "employee_no",
-    "name",
-    "department",
-    "roles",
-    "superior",
-    "telegram_id",
-    "language",
-]
+STAFF_HEADER = list(COLUMNS)
 
 
 @dataclass

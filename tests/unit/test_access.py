@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.access import POLICY, Actor, Role, allowed_actions, can, require, require_action
+from bot.access import POLICY, Actor, allowed_actions, can, require, require_action
 from bot.errors import PermissionDeniedError
 from bot.menu import MENU, items_for
+from bot.people.domain import Role
 
 
 def actor(*roles: str, department_id: int = 1) -> Actor:
