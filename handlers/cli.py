@@ -259,12 +259,7 @@ def _file_error(reason: str) -> str:
 def staff_disable(employee_no: str) -> None:
     """``govbot staff disable EMPLOYEE_NO``."""
     settings = _settings()
-    try:
-        result = _run(
-            _with_services(settings, lambda s: s.people.disable(employee_no, actor_id=None))
-        )
-    except SystemExit:
-        raise
+    result = _run(_with_services(settings, lambda s: s.people.disable(employee_no, actor_id=None)))
     click.echo(f"{result.employee_no}: {'disabled' if result.changed else 'already disabled'}")
 
 

@@ -308,9 +308,9 @@ class WebhookServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        return int(sockets[0].getsockname()[1]) if sockets else port
+        # The bound port (differs from ``port`` when it was 0).
+        addresses = self._runner.addresses
+        return int(addresses[0][1]) if addresses else port
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
 from typing import Self
 
+from asyncpg import exceptions as pg_errors
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
 
@@ -101,6 +103,27 @@ class UnitOfWork:
         await self.session.rollback()
 
 
+_ASYNCPG_UNAVAILABLE = (
+    pg_errors.PostgresConnectionError,
+    pg_errors.CannotConnectNowError,
+    pg_errors.AdminShutdownError,
+    pg_errors.CrashShutdownError,
+    pg_errors.ConnectionDoesNotExistError,
+    pg_errors.TooManyConnectionsError,
+)
+_NETWORK_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ETIMEDOUT,
+        errno.EPIPE,
+    }
+)
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """True for errors caused by an unreachable database rather than by our code."""
     if isinstance(exc, DBAPIError):
@@ -109,5 +132,12 @@ def is_unavailable(exc: BaseException) -> bool:
         name = getattr(exc.orig, "sqlite_errorname", None)
         if isinstance(name, str):
             return name.startswith(_SQLITE_TRANSIENT)
-        return isinstance(exc, OperationalError)
-    return isinstance(exc, UNAVAILABLE_ERRORS)
+        return isinstance(exc, OperationalError | SAInterfaceError)
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return True
+    if isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS:
+        return True
+    # asyncpg's own errors for a server that is going or not yet back carry no errno.
+    if isinstance(exc, _ASYNCPG_UNAVAILABLE):
+        return True
+    return exc.__cause__ is not None and exc.__cause__ is not exc and is_unavailable(exc.__cause__)

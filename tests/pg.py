@@ -154,6 +154,21 @@ class LocalCluster:
         log_text = (self.root / "log").read_text(errors="replace")[-500:]
         raise PostgresUnavailableError(f"pg_ctl start failed: {done.stderr.strip()} {log_text}")
 
+    def pause(self) -> None:
+        """Stop the server but keep its data: the database is "briefly down"."""
+        done = self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        if done.returncode != 0:
+            raise PostgresUnavailableError(f"pg_ctl stop failed: {done.stderr.strip()}")
+
+    def resume(self) -> None:
+        """Start it again on the same port."""
+        opts = f"-h 127.0.0.1 -p {self.port} -k {self.root} {_FAST}"
+        done = self._run(
+            "pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "log"), "-w", "start"
+        )
+        if done.returncode != 0:
+            raise PostgresUnavailableError(f"pg_ctl start failed: {done.stderr.strip()}")
+
     def stop(self) -> None:
         """Stop at once (nothing in it is worth a clean shutdown) and remove the directory."""
         if (self.data / "postmaster.pid").exists():
