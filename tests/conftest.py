@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# The same PTB behaviour in every test, whatever is imported first (handlers/ opts in too).
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
 import storage.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 from bot.clock import FakeClock
 from bot.runtime import Runtime
