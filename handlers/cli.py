@@ -24,11 +24,20 @@ from bot.bootstrap import (
 from bot.clock import system_clock
 from bot.config import ConfigError, Settings, ensure_secret_key, load_settings
 from bot.errors import AlreadyRegisteredError, DomainError, ImportFileError, StaffNotFoundError
-from bot.i18n import translator
+from bot.i18n import N_, SUPPORTED, Translator, translator
 from bot.runtime import Runtime, is_unavailable
 from bot.services import Services, build_services
 
 T = TypeVar("T")
+
+
+def _tr() -> Translator:
+    """Operators read the CLI in the deployment's default language."""
+    try:
+        locale = load_settings().default_locale
+    except ConfigError:
+        locale = "zh_CN"
+    return translator(locale if locale in SUPPORTED else "zh_CN")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -67,7 +76,12 @@ def _run(coro: Awaitable[T]) -> T:
         _fail(type(exc).__name__)
     except Exception as exc:
         if is_unavailable(exc):
-            _fail(f"the database cannot be reached ({type(exc).__name__}); check DATABASE_URL")
+            _fail(
+                _tr().gettext(
+                    "the database cannot be reached ({error}); check DATABASE_URL",
+                    error=type(exc).__name__,
+                )
+            )
         raise
     raise AssertionError("unreachable")
 
@@ -163,7 +177,7 @@ def check() -> None:
         click.echo(line)
     if problems:
         sys.exit(1)
-    click.echo("ok")
+    click.echo(_tr().gettext("ok: configuration and database are fine"))
 
 
 @main.group(help="Database schema commands.")
@@ -176,7 +190,8 @@ def upgrade() -> None:
     """``govbot db upgrade``."""
     settings = _settings()
 
-    click.echo(f"database at revision {_run(upgrade_schema(settings))}")
+    revision = _run(upgrade_schema(settings))
+    click.echo(_tr().gettext("database at revision {revision}", revision=revision))
 
 
 @db.command(help="Show the schema revision of the database and of this code.")
@@ -215,7 +230,7 @@ def staff_import(file: Path, partial: bool) -> None:
         rows = read_staff_file(file, file.name)
     except ImportFileError as exc:
         _fail(tr.gettext(_file_error(exc.reason), reason=exc.reason))
-    click.echo(f"{len(rows)} rows read from {file.name}")
+    click.echo(tr.gettext("{rows} rows read from {file}", rows=len(rows), file=file.name))
     bar: dict[str, Any] = {}
 
     def progress(done: int, total: int) -> None:
@@ -238,13 +253,19 @@ def staff_import(file: Path, partial: bool) -> None:
             ),
             err=True,
         )
-    click.echo(
-        f"created {report.created}, updated {report.updated}, unchanged "
-        f"{report.unchanged}, errors {len(report.errors)}; "
-        f"{'written' if report.written else 'nothing written'}"
+    summary = tr.gettext(
+        "created {created}, updated {updated}, unchanged {unchanged}, errors {errors}",
+        created=report.created,
+        updated=report.updated,
+        unchanged=report.unchanged,
+        errors=len(report.errors),
     )
+    outcome = tr.gettext("written") if report.written else tr.gettext("nothing written")
+    click.echo(f"{summary}; {outcome}")
     if report.errors and not report.written:
-        click.echo("fix the rows above, or pass --partial to import the valid rows", err=True)
+        click.echo(
+            tr.gettext("Fix the rows above, or pass --partial to import the valid rows."), err=True
+        )
         sys.exit(1)
 
 
@@ -260,7 +281,9 @@ def staff_disable(employee_no: str) -> None:
     """``govbot staff disable EMPLOYEE_NO``."""
     settings = _settings()
     result = _run(_with_services(settings, lambda s: s.people.disable(employee_no, actor_id=None)))
-    click.echo(f"{result.employee_no}: {'disabled' if result.changed else 'already disabled'}")
+    tr = _tr()
+    state = tr.gettext("disabled") if result.changed else tr.gettext("already disabled")
+    click.echo(f"{result.employee_no}: {state}")
 
 
 @staff.command("enable", help="Enable a disabled staff member again.")
@@ -269,7 +292,9 @@ def staff_enable(employee_no: str) -> None:
     """``govbot staff enable EMPLOYEE_NO``."""
     settings = _settings()
     result = _run(_with_services(settings, lambda s: s.people.enable(employee_no, actor_id=None)))
-    click.echo(f"{result.employee_no}: {'enabled' if result.changed else 'already enabled'}")
+    tr = _tr()
+    state = tr.gettext("enabled") if result.changed else tr.gettext("already enabled")
+    click.echo(f"{result.employee_no}: {state}")
 
 
 @main.command(help="Create a one-time, expiring invite code and deep link for a staff member.")
@@ -285,9 +310,14 @@ def invite(employee_no: str, as_json: bool) -> None:
     try:
         issued = asyncio.run(_with_services(settings, go))
     except StaffNotFoundError:
-        _fail(f"no active staff member with employee number {employee_no!r}")
+        _fail(
+            _tr().gettext(
+                "no active staff member with employee number {employee_no}",
+                employee_no=employee_no,
+            )
+        )
     except AlreadyRegisteredError:
-        _fail(f"{employee_no} is already registered")
+        _fail(_tr().gettext("{employee_no} is already registered", employee_no=employee_no))
     username = settings.bot_username or _bot_username(settings)
     link = f"https://t.me/{username}?start={issued.code}" if username else None
     if as_json:
@@ -304,10 +334,20 @@ def invite(employee_no: str, as_json: bool) -> None:
             )
         )
         return
-    click.echo(f"invite for {issued.employee_no} {issued.name}")
-    click.echo(f"code:    {issued.code}")
-    click.echo(f"link:    {link or '(set GOVBOT_BOT_USERNAME to print the link)'}")
-    click.echo(f"expires: {issued.expires_at.isoformat()}")
+    tr = _tr()
+    click.echo(
+        tr.gettext(
+            "invite for {employee_no} {name}", employee_no=issued.employee_no, name=issued.name
+        )
+    )
+    click.echo(tr.gettext("code:    {code}", code=issued.code))
+    click.echo(
+        tr.gettext(
+            "link:    {link}",
+            link=link or tr.gettext("(set GOVBOT_BOT_USERNAME to print the link)"),
+        )
+    )
+    click.echo(tr.gettext("expires: {expires}", expires=tr.when(issued.expires_at)))
 
 
 def _bot_username(settings: Settings) -> str | None:
@@ -337,12 +377,25 @@ def verify() -> None:
     """``govbot audit verify``."""
     settings = _settings()
     result = _run(_with_services(settings, lambda s: s.audit.verify()))
+    tr = _tr()
     if result.ok:
-        click.echo(f"audit trail intact: {result.checked} entries")
+        click.echo(tr.gettext("audit trail intact: {n} entries", n=result.checked))
         return
+    problems = {
+        "mac_mismatch": N_("the entry was altered"),
+        "chain_break": N_("the link to the previous entry is broken"),
+        "gap": N_("an entry was removed"),
+        "head_mismatch": N_("the newest entries were removed"),
+        "duplicate_seq": N_("an entry was inserted twice"),
+    }
     click.echo(
-        f"audit trail BROKEN at entry {result.first_broken_seq}: {result.problem} "
-        f"({result.checked} entries checked)"
+        tr.gettext(
+            "audit trail BROKEN at entry {seq}: {problem} ({code}; {n} entries checked)",
+            seq=result.first_broken_seq,
+            code=result.problem,
+            n=result.checked,
+            problem=tr.gettext(problems.get(result.problem or "", N_("unknown problem"))),
+        )
     )
     sys.exit(1)
 

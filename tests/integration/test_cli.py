@@ -68,27 +68,25 @@ def test_import_invite_and_audit_verify(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("employee_no,name,department,roles\nE3,王五,办公室,staff\nE4,,办公室,staff\n")
     result = govbot(tmp_path, "staff", "import", str(bad))
-    assert (
-        result.returncode == 1
-        and "第 3 行" in result.stderr
-        and "nothing written" in result.stdout
-    )
+    assert result.returncode == 1 and "第 3 行" in result.stderr and "未写入" in result.stdout
     result = govbot(tmp_path, "staff", "import", str(good))
-    assert result.returncode == 0 and "created 2" in result.stdout
+    assert result.returncode == 0 and "新增 2" in result.stdout
     again = govbot(tmp_path, "staff", "import", str(good))
-    assert "created 0, updated 0, unchanged 2" in again.stdout
+    assert "新增 0，更新 0，未变 2" in again.stdout
     invite = govbot(tmp_path, "invite", "E2", "--json", GOVBOT_BOT_USERNAME="gov_bot")
     issued = json.loads(invite.stdout)
     assert issued["link"] == f"https://t.me/gov_bot?start={issued['code']}"
     assert issued["name"] == "李四"
     assert govbot(tmp_path, "invite", "E9").returncode == 2
-    assert govbot(tmp_path, "staff", "disable", "E2").stdout.strip() == "E2: disabled"
+    assert govbot(tmp_path, "staff", "disable", "E2").stdout.strip() == "E2: 已停用"
     verified = govbot(tmp_path, "audit", "verify")
-    assert verified.returncode == 0 and "intact" in verified.stdout
+    assert verified.returncode == 0 and "完好" in verified.stdout
     with sqlite3.connect(tmp_path / "data" / "govbot.sqlite3") as conn:
         conn.execute("UPDATE audit_entry SET details = '{}' WHERE seq = 2")
     broken = govbot(tmp_path, "audit", "verify")
-    assert broken.returncode == 1 and "BROKEN at entry 2" in broken.stdout
+    assert (
+        broken.returncode == 1 and "第 2 条" in broken.stdout and "mac_mismatch" in broken.stdout
+    )
 
 
 @pytest.mark.parametrize("content", [b"\x00\x01garbage", b"PK\x03\x04truncated"])
