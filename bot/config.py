@@ -28,6 +28,7 @@ _ENV = {
     "GOVBOT_WEBHOOK_SECRET": "webhook_secret",
     "GOVBOT_INVITE_TTL_HOURS": "invite_ttl_hours",
     "GOVBOT_BOT_USERNAME": "bot_username",
+    "GOVBOT_INBOX_LEASE_S": "inbox_lease_s",
 }
 
 
@@ -50,6 +51,9 @@ class Settings:
     webhook_secret: str | None = None
     invite_ttl_hours: int = 72
     bot_username: str | None = None
+    # How long a claimed update stays reserved for its worker without a renewal: after a
+    # crash, another (or the restarted) worker picks it up once the lease runs out.
+    inbox_lease_s: float = 30.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -96,6 +100,8 @@ class Settings:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             found.append(f"time zone {self.timezone!r} is unknown")
+        if self.inbox_lease_s < 1:
+            found.append("GOVBOT_INBOX_LEASE_S must be at least 1 second")
         if self.invite_ttl_hours <= 0:
             found.append("invite_ttl_hours must be a positive number of hours")
         return found
@@ -126,6 +132,11 @@ def load_settings(
             values[name] = env[var]
     if "data_dir" in values:
         values["data_dir"] = Path(values["data_dir"])
+    if "inbox_lease_s" in values:
+        try:
+            values["inbox_lease_s"] = float(values["inbox_lease_s"])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError("inbox_lease_s must be a number of seconds") from exc
     if "invite_ttl_hours" in values:
         try:
             values["invite_ttl_hours"] = int(values["invite_ttl_hours"])

@@ -31,9 +31,22 @@ class RawUpdate:
 class InboxService:
     """Storing, claiming and finishing updates."""
 
-    def __init__(self, rt: Runtime, *, lease: timedelta = timedelta(minutes=5)) -> None:
+    def __init__(self, rt: Runtime, *, lease: timedelta = timedelta(seconds=30)) -> None:
         self._rt = rt
         self._lease = lease
+
+    @property
+    def lease(self) -> timedelta:
+        """How long a claim lasts without renewal."""
+        return self._lease
+
+    async def renew(self, update_ids: Sequence[int]) -> None:
+        """Extend the leases of updates still being handled here (a heartbeat)."""
+        if not update_ids:
+            return
+        async with self._rt.detached_uow() as uow:
+            await uow.inbox.renew(update_ids, until=self._rt.clock() + self._lease)
+            await uow.commit()
 
     async def store(self, updates: Sequence[RawUpdate]) -> int:
         """Save a batch in one transaction; returns how many were new (not redeliveries)."""

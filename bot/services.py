@@ -44,7 +44,7 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         ),
         staff_import=importer,
         staff_admin=StaffAdminService(rt, importer, default_locale=settings.default_locale),
-        inbox=InboxService(rt),
+        inbox=InboxService(rt, lease=timedelta(seconds=settings.inbox_lease_s)),
         delivery=DeliveryService(rt, default_locale=settings.default_locale),
         audit=AuditService(rt),
         due=DueService(rt),

@@ -93,6 +93,7 @@ class Dispatcher:
         # chat's updates run in order even though different chats run concurrently.
         self._tails: dict[int | None, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self._stopping = False
         processor = app.update_processor
         self._capacity = max(8, 2 * processor.max_concurrent_updates)
@@ -103,6 +104,18 @@ class Dispatcher:
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="dispatcher")
+        self._heartbeat = asyncio.create_task(self._renew_leases(), name="inbox-leases")
+
+    async def _renew_leases(self) -> None:
+        """Keep the claims of long-running handlers alive; a dead process's claims lapse."""
+        every = max(1.0, self._inbox.lease.total_seconds() / 3)
+        while not self._stopping:
+            await asyncio.sleep(every)
+            try:
+                await self._inbox.renew(list(self._in_flight))
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    logger.exception("renewing inbox leases failed")
 
     async def stop(self, within: float = 10.0) -> None:
         """Stop claiming; let running handlers finish (their updates stay pending otherwise)."""
@@ -110,10 +123,11 @@ class Dispatcher:
         self._wake.set()
         if self._in_flight:
             await asyncio.wait(list(self._in_flight.values()), timeout=within)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._heartbeat):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def idle(self, within: float) -> bool:
         """For tests: wait until nothing is in flight and nothing is pending."""

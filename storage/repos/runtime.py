@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -86,6 +87,16 @@ class InboxRepo:
             update(InboxUpdate)
             .where(col(InboxUpdate.update_id) == update_id)
             .values(lease_until=None)
+        )
+
+    async def renew(self, update_ids: Sequence[int], *, until: datetime) -> None:
+        await self.session.exec(
+            update(InboxUpdate)
+            .where(
+                col(InboxUpdate.update_id).in_(list(update_ids)),
+                col(InboxUpdate.status) == "pending",
+            )
+            .values(lease_until=until)
         )
 
     async def release_all(self) -> int:

@@ -64,6 +64,7 @@ def bot_environment(settings: Settings) -> dict[str, str]:
             "GOVBOT_DATA_DIR": str(settings.data_dir),
             "DATABASE_URL": settings.effective_database_url,
             "PYTHONPATH": str(ROOT),
+            "GOVBOT_INBOX_LEASE_S": str(settings.inbox_lease_s),
         }
     )
     return env

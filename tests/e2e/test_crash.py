@@ -39,6 +39,9 @@ async def test_kill_with_updates_in_flight_handles_each_exactly_once(
 ) -> None:
     phones = [await org.bound_phone("staff") for _ in range(PHONES)]
     await bot.stop()  # from here on the bot is a subprocess we can kill
+    # On PostgreSQL the restarted bot cannot tell a dead worker's claims from a live one's:
+    # they come back when their lease lapses (SQLite, one process, frees them at start).
+    bot.settings = bot.settings.with_overrides(inbox_lease_s=3.0)
     emulator.set_latency(0.02)  # every API call takes a little time, like the real one
     proc = await bot.spawn()
     assert await _wait_for(lambda: len(emulator.calls("getUpdates")) > 0, 20), "bot not up"
