@@ -25,45 +25,42 @@ def _who(update: Update) -> tuple[int, int] | None:
     return user.id, chat.id
 
 
-async def on_invite_command(update: Update, context: Ctx) -> None:
-    """``/invite EMPLOYEE_NO``: a one-time invite link, for administrators."""
+async def _employee_no(update: Update, context: Ctx, command: str) -> tuple[int, int, str] | None:
+    """The private chat and the EMPLOYEE_NO argument; without one, the usage is the reply."""
     who = _who(update)
     if who is None:
-        return
+        return None
     if not context.args:
         await context.services.people.tell(
             tg_id=who[0],
             chat_id=who[1],
             language_code=None,
             kind="staff.usage",
-            facts={"command": "invite"},
+            facts={"command": command},
         )
+        return None
+    return who[0], who[1], context.args[0]
+
+
+async def on_invite_command(update: Update, context: Ctx) -> None:
+    """``/invite EMPLOYEE_NO``: a one-time invite link, for administrators."""
+    who = await _employee_no(update, context, "invite")
+    if who is None:
         return
     await context.services.people.invite_in_chat(
         tg_id=who[0],
         chat_id=who[1],
-        employee_no=context.args[0],
+        employee_no=who[2],
         bot_username=context.bot.username,
     )
 
 
 async def on_disable_command(update: Update, context: Ctx) -> None:
     """``/disable EMPLOYEE_NO``: takes effect at once, for administrators."""
-    who = _who(update)
+    who = await _employee_no(update, context, "disable")
     if who is None:
         return
-    if not context.args:
-        await context.services.people.tell(
-            tg_id=who[0],
-            chat_id=who[1],
-            language_code=None,
-            kind="staff.usage",
-            facts={"command": "disable"},
-        )
-        return
-    await context.services.people.disable_in_chat(
-        tg_id=who[0], chat_id=who[1], employee_no=context.args[0]
-    )
+    await context.services.people.disable_in_chat(tg_id=who[0], chat_id=who[1], employee_no=who[2])
 
 
 async def _download(context: Ctx, file_id: str, size: int | None) -> bytes:

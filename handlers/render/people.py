@@ -11,7 +11,7 @@ from bot.menu import MENU_KEYS
 from bot.messaging.outgoing import Outgoing
 from handlers.callbacks import Press, encode
 from handlers.errors import GENERIC, MESSAGES_BY_CODE
-from handlers.render import Rendered, renders
+from handlers.render import Rendered, Renderer, renders
 
 ITEM_LABELS = {
     "approvals": N_("📝 Approvals"),
@@ -61,24 +61,17 @@ def not_registered(out: Outgoing, tr: Translator) -> Rendered:
     )
 
 
-@renders("people.account_disabled")
-def account_disabled(out: Outgoing, tr: Translator) -> Rendered:
-    return Rendered("send", tr.gettext(MESSAGES_BY_CODE["account_disabled"]))
+def _notice(code: str) -> Renderer:
+    """A reply that is exactly the error table's message for ``code``."""
+
+    def render(out: Outgoing, tr: Translator) -> Rendered:
+        return Rendered("send", tr.gettext(MESSAGES_BY_CODE[code]))
+
+    return render
 
 
-@renders("people.invite_unknown")
-def invite_unknown(out: Outgoing, tr: Translator) -> Rendered:
-    return Rendered("send", tr.gettext(MESSAGES_BY_CODE["invite_unknown"]))
-
-
-@renders("people.invite_used")
-def invite_used(out: Outgoing, tr: Translator) -> Rendered:
-    return Rendered("send", tr.gettext(MESSAGES_BY_CODE["invite_used"]))
-
-
-@renders("people.invite_expired")
-def invite_expired(out: Outgoing, tr: Translator) -> Rendered:
-    return Rendered("send", tr.gettext(MESSAGES_BY_CODE["invite_expired"]))
+for _code in ("account_disabled", "invite_unknown", "invite_used", "invite_expired"):
+    renders(f"people.{_code}")(_notice(_code))
 
 
 @renders("people.invite_rate_limited")

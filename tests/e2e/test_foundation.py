@@ -265,3 +265,24 @@ async def test_webhook_mode_checks_the_secret_and_serves_healthz(
                 assert resp.status == 403
     finally:
         await runner.stop()
+
+
+async def test_admin_invites_in_chat_and_the_link_registers(
+    bot: RunningBot, org: Org, emulator: BotApiEmulator
+) -> None:
+    admin = await org.phone("admin")
+    employee_no = await org.add_staff("staff", name="郑九")
+    await admin.command("/invite")
+    await admin.wait_message(containing="用法：/invite 工号")
+    await admin.command(f"/invite {employee_no}")
+    card = await admin.wait_message(containing="郑九")
+    link = next(w for w in card.text.split() if w.startswith("https://t.me/"))
+    assert link.startswith("https://t.me/govoffice_test_bot?start=")
+    code = link.split("start=", 1)[1]
+    newcomer = emulator.user(first_name="郑九")
+    await newcomer.command(f"/start {code}")
+    await newcomer.press("✅ 同意", message=await newcomer.wait_message(containing="隐私说明"))
+    await newcomer.wait_message(containing="欢迎，郑九")
+    clerk = await org.phone("staff")
+    await clerk.command(f"/invite {employee_no}")
+    await clerk.wait_message(containing="无权")
