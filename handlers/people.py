@@ -186,7 +186,7 @@ async def on_my_chat_member(update: Update, context: Ctx) -> None:
 
 def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
     """(group, handler) pairs; group -1 runs before everything else."""
-    private = filters.ChatType.PRIVATE
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE  # edits re-run nothing
     return [
         (-1, TypeHandler(Update, gate)),
         (0, CommandHandler("start", on_start_command, filters=private)),
@@ -203,7 +203,7 @@ def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
 
 def fallback_handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
     """Registered last (after every capability's handlers)."""
-    private = filters.ChatType.PRIVATE
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE  # edits re-run nothing
     return [
         (0, CallbackQueryHandler(on_unknown_button)),
         (0, MessageHandler(private & (filters.TEXT | filters.COMMAND), on_other_text)),

@@ -123,7 +123,7 @@ async def on_partial_button(update: Update, context: Ctx) -> None:
 
 def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
     """(group, handler) pairs for administration."""
-    private = filters.ChatType.PRIVATE
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE  # edits re-run nothing
     return [
         (0, CommandHandler("invite", on_invite_command, filters=private)),
         (0, CommandHandler("disable", on_disable_command, filters=private)),
