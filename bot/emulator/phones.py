@@ -12,6 +12,7 @@ from .state import (
     EmulatorState,
     JsonDict,
     MessageRecord,
+    MessageVersion,
     SentMessage,
     UserRecord,
     chat_member_json,
@@ -289,6 +290,18 @@ class Phone(_ChatView):
         """Press the inline button labelled ``text``; returns the callback query id."""
         self._ensure_can_write()
         return self._press_text(self.user, text, message)
+
+    async def edit(self, message_id: int, text: str) -> int:
+        """Edit one of this user's own text messages; returns the edited_message update_id."""
+        self._ensure_can_write()
+        record = self._chat.messages.get(message_id)
+        if record is None or record.from_bot or record.sender_id != self.user.id:
+            raise KeyError(f"no message {message_id} of this user in chat {self.chat_id}")
+        now = time.time()
+        record.versions.append(MessageVersion(text, _command_entities(text), None, None, now))
+        record.edit_date = int(now)
+        payload = self._state.message_json(record)
+        return self._state.push_update("edited_message", payload, f"chat:{self.chat_id}").update_id
 
     async def press_data(self, data: str, message: MessageRef = None) -> str:
         """Send a callback query with arbitrary (possibly forged) data."""

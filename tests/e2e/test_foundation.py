@@ -286,3 +286,17 @@ async def test_admin_invites_in_chat_and_the_link_registers(
     clerk = await org.phone("staff")
     await clerk.command(f"/invite {employee_no}")
     await clerk.wait_message(containing="无权")
+
+
+async def test_editing_a_sent_command_runs_nothing_again(
+    bot: RunningBot, org: Org, emulator: BotApiEmulator
+) -> None:
+    phone = await org.phone("staff")
+    update_id = await phone.command("/help")
+    await phone.wait_message(containing="我能做什么")
+    await bot.settle()
+    before = len(phone.messages())
+    sent = [m for m in phone.messages(include_user=True) if not m.from_bot][-1]
+    await phone.edit(sent.message_id, "/menu")
+    await bot.settle()
+    assert update_id and len(phone.messages()) == before
