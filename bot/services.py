@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.audit import AuditService
+from bot.calendar.services import CalendarService
 from bot.config import Settings
 from bot.inbox import InboxService
 from bot.messaging.services import DeliveryService
@@ -29,6 +30,7 @@ class Services:
     delivery: DeliveryService
     audit: AuditService
     due: DueService
+    calendar: CalendarService
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
@@ -48,4 +50,5 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         delivery=DeliveryService(rt, default_locale=settings.default_locale),
         audit=AuditService(rt),
         due=DueService(rt),
+        calendar=CalendarService(rt),
     )

@@ -400,6 +400,94 @@ def verify() -> None:
     sys.exit(1)
 
 
+@main.group(help="Work calendar commands (official holidays and 调休 make-up workdays).")
+def calendar() -> None:
+    """``govbot calendar``."""
+
+
+@calendar.command(
+    "import", help="Load one year from a State Council notice: a CSV file of date,type,name."
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def calendar_import(file: Path) -> None:
+    """``govbot calendar import FILE``."""
+    from bot.calendar.domain import ERROR_MESSAGES, CalendarImportError, parse_notice
+    from bot.calendar.services import read_notice_file
+
+    settings = _settings()
+    tr = _tr()
+    try:
+        rows = read_notice_file(file)
+        parse_notice(rows)  # checked before the database is opened; the service checks again
+    except CalendarImportError as exc:
+        for problem in exc.problems:
+            click.echo(
+                tr.gettext(
+                    ERROR_MESSAGES[problem.code],
+                    line=problem.line,
+                    value=problem.value,
+                    year=problem.year,
+                ),
+                err=True,
+            )
+        click.echo(tr.gettext("Nothing was written; fix the lines above."), err=True)
+        sys.exit(1)
+    result = _run(_with_services(settings, lambda s: s.calendar.import_year(rows, actor_id=None)))
+    click.echo(
+        tr.gettext(
+            "{year}: loaded {holidays} holidays and {workdays} make-up workdays; "
+            "the year is now official.",
+            year=result.year,
+            holidays=result.holidays,
+            workdays=result.workdays,
+        )
+    )
+
+
+@calendar.command("show", help="List a year's holidays and make-up workdays.")
+@click.argument("year", type=click.IntRange(1900, 2999))
+def calendar_show(year: int) -> None:
+    """``govbot calendar show YEAR``."""
+    settings = _settings()
+    status = _run(_with_services(settings, lambda s: s.calendar.year_status(year)))
+    tr = _tr()
+    for day in status.days:
+        line = (
+            tr.gettext(
+                "{date} {weekday}: workday {name}",
+                date=day.day.isoformat(),
+                weekday=tr.day(day.day, "EEE"),
+                name=day.name or "",
+            )
+            if day.is_workday
+            else tr.gettext(
+                "{date} {weekday}: holiday {name}",
+                date=day.day.isoformat(),
+                weekday=tr.day(day.day, "EEE"),
+                name=day.name or "",
+            )
+        )
+        click.echo(line.rstrip())
+    if status.official:
+        click.echo(
+            tr.gettext(
+                "{year} is official ({source}): {holidays} holidays, {workdays} make-up workdays.",
+                year=year,
+                source=status.source,
+                holidays=status.holidays,
+                workdays=status.workdays,
+            )
+        )
+    else:
+        click.echo(
+            tr.gettext(
+                "{year} is NOT official: no notice loaded, so only Monday to Friday count as "
+                "working days. Import the State Council notice with `govbot calendar import`.",
+                year=year,
+            )
+        )
+
+
 @main.command(
     help="Run the bot against the built-in Bot API emulator with demo data "
     "(no token, no internet)."

@@ -15,6 +15,7 @@ from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from storage.crypto import KeyRing
 from storage.db import Database
 from storage.repos.audit import AuditRepo
+from storage.repos.calendar import CalendarRepo
 from storage.repos.messaging import OutboxRepo
 from storage.repos.people import PeopleRepo
 from storage.repos.runtime import DueRepo, FlowRepo, InboxRepo
@@ -71,6 +72,7 @@ class UnitOfWork:
         self.inbox = InboxRepo(self.session)
         self.due = DueRepo(self.session)
         self.flows = FlowRepo(self.session)
+        self.calendar = CalendarRepo(self.session)
         self.committed = False
         return self
 

@@ -1,6 +1,7 @@
 """All tables, imported so that ``SQLModel.metadata`` knows them (alembic reads it)."""
 
 from storage.tables.audit import AuditEntry, AuditHead
+from storage.tables.calendar import WorkCalendarDay, WorkCalendarYear
 from storage.tables.messaging import ChatStatus, OutboxMessage
 from storage.tables.people import (
     Consent,
@@ -26,4 +27,6 @@ __all__ = [
     "SignInAttempt",
     "Staff",
     "StaffRole",
+    "WorkCalendarDay",
+    "WorkCalendarYear",
 ]
