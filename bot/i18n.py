@@ -23,15 +23,13 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
 from babel.support import Translations
 
+from bot.text import N_
+
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "messages"
 SUPPORTED = ("zh_CN", "en")
 DEFAULT_LOCALE = "zh_CN"
-
-
-def N_(message: str) -> str:
-    """Mark a module-level string for extraction; translate it later with ``tr.gettext``."""
-    return message
+__all__ = ["DEFAULT_LOCALE", "N_", "SUPPORTED", "Translator", "negotiate", "translator"]
 
 
 def negotiate(candidate: str | None, default: str = DEFAULT_LOCALE) -> str:

@@ -18,16 +18,12 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from bot.errors import DomainError
+from bot.text import N_
 
 SHANGHAI: Final = ZoneInfo("Asia/Shanghai")
 DAY_START: Final = time(9, 0)
 DAY_END: Final = time(17, 30)
 _ONE_DAY: Final = timedelta(days=1)
-
-
-def N_(message: str) -> str:
-    """Mark a module-level string for extraction; translate it later with ``tr.gettext``."""
-    return message
 
 
 class Source(StrEnum):

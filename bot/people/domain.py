@@ -8,10 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-
-def N_(message: str) -> str:
-    """Mark a string for extraction (bot/i18n.py has the same; domain code stays babel-free)."""
-    return message
+from bot.text import N_
 
 
 class Role(StrEnum):

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.repos import insert_for
 from storage.tables.calendar import WorkCalendarDay, WorkCalendarYear
 
 # (day, is_workday, name)
 DayValues = tuple[date, bool, str | None]
-
-
-def _insert_for(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
 class CalendarRepo:
@@ -37,7 +30,7 @@ class CalendarRepo:
         Two processes seeding at once are harmless: the second finds the year row and skips.
         """
         claimed = await self.session.exec(
-            _insert_for(self.session)(WorkCalendarYear)
+            insert_for(self.session)(WorkCalendarYear)
             .values(year=year, source=source, loaded_at=now)
             .on_conflict_do_nothing(index_elements=["year"])
         )
@@ -62,7 +55,7 @@ class CalendarRepo:
         )
         await self.session.exec(delete(WorkCalendarYear).where(col(WorkCalendarYear.year) == year))
         await self.session.exec(
-            _insert_for(self.session)(WorkCalendarYear).values(
+            insert_for(self.session)(WorkCalendarYear).values(
                 year=year, source=source, loaded_at=now
             )
         )
@@ -78,7 +71,7 @@ class CalendarRepo:
         ]
         if not params:
             return
-        statement = _insert_for(self.session)(WorkCalendarDay)
+        statement = insert_for(self.session)(WorkCalendarDay)
         if skip_existing:
             statement = statement.on_conflict_do_nothing(index_elements=["day"])
         await self.session.exec(statement, params=params)

@@ -7,12 +7,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.repos import insert_for
 from storage.tables.messaging import PRIORITY_NOTIFY, ChatStatus, OutboxMessage
 
 _OPEN = ("pending", "inflight")  # not finished: a row in one of these holds its chat's queue
@@ -54,9 +53,7 @@ class OutboxRepo:
             "attempts": 0,
             "not_before": not_before,
         }
-        dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
-        ins = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = ins(OutboxMessage).values(**values).on_conflict_do_nothing()
+        stmt = insert_for(self.session)(OutboxMessage).values(**values).on_conflict_do_nothing()
         await self.session.exec(stmt)
 
     async def claim(

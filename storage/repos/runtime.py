@@ -7,17 +7,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.repos import insert_for
 from storage.tables.runtime import DueItem, FlowState, InboxUpdate
-
-
-def _insert_for(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
 class InboxRepo:
@@ -31,7 +25,7 @@ class InboxRepo:
     ) -> bool:
         """True if this update is new; a concurrent redelivery is a no-op, not an error."""
         result = await self.session.exec(
-            _insert_for(self.session)(InboxUpdate)
+            insert_for(self.session)(InboxUpdate)
             .values(
                 update_id=update_id,
                 chat_id=chat_id,
@@ -148,7 +142,7 @@ class DueRepo:
     ) -> None:
         """Schedule; a second add with the same dedupe key is ignored."""
         stmt = (
-            _insert_for(self.session)(DueItem)
+            insert_for(self.session)(DueItem)
             .values(
                 kind=kind,
                 ref_id=ref_id,
