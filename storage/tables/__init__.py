@@ -1,5 +1,6 @@
 """All tables, imported so that ``SQLModel.metadata`` knows them (alembic reads it)."""
 
+from storage.tables.approvals import DocNumberCounter
 from storage.tables.audit import AuditEntry, AuditHead
 from storage.tables.calendar import WorkCalendarDay, WorkCalendarYear
 from storage.tables.messaging import ChatStatus, OutboxMessage
@@ -19,6 +20,7 @@ __all__ = [
     "ChatStatus",
     "Consent",
     "Department",
+    "DocNumberCounter",
     "DueItem",
     "FlowState",
     "InboxUpdate",
