@@ -659,34 +659,19 @@ class BotApi:
 
     async def m_sendMessage(self, p: Params) -> Any:
         """sendMessage."""
-        chat = self._chat(p)
-        self._writable(chat)
-        thread_id = self._thread(chat, p)
-        text, entities, html = self._format(p, "text", caption=False)
-        markup = self._markup(p)
-        reply_to = self._reply_to(chat, p)
-        self._rate(chat)
-        record = self.state.add_message(
-            chat,
-            from_bot=True,
-            sender_id=self.state.bot_id,
-            kind="text",
-            text=text,
-            entities=entities,
-            html=html,
-            reply_markup=markup,
-            thread_id=thread_id,
-            reply_to_id=reply_to,
-        )
-        self._emit("message", record)
-        return self.state.message_json(record)
+        return self._send(p, "text")
 
     async def _send_media(self, p: Params, kind: str) -> Any:
+        return self._send(p, kind)
+
+    def _send(self, p: Params, kind: str) -> Any:
+        """A message from the bot: text, or a document/photo with an optional caption."""
         chat = self._chat(p)
         self._writable(chat)
         thread_id = self._thread(chat, p)
-        file = self._resolve_file(p, kind, kind)
-        text, entities, html = self._format(p, "caption", caption=True)
+        media = kind != "text"
+        file = self._resolve_file(p, kind, kind) if media else None
+        text, entities, html = self._format(p, "caption" if media else "text", caption=media)
         markup = self._markup(p)
         reply_to = self._reply_to(chat, p)
         self._rate(chat)
