@@ -232,11 +232,9 @@ class CalendarImportError(DomainError):
         self.problems = tuple(problems)
 
 
-@dataclass(frozen=True)
-class Notice:
-    """A validated notice: one year's exceptional days."""
+class DayCounts:
+    """How many of a set of exceptional days are holidays and how many make-up workdays."""
 
-    year: int
     days: tuple[CalendarDay, ...]
 
     @property
@@ -246,6 +244,14 @@ class Notice:
     @property
     def workdays(self) -> int:
         return sum(1 for d in self.days if d.is_workday)
+
+
+@dataclass(frozen=True)
+class Notice(DayCounts):
+    """A validated notice: one year's exceptional days."""
+
+    year: int
+    days: tuple[CalendarDay, ...]
 
 
 def split_csv(text: str) -> list[list[str]]:

@@ -12,6 +12,7 @@ from bot.calendar import seed
 from bot.calendar.domain import (
     CalendarDay,
     CalendarImportError,
+    DayCounts,
     NoticeProblem,
     Source,
     WorkCalendar,
@@ -35,7 +36,7 @@ class ImportedYear:
 
 
 @dataclass(frozen=True)
-class YearStatus:
+class YearStatus(DayCounts):
     """One year's calendar: official or not, from where, and its exceptional days."""
 
     year: int
@@ -43,14 +44,6 @@ class YearStatus:
     source: str | None
     loaded_at: datetime | None
     days: tuple[CalendarDay, ...]
-
-    @property
-    def holidays(self) -> int:
-        return sum(1 for d in self.days if not d.is_workday)
-
-    @property
-    def workdays(self) -> int:
-        return sum(1 for d in self.days if d.is_workday)
 
 
 def read_notice_file(path: Path) -> list[list[str]]:
