@@ -33,6 +33,7 @@ POLICY: dict[str, frozenset[Role]] = {
     "staff.disable": frozenset({Role.ADMIN}),
     "staff.view_department": frozenset({Role.DEPT_HEAD, Role.ADMIN}),
     "audit.verify": frozenset({Role.ADMIN}),
+    "approval.use": EVERYONE,  # each template still says which roles may apply
 }
 
 # Actions that a department head may do only within their own department (admins anywhere).

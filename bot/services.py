@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.approvals.catalog import TemplateCatalog
+from bot.approvals.numbering_service import DocNumberService
+from bot.approvals.services import ApprovalService
 from bot.audit import AuditService
 from bot.calendar.services import CalendarService
 from bot.config import Settings
@@ -31,6 +34,7 @@ class Services:
     audit: AuditService
     due: DueService
     calendar: CalendarService
+    approvals: ApprovalService
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
@@ -51,4 +55,10 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         audit=AuditService(rt),
         due=DueService(rt),
         calendar=CalendarService(rt),
+        approvals=ApprovalService(
+            rt,
+            catalog=TemplateCatalog(rt),
+            numbers=DocNumberService(rt),
+            default_locale=settings.default_locale,
+        ),
     )

@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.i18n import N_, translator
 from bot.runtime import Runtime
 from bot.services import Services, build_services
+from handlers import approvals as approval_handlers
 from handlers import people as people_handlers
 from handlers import render  # noqa: F401  (registers renderers)
 from handlers import staff as staff_handlers
@@ -35,6 +36,7 @@ from handlers.inbox import (
     PollingReceiver,
     WebhookServer,
 )
+from handlers.render import approvals as _approval_renderers  # noqa: F401
 from handlers.render import people as _people_renderers  # noqa: F401
 from handlers.render import staff as _staff_renderers  # noqa: F401
 from handlers.request import AiohttpRequest
@@ -50,6 +52,10 @@ COMMANDS = (
     ("menu", N_("Main menu")),
     ("help", N_("What I can do")),
     ("language", N_("Language: 中文 / English")),
+    ("apply", N_("Start a request")),
+    ("todo", N_("What waits for me")),
+    ("mine", N_("My requests")),
+    ("find", N_("Find a request by its number")),
     ("cancel", N_("Stop what you are doing")),
     ("start", N_("Register with your invite link")),
 )
@@ -82,7 +88,9 @@ def build_application(
         .build()
     )
     app.bot_data["services"] = services
-    for group, handler in people_handlers.handlers() + staff_handlers.handlers():
+    for group, handler in (
+        people_handlers.handlers() + approval_handlers.handlers() + staff_handlers.handlers()
+    ):
         app.add_handler(handler, group=group)
     for group, handler in people_handlers.fallback_handlers():
         app.add_handler(handler, group=group)
@@ -142,6 +150,7 @@ class BotRunner:
         await self.sender.start()
         self.dispatcher = Dispatcher(self.app, self.services.inbox, after_update=self.sender.kick)
         await self.services.due.ensure_maintenance()
+        await self.services.approvals.catalog.ensure_shipped()
         if self.app.job_queue is not None:
             self.app.job_queue.run_repeating(self._due_tick, interval=DUE_TICK_S, first=1.0)
         await self.app.start()

@@ -19,6 +19,20 @@ ACTIONS = frozenset(
         "lg.set",  # choose a language (object: index into bot.i18n.SUPPORTED)
         "st.part",  # import the valid rows of the uploaded staff file (object: flow version)
         "st.drop",  # discard the uploaded staff file
+        "ap.new",  # start a form (object: template row id)
+        "ap.opt",  # a CHOICE option, 0 = skip (object: draft id, version: option number)
+        "ap.next",  # attachments done (object: draft id)
+        "ap.edit",  # edit the draft (object: draft id, version: field number, 0 = pick list)
+        "ap.send",  # submit the draft (object: draft id, version: draft version)
+        "ap.drop",  # discard the draft
+        "ap.ok",  # approve / 签发 / 编号 (object: task id, version: task version)
+        "ap.no",  # reject (asks the reason)
+        "ap.ret",  # return to the submitter (asks the reason)
+        "ap.sign",  # confirm a 签发
+        "ap.open",  # show a task card again (from /todo)
+        "ap.wd",  # withdraw (object: request id, version: request version)
+        "ap.urge",  # 催办
+        "ap.resub",  # resubmit after a return (version 1: from the returning node, 0: restart)
     }
 )
 MAX_BYTES = 64  # Telegram counts bytes, not characters

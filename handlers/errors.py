@@ -13,6 +13,8 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from bot import errors as e
+from bot.approvals import engine as eng
+from bot.approvals import services as ap
 from bot.i18n import N_, translator
 from bot.runtime import ReplayedUpdateError, current_update, is_unavailable
 from handlers.context import Ctx
@@ -33,6 +35,30 @@ ERROR_MESSAGES: tuple[tuple[type[BaseException], str, str], ...] = (
     ),
     (e.PermissionDeniedError, "denied", N_("You are not allowed to do that.")),
     (e.BadCallbackError, "bad_button", N_("This button is not valid. Please use /menu.")),
+    (ap.AlreadyHandledError, "already_handled", N_("This was already handled.")),
+    (
+        ap.DraftGoneError,
+        "draft_gone",
+        N_("This form is no longer open. Use /apply to start again."),
+    ),
+    (
+        ap.TemplateUnavailableError,
+        "template_unavailable",
+        N_("This request type is not available to you."),
+    ),
+    (
+        ap.EmptyApproverError,
+        "empty_approver",
+        N_("No approver was found for a required step. Please contact your administrator."),
+    ),
+    (ap.UrgeTooSoonError, "urge_too_soon", N_("You reminded them recently. Please wait a while.")),
+    (
+        eng.WithdrawRefusedError,
+        "withdraw_refused",
+        N_("This request can no longer be withdrawn: someone has already decided on it."),
+    ),
+    (eng.TaskGoneError, "stale", N_("This card is out of date. Please open it again.")),
+    (eng.NotYourTaskError, "denied", N_("You are not allowed to do that.")),
     (e.StaleCardError, "stale", N_("This card is out of date. Please open it again.")),
     (
         e.InviteRateLimitedError,

@@ -135,6 +135,10 @@ async def on_menu_button(update: Update, context: Ctx) -> None:
     press = callbacks.decode(query.data)
     if press.obj_id >= len(MENU_KEYS):
         raise BadCallbackError()
+    if MENU_KEYS[press.obj_id] == "approvals":
+        await context.services.approvals.show_templates(tg_id=who[0], chat_id=who[1])
+        await query.answer()
+        return
     await context.services.people.open_menu_item(
         tg_id=who[0], chat_id=who[1], key=MENU_KEYS[press.obj_id]
     )

@@ -600,6 +600,9 @@ class OutboxSender:
         text = exc.message.lower()
         if "message is not modified" in text:  # the edit is already there: done
             return partial(self._delivery.sent, out.id, message_id=rendered.message_id)
+        if out.card_key is not None and "message to edit not found" in text:
+            logger.info("outbox %s: card message is gone, sending it anew", out.id)
+            return partial(self._delivery.card_gone, out.id, out.card_key)
         if "message to edit not found" in text or "message to delete not found" in text:
             logger.info("outbox %s: message to %s is gone", out.id, rendered.method)
         else:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import InterfaceError as SAInterfaceError
 
 from storage.crypto import KeyRing
 from storage.db import Database
-from storage.repos.approvals import DocNumberRepo
+from storage.repos.approvals import ApprovalRepo, DocNumberRepo
 from storage.repos.audit import AuditRepo
 from storage.repos.calendar import CalendarRepo
 from storage.repos.messaging import OutboxRepo
@@ -75,6 +75,7 @@ class UnitOfWork:
         self.flows = FlowRepo(self.session)
         self.calendar = CalendarRepo(self.session)
         self.numbers = DocNumberRepo(self.session)
+        self.approvals = ApprovalRepo(self.session)
         self.committed = False
         return self
 

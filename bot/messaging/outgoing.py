@@ -19,3 +19,5 @@ class Outgoing:
     ref_id: int | None = None
     priority: int = 5
     attempts: int = 1
+    card_key: str | None = None  # a living card: sent once, then edited in place
+    card_message_id: int | None = None  # the card's message, once it has been sent

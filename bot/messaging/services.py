@@ -89,6 +89,7 @@ class DeliveryService:
             languages = await uow.people.languages_of(
                 {r.staff_id for r in rows if r.staff_id is not None}
             )
+            cards = await uow.outbox.card_messages(r.card_key for r in rows if r.card_key)
             for chat_id in unreachable:  # its later rows would only come up one by one
                 await uow.outbox.drop_pending_for(chat_id, reason="chat unreachable")
             claimed: list[Outgoing] = []
@@ -102,6 +103,7 @@ class DeliveryService:
                     logger.info("outbox %s skipped: chat %s unreachable", row.id, row.chat_id)
                     continue
                 preferred = (languages.get(row.staff_id) if row.staff_id else None) or row.locale
+                card = cards.get(row.card_key) if row.card_key else None
                 claimed.append(
                     Outgoing(
                         id=row.id,
@@ -113,6 +115,8 @@ class DeliveryService:
                         ref_id=row.ref_id,
                         priority=row.priority,
                         attempts=row.attempts,
+                        card_key=row.card_key,
+                        card_message_id=card[1] if card and card[0] == row.chat_id else None,
                     )
                 )
             await uow.commit()
@@ -122,6 +126,13 @@ class DeliveryService:
         """Telegram accepted the call; remember the message id it gave (for later edits)."""
         async with self._unit() as uow:
             await uow.outbox.mark_sent(msg_id, now=self._rt.clock(), message_id=message_id)
+            await uow.commit()
+
+    async def card_gone(self, msg_id: int, card_key: str) -> None:
+        """A card's message was deleted on the phone: send this row as a new card instead."""
+        async with self._unit() as uow:
+            await uow.outbox.forget_card(card_key)
+            await uow.outbox.retry_later(msg_id, not_before=self._rt.clock(), error="card gone")
             await uow.commit()
 
     async def retry(self, msg_id: int, *, after_s: float, error: str) -> bool:

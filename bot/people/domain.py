@@ -18,6 +18,7 @@ class Role(StrEnum):
     DEPT_HEAD = "dept_head"
     FINANCE = "finance"
     LEADER = "leader"
+    PRINCIPAL = "principal"  # 主要负责人: signs 上行文 and important documents (条例 第二十二条)
     OFFICE = "office"
     TRAINER = "trainer"
     SUPPORT = "support"
@@ -68,8 +69,8 @@ ERROR_MESSAGES: dict[str, str] = {
     "too_long": N_("Line {line}: {column} is too long: {value}"),
     "bad_employee_no": N_("Line {line}: employee number “{value}” must not contain spaces."),
     "unknown_role": N_(
-        "Line {line}: unknown role “{value}” (use staff, dept_head, finance, leader, office, "
-        "trainer, support or admin)."
+        "Line {line}: unknown role “{value}” (use staff, dept_head, finance, leader, principal, "
+        "office, trainer, support or admin)."
     ),
     "bad_telegram_id": N_("Line {line}: Telegram ID “{value}” is not a valid Telegram ID."),
     "bad_language": N_("Line {line}: language “{value}” is not supported (use zh_CN or en)."),

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.repos import insert_for
-from storage.tables.messaging import PRIORITY_NOTIFY, ChatStatus, OutboxMessage
+from storage.tables.messaging import PRIORITY_NOTIFY, ChatStatus, LiveCard, OutboxMessage
 
 _OPEN = ("pending", "inflight")  # not finished: a row in one of these holds its chat's queue
 _BATCH = 500  # ids per IN (...), under bind-parameter limits
@@ -37,8 +37,12 @@ class OutboxRepo:
         priority: int = PRIORITY_NOTIFY,
         dedupe_key: str | None = None,
         not_before: datetime | None = None,
+        card_key: str | None = None,
     ) -> None:
-        """Queue a message; a second add with the same dedupe key is ignored."""
+        """Queue a message; a second add with the same dedupe key is ignored.
+
+        Rows with a ``card_key`` are one living card: the first is sent, later ones edit it.
+        """
         values = {
             "created_at": now,
             "chat_id": chat_id,
@@ -52,6 +56,7 @@ class OutboxRepo:
             "status": "pending",
             "attempts": 0,
             "not_before": not_before,
+            "card_key": card_key,
         }
         stmt = insert_for(self.session)(OutboxMessage).values(**values).on_conflict_do_nothing()
         await self.session.exec(stmt)
@@ -119,11 +124,37 @@ class OutboxRepo:
         )
 
     async def mark_sent(self, msg_id: int, *, now: datetime, message_id: int | None) -> None:
-        await self.session.exec(
+        """Done; a living card's row also records which message the card is now."""
+        result = await self.session.exec(
             update(OutboxMessage)
             .where(col(OutboxMessage.id) == msg_id)
             .values(status="sent", sent_at=now, sent_message_id=message_id, lease_until=None)
+            .returning(col(OutboxMessage.card_key), col(OutboxMessage.chat_id))
         )
+        found = result.first()
+        if found is None or found[0] is None or message_id is None:
+            return
+        card_key, chat_id = found
+        await self.session.exec(
+            insert_for(self.session)(LiveCard)
+            .values(card_key=card_key, chat_id=chat_id, message_id=message_id, updated_at=now)
+            .on_conflict_do_update(
+                index_elements=["card_key"],
+                set_={"chat_id": chat_id, "message_id": message_id, "updated_at": now},
+            )
+        )
+
+    async def card_messages(self, card_keys: Iterable[str]) -> dict[str, tuple[int, int]]:
+        """card key -> (chat id, message id) for the cards already on a phone."""
+        keys = list(set(card_keys))
+        if not keys:
+            return {}
+        rows = await self.session.exec(select(LiveCard).where(col(LiveCard.card_key).in_(keys)))
+        return {row.card_key: (row.chat_id, row.message_id) for row in rows}
+
+    async def forget_card(self, card_key: str) -> None:
+        """The card's message is gone (deleted by the user): the next row sends a new one."""
+        await self.session.exec(delete(LiveCard).where(col(LiveCard.card_key) == card_key))
 
     async def mark_failed(self, msg_id: int, *, status: str, error: str) -> None:
         await self.session.exec(

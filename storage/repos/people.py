@@ -87,6 +87,18 @@ class PeopleRepo:
     async def get(self, staff_id: int) -> Staff | None:
         return await self.session.get(Staff, staff_id)
 
+    async def many(self, staff_ids: Iterable[int]) -> dict[int, Staff]:
+        """Staff rows by id (missing ids are left out)."""
+        ids = list(set(staff_ids))
+        if not ids:
+            return {}
+        rows = await self.session.exec(select(Staff).where(col(Staff.id).in_(ids)))
+        return {row.id: row for row in rows if row.id is not None}
+
+    async def department_names(self) -> dict[int, str]:
+        rows = await self.session.exec(select(Department.id, Department.name))
+        return {int(i): str(n) for i, n in rows if i is not None}
+
     async def add(self, staff: Staff) -> Staff:
         self.session.add(staff)
         await self.session.flush()

@@ -1,9 +1,17 @@
 """All tables, imported so that ``SQLModel.metadata`` knows them (alembic reads it)."""
 
-from storage.tables.approvals import DocNumberCounter
+from storage.tables.approvals import (
+    ApprovalDraft,
+    ApprovalInstance,
+    ApprovalTask,
+    ApprovalTemplateRow,
+    CcReceipt,
+    Delegation,
+    DocNumberCounter,
+)
 from storage.tables.audit import AuditEntry, AuditHead
 from storage.tables.calendar import WorkCalendarDay, WorkCalendarYear
-from storage.tables.messaging import ChatStatus, OutboxMessage
+from storage.tables.messaging import ChatStatus, LiveCard, OutboxMessage
 from storage.tables.people import (
     Consent,
     Department,
@@ -15,16 +23,23 @@ from storage.tables.people import (
 from storage.tables.runtime import DueItem, FlowState, InboxUpdate
 
 __all__ = [
+    "ApprovalDraft",
+    "ApprovalInstance",
+    "ApprovalTask",
+    "ApprovalTemplateRow",
     "AuditEntry",
     "AuditHead",
+    "CcReceipt",
     "ChatStatus",
     "Consent",
+    "Delegation",
     "Department",
     "DocNumberCounter",
     "DueItem",
     "FlowState",
     "InboxUpdate",
     "Invite",
+    "LiveCard",
     "OutboxMessage",
     "SignInAttempt",
     "Staff",

@@ -33,6 +33,8 @@ class OutboxMessage(SQLModel, table=True):
     locale: str | None = Field(default=None, max_length=10)
     kind: str = Field(max_length=60)
     ref_id: int | None = Field(default=None)
+    # A living card: sent once, then every row with the same key edits that message.
+    card_key: str | None = Field(default=None, max_length=80)
     facts: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(EncryptedJSON("outbox"), nullable=False)
     )
@@ -56,3 +58,14 @@ class ChatStatus(SQLModel, table=True):
     chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     unreachable_since: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     reason: str | None = Field(default=None, max_length=200)
+
+
+class LiveCard(SQLModel, table=True):
+    """The one message a card key has in a chat, so every later change edits it in place."""
+
+    __tablename__ = "live_card"
+
+    card_key: str = Field(primary_key=True, max_length=80)  # "task:12", "status:5"
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -183,6 +183,7 @@ class Org:
 
     bot: RunningBot
     counter: int = 0
+    numbers: dict[str, str] = field(default_factory=dict)  # name -> employee number
 
     async def add_staff(
         self,
@@ -192,6 +193,7 @@ class Org:
         department: str = "办公室",
         telegram_id: int | None = None,
         language: str = "",
+        superior: str = "",
     ) -> str:
         self.counter += 1
         employee_no = f"E{self.counter:04d}"
@@ -203,7 +205,7 @@ class Org:
                     name or f"员工{self.counter}",
                     department,
                     roles,
-                    "",
+                    superior,
                     str(telegram_id or ""),
                     language,
                 ],
@@ -217,10 +219,19 @@ class Org:
         return employee_no
 
     async def phone(
-        self, roles: str = "staff", *, language_code: str = "zh-hans", name: str | None = None
+        self,
+        roles: str = "staff",
+        *,
+        language_code: str = "zh-hans",
+        name: str | None = None,
+        department: str = "办公室",
+        superior: str = "",
     ) -> Phone:
         """A staff member registered the way a person does it: invite, /start, accept."""
-        employee_no = await self.add_staff(roles, name=name)
+        employee_no = await self.add_staff(
+            roles, name=name, department=department, superior=superior
+        )
+        self.numbers[name or employee_no] = employee_no
         issued = await self.bot.services.people.create_invite(employee_no, actor_id=None)
         phone = self.bot.emulator.user(first_name=issued.name, language_code=language_code)
         await phone.command(f"/start {issued.code}")

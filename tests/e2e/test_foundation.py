@@ -98,7 +98,9 @@ async def test_language_switch_and_commands_in_both_languages(
     zh = {c["command"]: c["description"] for c in emulator.commands(language_code="zh")}
     en = {c["command"]: c["description"] for c in emulator.commands(language_code="en")}
     assert zh["menu"] == "主菜单" and en["menu"] == "Main menu"
-    assert set(zh) == set(en) == {"menu", "help", "language", "cancel", "start"}
+    assert set(zh) == set(en) == {
+        "menu", "help", "language", "cancel", "start", "apply", "todo", "mine", "find"
+    }  # fmt: skip
 
 
 async def test_forged_and_foreign_buttons_are_refused(

@@ -1,0 +1,210 @@
+"""Approvals in chat: /apply, /todo, /mine, /find, the form, and the card buttons.
+
+Thin adapters over ApprovalService: parse, call one method, answer the tap once with the
+result's toast. Cards and replies come back through the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Chat, Update
+from telegram.ext import BaseHandler as PTBHandler
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from bot.approvals.services import AlreadyHandledError, ApprovalService, Pressed
+from bot.i18n import Translator, translator
+from handlers import callbacks
+from handlers import people as people_handlers
+from handlers import staff as staff_handlers
+from handlers.context import Ctx
+from handlers.render.approvals import already_handled_text, toast_text
+
+logger = logging.getLogger(__name__)
+
+
+def _who(update: Update) -> tuple[int, int] | None:
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None or chat.type != Chat.PRIVATE:
+        return None
+    return user.id, chat.id
+
+
+async def on_apply_command(update: Update, context: Ctx) -> None:
+    """``/apply``: the templates this user may start."""
+    who = _who(update)
+    if who is not None:
+        await context.services.approvals.show_templates(tg_id=who[0], chat_id=who[1])
+
+
+async def on_todo_command(update: Update, context: Ctx) -> None:
+    """``/todo``: what waits for me."""
+    who = _who(update)
+    if who is not None:
+        await context.services.approvals.todo(tg_id=who[0], chat_id=who[1])
+
+
+async def on_mine_command(update: Update, context: Ctx) -> None:
+    """``/mine``: my requests."""
+    who = _who(update)
+    if who is not None:
+        await context.services.approvals.mine(tg_id=who[0], chat_id=who[1])
+
+
+async def on_find_command(update: Update, context: Ctx) -> None:
+    """``/find NUMBER``: a request by its number or 发文字号."""
+    who = _who(update)
+    if who is None:
+        return
+    number = " ".join(context.args or [])
+    await context.services.approvals.find(tg_id=who[0], chat_id=who[1], number=number)
+
+
+async def on_text(update: Update, context: Ctx) -> None:
+    """Plain text: an answer to the open question or a reason; anything else, the fallback."""
+    who = _who(update)
+    message = update.effective_message
+    if who is None or message is None or message.text is None:
+        return
+    if not await context.services.approvals.answer(
+        tg_id=who[0], chat_id=who[1], text=message.text
+    ):
+        await people_handlers.on_other_text(update, context)
+
+
+async def on_file(update: Update, context: Ctx) -> None:
+    """A document or photo: an attachment of the open form, else the staff-file upload."""
+    who = _who(update)
+    message = update.effective_message
+    if who is None or message is None:
+        return
+    if message.document is not None:
+        doc = message.document
+        file_id, unique, name = doc.file_id, doc.file_unique_id, doc.file_name
+        mime, size = doc.mime_type, doc.file_size or 0
+    elif message.photo:
+        photo = message.photo[-1]  # the largest size
+        file_id, unique, name = photo.file_id, photo.file_unique_id, None
+        mime, size = "image/jpeg", photo.file_size or 0
+    else:
+        return
+    taken = await context.services.approvals.attach(
+        tg_id=who[0],
+        chat_id=who[1],
+        file_id=file_id,
+        file_unique_id=unique,
+        file_name=name,
+        mime=mime,
+        size=size,
+    )
+    if not taken and message.document is not None:
+        await staff_handlers.on_staff_file(update, context)
+
+
+async def on_form_button(update: Update, context: Ctx) -> None:
+    """Buttons of the form: start, option, next, edit, submit, discard."""
+    query = update.callback_query
+    who = _who(update)
+    if query is None or who is None:
+        return
+    press = callbacks.decode(query.data)
+    service = context.services.approvals
+    tg_id, chat_id = who
+    toast: str | None = None
+    if press.action == "ap.new":
+        await service.begin(tg_id=tg_id, chat_id=chat_id, template_id=press.obj_id)
+    elif press.action == "ap.opt":
+        await service.choose(
+            tg_id=tg_id, chat_id=chat_id, draft_id=press.obj_id, option=press.version
+        )
+    elif press.action == "ap.next":
+        await service.files_done(tg_id=tg_id, chat_id=chat_id, draft_id=press.obj_id)
+    elif press.action == "ap.edit":
+        await service.edit_draft(
+            tg_id=tg_id, chat_id=chat_id, draft_id=press.obj_id, index=press.version
+        )
+    elif press.action == "ap.send":
+        number = await service.submit(
+            tg_id=tg_id, chat_id=chat_id, draft_id=press.obj_id, version=press.version
+        )
+        toast = toast_text("ap.toast.submitted", {"number": number}, await _tr(update, context))
+    elif press.action == "ap.drop":
+        await service.discard(tg_id=tg_id, chat_id=chat_id, draft_id=press.obj_id)
+    await query.answer(toast)
+
+
+async def on_task_button(update: Update, context: Ctx) -> None:
+    """Buttons of task and status cards: decide, confirm 签发, withdraw, urge, resubmit."""
+    query = update.callback_query
+    who = _who(update)
+    if query is None or who is None:
+        return
+    press = callbacks.decode(query.data)
+    service = context.services.approvals
+    tg_id, chat_id = who
+    verb = press.action.split(".", 1)[1]
+    try:
+        result = await _task_press(service, verb, press, tg_id, chat_id)
+    except AlreadyHandledError as exc:
+        # 已由 X 于 T 处理: the loser of a race is told who won, not just "out of date".
+        tr = await _tr(update, context)
+        await query.answer(already_handled_text(exc.by, exc.at, tr), show_alert=True)
+        return
+    if result is None:
+        await query.answer()
+        return
+    await query.answer(toast_text(result.toast, result.facts, await _tr(update, context)))
+
+
+async def _task_press(
+    service: ApprovalService, verb: str, press: callbacks.Press, tg_id: int, chat_id: int
+) -> Pressed | None:
+    if verb in ("ok", "no", "ret"):
+        return await service.press(
+            tg_id=tg_id, chat_id=chat_id, action=verb, task_id=press.obj_id, version=press.version
+        )
+    if verb == "sign":
+        return await service.confirm_sign(
+            tg_id=tg_id, chat_id=chat_id, task_id=press.obj_id, version=press.version
+        )
+    if verb == "open":
+        await service.reopen_card(tg_id=tg_id, task_id=press.obj_id)
+        return None
+    if verb == "wd":
+        return await service.withdraw(tg_id=tg_id, instance_id=press.obj_id, version=press.version)
+    if verb == "urge":
+        return await service.urge(tg_id=tg_id, instance_id=press.obj_id)
+    return await service.resubmit(
+        tg_id=tg_id, chat_id=chat_id, instance_id=press.obj_id, from_return=press.version == 1
+    )
+
+
+async def _tr(update: Update, context: Ctx) -> Translator:
+    user = update.effective_user
+    locale = await context.services.people.locale_for(
+        user.id if user else 0, user.language_code if user else None
+    )
+    return translator(locale)
+
+
+def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
+    """(group, handler) pairs, registered before the fallbacks."""
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+    return [
+        (0, CommandHandler("apply", on_apply_command, filters=private)),
+        (0, CommandHandler("todo", on_todo_command, filters=private)),
+        (0, CommandHandler("mine", on_mine_command, filters=private)),
+        (0, CommandHandler("find", on_find_command, filters=private)),
+        (0, MessageHandler(private & (filters.Document.ALL | filters.PHOTO), on_file)),
+        (0, MessageHandler(private & filters.TEXT & ~filters.COMMAND, on_text)),
+        (
+            0,
+            CallbackQueryHandler(on_form_button, pattern=r"^ap\.(new|opt|next|edit|send|drop):"),
+        ),
+        (
+            0,
+            CallbackQueryHandler(
+                on_task_button, pattern=r"^ap\.(ok|no|ret|sign|open|wd|urge|resub):"
+            ),
+        ),
+    ]
