@@ -34,6 +34,7 @@ POLICY: dict[str, frozenset[Role]] = {
     "staff.view_department": frozenset({Role.DEPT_HEAD, Role.ADMIN}),
     "audit.verify": frozenset({Role.ADMIN}),
     "approval.use": EVERYONE,  # each template still says which roles may apply
+    "approval.registers": frozenset({Role.OFFICE, Role.ADMIN}),  # 登记簿 exports and 督办
 }
 
 # Actions that a department head may do only within their own department (admins anywhere).

@@ -29,6 +29,7 @@ _ENV = {
     "GOVBOT_INVITE_TTL_HOURS": "invite_ttl_hours",
     "GOVBOT_BOT_USERNAME": "bot_username",
     "GOVBOT_INBOX_LEASE_S": "inbox_lease_s",
+    "GOVBOT_DUE_TICK_S": "due_tick_s",
 }
 
 
@@ -54,6 +55,8 @@ class Settings:
     # How long a claimed update stays reserved for its worker without a renewal: after a
     # crash, another (or the restarted) worker picks it up once the lease runs out.
     inbox_lease_s: float = 30.0
+    # How often due items (reminders, deadlines, escalations, the nightly purge) are run.
+    due_tick_s: float = 5.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -102,6 +105,8 @@ class Settings:
             found.append(f"time zone {self.timezone!r} is unknown")
         if self.inbox_lease_s < 1:
             found.append("GOVBOT_INBOX_LEASE_S must be at least 1 second")
+        if not self.due_tick_s > 0:
+            found.append("GOVBOT_DUE_TICK_S must be a positive number of seconds")
         if self.invite_ttl_hours <= 0:
             found.append("invite_ttl_hours must be a positive number of hours")
         return found
@@ -137,6 +142,11 @@ def load_settings(
             values["inbox_lease_s"] = float(values["inbox_lease_s"])
         except (TypeError, ValueError) as exc:
             raise ConfigError("inbox_lease_s must be a number of seconds") from exc
+    if "due_tick_s" in values:
+        try:
+            values["due_tick_s"] = float(values["due_tick_s"])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError("due_tick_s must be a number of seconds") from exc
     if "invite_ttl_hours" in values:
         try:
             values["invite_ttl_hours"] = int(values["invite_ttl_hours"])

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from bot.approvals.catalog import TemplateCatalog
 from bot.approvals.numbering_service import DocNumberService
+from bot.approvals.registers import RegisterService
 from bot.approvals.services import ApprovalService
 from bot.audit import AuditService
 from bot.calendar.services import CalendarService
@@ -35,11 +36,22 @@ class Services:
     due: DueService
     calendar: CalendarService
     approvals: ApprovalService
+    registers: RegisterService
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
     """Wire every service to the runtime."""
     importer = StaffImportService(rt)
+    calendar = CalendarService(rt)
+    due = DueService(rt)
+    approvals = ApprovalService(
+        rt,
+        catalog=TemplateCatalog(rt),
+        numbers=DocNumberService(rt),
+        calendar=calendar,
+        default_locale=settings.default_locale,
+    )
+    approvals.register_due(due)
     return Services(
         runtime=rt,
         settings=settings,
@@ -53,12 +65,8 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         inbox=InboxService(rt, lease=timedelta(seconds=settings.inbox_lease_s)),
         delivery=DeliveryService(rt, default_locale=settings.default_locale),
         audit=AuditService(rt),
-        due=DueService(rt),
-        calendar=CalendarService(rt),
-        approvals=ApprovalService(
-            rt,
-            catalog=TemplateCatalog(rt),
-            numbers=DocNumberService(rt),
-            default_locale=settings.default_locale,
-        ),
+        due=due,
+        calendar=calendar,
+        approvals=approvals,
+        registers=RegisterService(rt, approvals.catalog, default_locale=settings.default_locale),
     )

@@ -25,6 +25,7 @@ from bot.i18n import N_, translator
 from bot.runtime import Runtime
 from bot.services import Services, build_services
 from handlers import approvals as approval_handlers
+from handlers import approvals_office as approval_office_handlers
 from handlers import people as people_handlers
 from handlers import render  # noqa: F401  (registers renderers)
 from handlers import staff as staff_handlers
@@ -37,6 +38,7 @@ from handlers.inbox import (
     WebhookServer,
 )
 from handlers.render import approvals as _approval_renderers  # noqa: F401
+from handlers.render import approvals_office as _approval_office_renderers  # noqa: F401
 from handlers.render import people as _people_renderers  # noqa: F401
 from handlers.render import staff as _staff_renderers  # noqa: F401
 from handlers.request import AiohttpRequest
@@ -44,7 +46,6 @@ from handlers.sender import Limits, OutboxSender
 
 logger = logging.getLogger(__name__)
 
-DUE_TICK_S = 5.0
 CONCURRENT_UPDATES = 64
 
 # (command, English description) — descriptions are translated per language for setMyCommands.
@@ -56,6 +57,9 @@ COMMANDS = (
     ("todo", N_("What waits for me")),
     ("mine", N_("My requests")),
     ("find", N_("Find a request by its number")),
+    ("delegate", N_("Let a colleague approve for me while I am away")),
+    ("register", N_("Export the outgoing or incoming register (office)")),
+    ("overdue", N_("Overdue documents by department (office)")),
     ("cancel", N_("Stop what you are doing")),
     ("start", N_("Register with your invite link")),
 )
@@ -89,7 +93,10 @@ def build_application(
     )
     app.bot_data["services"] = services
     for group, handler in (
-        people_handlers.handlers() + approval_handlers.handlers() + staff_handlers.handlers()
+        people_handlers.handlers()
+        + approval_handlers.handlers()
+        + approval_office_handlers.handlers()
+        + staff_handlers.handlers()
     ):
         app.add_handler(handler, group=group)
     for group, handler in people_handlers.fallback_handlers():
@@ -151,8 +158,13 @@ class BotRunner:
         self.dispatcher = Dispatcher(self.app, self.services.inbox, after_update=self.sender.kick)
         await self.services.due.ensure_maintenance()
         await self.services.approvals.catalog.ensure_shipped()
+        await self.services.calendar.calendar()  # seeds a fresh database, warms the cache
         if self.app.job_queue is not None:
-            self.app.job_queue.run_repeating(self._due_tick, interval=DUE_TICK_S, first=1.0)
+            self.app.job_queue.run_repeating(
+                self._due_tick,
+                interval=self.settings.due_tick_s,
+                first=min(1.0, self.settings.due_tick_s),
+            )
         await self.app.start()
         await self.dispatcher.start()
         if self.webhook_url:

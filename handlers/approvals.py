@@ -60,14 +60,27 @@ async def on_find_command(update: Update, context: Ctx) -> None:
     await context.services.approvals.find(tg_id=who[0], chat_id=who[1], number=number)
 
 
+async def on_delegate_command(update: Update, context: Ctx) -> None:
+    """``/delegate WHO FROM TO`` | ``/delegate off`` | ``/delegate``: 代理 while away."""
+    who = _who(update)
+    if who is not None:
+        await context.services.approvals.delegate(
+            tg_id=who[0], chat_id=who[1], args=list(context.args or [])
+        )
+
+
 async def on_text(update: Update, context: Ctx) -> None:
     """Plain text: an answer to the open question or a reason; anything else, the fallback."""
     who = _who(update)
     message = update.effective_message
     if who is None or message is None or message.text is None:
         return
+    reply = message.reply_to_message
     if not await context.services.approvals.answer(
-        tg_id=who[0], chat_id=who[1], text=message.text
+        tg_id=who[0],
+        chat_id=who[1],
+        text=message.text,
+        reply_to=reply.message_id if reply is not None else None,
     ):
         await people_handlers.on_other_text(update, context)
 
@@ -123,9 +136,13 @@ async def on_form_button(update: Update, context: Ctx) -> None:
         await service.edit_draft(
             tg_id=tg_id, chat_id=chat_id, draft_id=press.obj_id, index=press.version
         )
-    elif press.action == "ap.send":
+    elif press.action in ("ap.send", "ap.resend"):
         number = await service.submit(
-            tg_id=tg_id, chat_id=chat_id, draft_id=press.obj_id, version=press.version
+            tg_id=tg_id,
+            chat_id=chat_id,
+            draft_id=press.obj_id,
+            version=press.version,
+            from_return=press.action == "ap.send",
         )
         toast = toast_text("ap.toast.submitted", {"number": number}, await _tr(update, context))
     elif press.action == "ap.drop":
@@ -159,7 +176,7 @@ async def on_task_button(update: Update, context: Ctx) -> None:
 async def _task_press(
     service: ApprovalService, verb: str, press: callbacks.Press, tg_id: int, chat_id: int
 ) -> Pressed | None:
-    if verb in ("ok", "no", "ret"):
+    if verb in ("ok", "no", "ret", "tr", "add", "addb", "adda", "cmt"):
         return await service.press(
             tg_id=tg_id, chat_id=chat_id, action=verb, task_id=press.obj_id, version=press.version
         )
@@ -174,6 +191,17 @@ async def _task_press(
         return await service.withdraw(tg_id=tg_id, instance_id=press.obj_id, version=press.version)
     if verb == "urge":
         return await service.urge(tg_id=tg_id, instance_id=press.obj_id)
+    if verb == "rvk":
+        return await service.revoke(tg_id=tg_id, instance_id=press.obj_id, version=press.version)
+    if verb == "read":
+        return await service.read_cc(tg_id=tg_id, instance_id=press.obj_id)
+    if verb == "note":
+        return await service.ask_comment(tg_id=tg_id, chat_id=chat_id, instance_id=press.obj_id)
+    if verb == "files":
+        return await service.send_files(tg_id=tg_id, chat_id=chat_id, instance_id=press.obj_id)
+    if verb == "redit":
+        await service.edit_returned(tg_id=tg_id, chat_id=chat_id, instance_id=press.obj_id)
+        return None
     return await service.resubmit(
         tg_id=tg_id, chat_id=chat_id, instance_id=press.obj_id, from_return=press.version == 1
     )
@@ -195,16 +223,20 @@ def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
         (0, CommandHandler("todo", on_todo_command, filters=private)),
         (0, CommandHandler("mine", on_mine_command, filters=private)),
         (0, CommandHandler("find", on_find_command, filters=private)),
+        (0, CommandHandler("delegate", on_delegate_command, filters=private)),
         (0, MessageHandler(private & (filters.Document.ALL | filters.PHOTO), on_file)),
         (0, MessageHandler(private & filters.TEXT & ~filters.COMMAND, on_text)),
         (
             0,
-            CallbackQueryHandler(on_form_button, pattern=r"^ap\.(new|opt|next|edit|send|drop):"),
+            CallbackQueryHandler(
+                on_form_button, pattern=r"^ap\.(new|opt|next|edit|send|resend|drop):"
+            ),
         ),
         (
             0,
             CallbackQueryHandler(
-                on_task_button, pattern=r"^ap\.(ok|no|ret|sign|open|wd|urge|resub):"
+                on_task_button,
+                pattern=r"^ap\.(ok|no|ret|sign|open|wd|urge|resub|redit|tr|add|addb|adda|cmt|note|files|read|rvk):",
             ),
         ),
     ]

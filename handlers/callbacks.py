@@ -33,6 +33,17 @@ ACTIONS = frozenset(
         "ap.wd",  # withdraw (object: request id, version: request version)
         "ap.urge",  # 催办
         "ap.resub",  # resubmit after a return (version 1: from the returning node, 0: restart)
+        "ap.resend",  # submit an edited returned request from the start (object: draft id)
+        "ap.redit",  # edit a returned request before resubmitting (object: request id)
+        "ap.tr",  # transfer (asks whom; object: task id, version: task version)
+        "ap.add",  # add signers: asks before or after
+        "ap.addb",  # add signers before me (asks whom)
+        "ap.adda",  # add signers after me (asks whom)
+        "ap.cmt",  # comment on a task card (asks the text)
+        "ap.note",  # comment from a status or CC card (object: request id)
+        "ap.files",  # send the attachments (object: request id)
+        "ap.read",  # a CC recipient has read it (object: request id)
+        "ap.rvk",  # 通过后撤销 (object: request id, version: request version)
     }
 )
 MAX_BYTES = 64  # Telegram counts bytes, not characters

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from bot.approvals.registers import RegisterService
 from bot.bootstrap import (
     SchemaOutdatedError,
     check_schema,
@@ -486,6 +487,282 @@ def calendar_show(year: int) -> None:
                 year=year,
             )
         )
+
+
+def _registers(services: Services) -> RegisterService:
+    """The composition root's RegisterService."""
+    return services.registers
+
+
+@main.group(help="Approval template commands.")
+def templates() -> None:
+    """``govbot templates``."""
+
+
+@templates.command(
+    "load", help="Check every YAML template of a directory, then activate them all (or none)."
+)
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def templates_load(directory: Path) -> None:
+    """``govbot templates load DIR``."""
+    from bot.approvals.catalog import LoadReport
+    from bot.approvals.templates import TemplateError, TemplateErrors
+
+    settings = _settings()
+    tr = _tr()
+
+    async def go(services: Services) -> LoadReport | TemplateError:
+        try:
+            return await services.approvals.catalog.load(directory, actor_id=None)
+        except TemplateError as exc:
+            return exc
+
+    result = _run(_with_services(settings, go))
+    if isinstance(result, TemplateError):
+        errors = result.errors if isinstance(result, TemplateErrors) else [result]
+        for error in errors:
+            where = error.source if error.line is None else f"{error.source}:{error.line}"
+            click.echo(f"{where}: {error.reason}", err=True)
+        click.echo(
+            tr.gettext("Nothing was changed: the templates in force stay active."), err=True
+        )
+        sys.exit(1)
+    click.echo(
+        tr.gettext(
+            "loaded {n}: {keys}", n=len(result.loaded), keys=", ".join(result.loaded) or "-"
+        )
+    )
+    click.echo(
+        tr.gettext(
+            "unchanged {n}: {keys}",
+            n=len(result.unchanged),
+            keys=", ".join(result.unchanged) or "-",
+        )
+    )
+    click.echo(tr.gettext("retired {n}", n=result.retired))
+
+
+@templates.command("list", help="List the active templates: key, version, name, kind, route.")
+def templates_list() -> None:
+    """``govbot templates list``."""
+    from bot.approvals.registers import kind_label
+
+    settings = _settings()
+    tr = _tr()
+    infos = _run(_with_services(settings, lambda s: _registers(s).templates(locale=tr.locale)))
+    if not infos:
+        click.echo(tr.gettext("No active templates: load them with `govbot templates load DIR`."))
+        return
+    for info in infos:
+        click.echo(
+            tr.gettext(
+                "{key} v{version} {name} ({kind}): {route}",
+                key=info.key,
+                version=info.version,
+                name=info.name,
+                kind=kind_label(info.kind, tr),
+                route=" → ".join(info.route),
+            )
+        )
+
+
+@main.group(help="Approval requests: the registers, one request's record, overdue items.")
+def approvals() -> None:
+    """``govbot approvals``."""
+
+
+@approvals.command(
+    "register", help="Export the outgoing (发文) or incoming (收文) register as CSV or XLSX."
+)
+@click.argument("kind", type=click.Choice(["outgoing", "incoming"]))
+@click.option("--year", type=click.IntRange(1900, 2999), default=None, help="Only this year.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "xlsx"]),
+    default=None,
+    help="Default: from the suffix of --out, else csv.",
+)
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def approvals_register(kind: str, year: int | None, fmt: str | None, out: Path) -> None:
+    """``govbot approvals register outgoing|incoming --out FILE``."""
+    from bot.approvals.registers import REGISTER_NAMES, to_csv, to_xlsx
+
+    settings = _settings()
+    tr = _tr()
+    fmt = fmt or ("xlsx" if out.suffix.casefold() == ".xlsx" else "csv")
+    rows = _run(
+        _with_services(settings, lambda s: _registers(s).rows(kind, year=year, locale=tr.locale))
+    )
+    data = (
+        to_xlsx(rows, tr.locale, kind=kind)
+        if fmt == "xlsx"
+        else to_csv(rows, tr.locale, kind=kind)
+    )
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        _fail(tr.gettext("cannot write {file}: {error}", file=str(out), error=exc.strerror))
+    click.echo(
+        tr.gettext(
+            "{register}: {n} entries written to {file}",
+            register=tr.gettext(REGISTER_NAMES[kind]),
+            n=len(rows),
+            file=str(out),
+        )
+    )
+
+
+NODE_STATUS_LABELS = {
+    "pending": N_("not reached"),
+    "active": N_("in progress"),
+    "passed": N_("passed"),
+    "rejected": N_("rejected"),
+    "cancelled": N_("cancelled"),
+}
+SLOT_STATUS_LABELS = {
+    "waiting": N_("waiting"),
+    "open": N_("to act"),
+    "suspended": N_("waiting for added signers"),
+    "approved": N_("approved"),
+    "rejected": N_("rejected"),
+    "auto_passed": N_("passed automatically"),
+    "closed": N_("not needed"),
+}
+
+
+@approvals.command(
+    "show", help="One request by number or 发文字号: steps, timeline and audit trail."
+)
+@click.argument("number")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def approvals_show(number: str, as_json: bool) -> None:
+    """``govbot approvals show NUMBER``."""
+    from bot.approvals.registers import (
+        STATUS_LABELS,
+        InstanceRecord,
+        RequestNotFoundError,
+        kind_label,
+        move_label,
+    )
+
+    settings = _settings()
+    tr = _tr()
+
+    async def go(services: Services) -> InstanceRecord | None:
+        try:
+            return await _registers(services).record(number, locale=tr.locale)
+        except RequestNotFoundError:
+            return None
+
+    record = _run(_with_services(settings, go))
+    if record is None:
+        _fail(tr.gettext("no request numbered {number}", number=number))
+        return
+    if as_json:
+        click.echo(json.dumps(record.to_json(), ensure_ascii=False, indent=2))
+        return
+
+    def when(iso: str | None) -> str:
+        from datetime import datetime
+
+        return tr.when(datetime.fromisoformat(iso)) if iso else ""
+
+    def acting(name: str | None, for_name: str | None) -> str:
+        if name is None:
+            return tr.gettext("(system)")
+        return tr.gettext("{by} (for {name})", by=name, name=for_name) if for_name else name
+
+    echo = click.echo
+    echo(
+        tr.gettext(
+            "{number} {template} v{version} ({kind})",
+            number=record.number,
+            template=record.template_name,
+            version=record.template_version,
+            kind=kind_label(record.kind, tr),
+        )
+    )
+    if record.doc_no:
+        echo(tr.gettext("Document number: {doc_no}", doc_no=record.doc_no))
+    echo(
+        tr.gettext(
+            "Submitted by {name} ({department}) at {at}",
+            name=record.submitter,
+            department=record.department,
+            at=tr.when(record.created_at),
+        )
+    )
+    echo(tr.gettext("Status: {status}", status=tr.gettext(STATUS_LABELS[record.status])))
+    echo(tr.gettext("Content hash: {hash}", hash=record.content_hash))
+    echo("")
+    for label, value in record.fields:
+        echo(f"  {label}: {value or '-'}")
+    echo("")
+    echo(tr.gettext("Steps:"))
+    for step in record.steps:
+        echo(f"  {step.name} [{tr.gettext(NODE_STATUS_LABELS.get(step.status, step.status))}]")
+        for p in step.people:
+            line = f"    {p.name}: {tr.gettext(SLOT_STATUS_LABELS.get(p.status, p.status))}"
+            if p.decided_by:
+                line += " · " + acting(p.decided_by, p.on_behalf_of)
+            if p.at and p.status in ("approved", "rejected"):
+                line += " · " + when(p.at)
+            if p.comment:
+                line += f" · “{p.comment}”"
+            echo(line)
+    echo("")
+    echo(tr.gettext("Timeline:"))
+    for entry in record.timeline:
+        line = f"  {when(entry.at)} {acting(entry.actor, entry.on_behalf_of)} "
+        line += move_label(entry.move, tr)
+        if entry.step:
+            line += f" [{entry.step}]"
+        if entry.people:
+            line += " → " + "、".join(entry.people)
+        if entry.comment:
+            line += f" “{entry.comment}”"
+        echo(line)
+    echo("")
+    echo(tr.gettext("Audit trail:"))
+    for a in record.audit:
+        line = f"  #{a.seq} {tr.when(a.at)} {acting(a.actor, a.on_behalf_of)} {a.action}"
+        if a.content_hash:
+            line += " " + tr.gettext("content hash {hash}", hash=a.content_hash)
+        echo(line)
+
+
+@approvals.command("overdue", help="督办: open 发文 and 收文 past their deadline, by department.")
+def approvals_overdue() -> None:
+    """``govbot approvals overdue``."""
+    settings = _settings()
+    tr = _tr()
+    groups = _run(
+        _with_services(
+            settings, lambda s: _registers(s).overdue(now=s.runtime.clock(), locale=tr.locale)
+        )
+    )
+    if not groups:
+        click.echo(tr.gettext("Nothing is overdue."))
+        return
+    for department, rows in groups.items():
+        click.echo(tr.gettext("{department} ({n})", department=department, n=len(rows)))
+        for row in rows:
+            dues = [tr.when(row.due_at, "short")] if row.due_at else []
+            if row.deadline is not None:
+                dues.append(row.deadline.isoformat())
+            due = ", ".join(dues)
+            click.echo(
+                "  "
+                + tr.gettext(
+                    "{number} {title} · {step} · {holder} · due {due}",
+                    number=row.doc_no or row.number,
+                    title=row.title,
+                    step=row.current_step or "-",
+                    holder=row.holder or "-",
+                    due=due or "-",
+                )
+            )
 
 
 @main.command(

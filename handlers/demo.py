@@ -13,6 +13,7 @@ import shutil
 import signal
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 from bot.bootstrap import upgrade_schema
 from bot.config import Settings
@@ -24,7 +25,7 @@ DEMO_BOT = "govoffice_demo_bot"
 
 # employee_no, name, department, roles, superior, telegram id (the emulator user id)
 DEMO_STAFF: tuple[tuple[str, str, str, str, str, int], ...] = (
-    ("D001", "张建国", "办公室", "leader;staff", "", 20001),
+    ("D001", "张建国", "局领导", "leader;principal;staff", "", 20001),
     ("D002", "李秀英", "办公室", "office;dept_head;staff", "D001", 20002),
     ("D003", "王磊", "办公室", "office;staff", "D002", 20003),
     ("D004", "刘洋", "财务科", "finance;dept_head;staff", "D001", 20004),
@@ -39,6 +40,7 @@ DEMO_STAFF: tuple[tuple[str, str, str, str, str, int], ...] = (
     ("D013", "马超", "城市建设科", "dept_head;staff", "D001", 20013),
     ("D014", "朱琳", "城市建设科", "staff", "D013", 20014),
     ("D015", "胡军", "城市建设科", "staff", "D013", 20015),
+    ("D016", "郑伟", "局领导", "leader;staff", "D001", 20016),
 )
 HEADER = ("employee_no", "name", "department", "roles", "superior", "telegram_id", "language")
 
@@ -76,13 +78,28 @@ def _print_intro(emu: BotApiEmulator) -> None:
     out.write(
         "\nType in this console:  <user id> <text>   e.g.  20011 /menu\n"
         "                       <user id> press <button text>\n"
+        "                       <user id> upload <file>   (a document, e.g. a 发文 draft)\n"
         "                       <user id> show   (what that phone sees)\n"
         "Or drive it over HTTP, e.g.\n"
         f'  curl -s -XPOST {emu.url}/__emu/users/20011/command -d \'{{"text":"/menu"}}\'\n'
         f"  curl -s {emu.url}/__emu/chats/20011/messages\n"
         "Ctrl-C stops everything; data stays in the data directory (--reset starts over).\n\n"
+        "Walk a reimbursement end to end (approvals, #4):\n"
+        "  20011 /apply · 20011 press 费用报销 · 20011 6000 · 20011 差旅费 · 20011 press 跳过 ·\n"
+        "  20011 press 跳过 · 20011 press ✅ 提交   (徐丽 asks; 6000 > 5000 adds finance)\n"
+        "  20010 press ✅ 同意   (吴强, her department head)\n"
+        "  20004 press ✅ 同意   (刘洋, finance)\n"
+        "Walk a 发文: 20014 /apply · press 发文审批 · answer each question (the draft:\n"
+        "  20014 upload draft.pdf) · 核稿 by 20003 (王磊, office) · 签发 by 20001\n"
+        "  (张建国; type the opinion, then confirm) · 编号 and 归档 by 20003, who gets the\n"
+        "  发文字号 with his toast.  /todo, /mine and /find work for everyone.\n\n"
     )
     out.flush()
+
+
+def _read_upload(typed: str) -> tuple[str, bytes]:
+    path = Path(typed.strip()).expanduser()
+    return path.name, path.read_bytes()
 
 
 def _show(phone: Phone) -> str:
@@ -116,7 +133,8 @@ async def _read_lines(
         parts = line.strip().split(maxsplit=1)
         if len(parts) < 2 or not parts[0].isdigit() or int(parts[0]) not in phones:
             sys.stdout.write(
-                "usage: <user id> <text> | <user id> press <button> | <user id> show\n"
+                "usage: <user id> <text> | <user id> press <button> | <user id> upload <file>"
+                " | <user id> show\n"
             )
             continue
         phone, rest = phones[int(parts[0])], parts[1]
@@ -125,13 +143,16 @@ async def _read_lines(
                 pass
             elif rest.startswith("press "):
                 await phone.press(rest[len("press ") :].strip())
+            elif rest.startswith("upload "):
+                name, data = await asyncio.to_thread(_read_upload, rest[len("upload ") :])
+                await phone.upload(name, data)
             elif rest.startswith("/"):
                 await phone.command(rest)
             else:
                 await phone.send(rest)
             await asyncio.sleep(0.6)
             sys.stdout.write(_show(phone))
-        except (KeyError, RuntimeError) as exc:
+        except (KeyError, RuntimeError, OSError) as exc:
             sys.stdout.write(f"{exc}\n")
         sys.stdout.flush()
 

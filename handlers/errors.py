@@ -57,6 +57,30 @@ ERROR_MESSAGES: tuple[tuple[type[BaseException], str, str], ...] = (
         "withdraw_refused",
         N_("This request can no longer be withdrawn: someone has already decided on it."),
     ),
+    (
+        ap.PersonNotFoundError,
+        "person_not_found",
+        N_("No active staff member found by that number or name. Please check and type it again."),
+    ),
+    (
+        ap.DelegationInputError,
+        "delegation_input",
+        N_(
+            "Please send /delegate EMPLOYEE_NO FROM TO with a colleague other than yourself and "
+            "a period that has not ended, for example /delegate E0002 2026-12-01 2026-12-07."
+        ),
+    ),
+    (
+        ap.RevokeRefusedError,
+        "revoke_refused",
+        N_("This request can no longer be revoked."),
+    ),
+    (
+        eng.BadTargetError,
+        "bad_target",
+        N_("That person cannot take this task (yourself, the submitter, or already on it)."),
+    ),
+    (eng.NotReturnedError, "stale", N_("This card is out of date. Please open it again.")),
     (eng.TaskGoneError, "stale", N_("This card is out of date. Please open it again.")),
     (eng.NotYourTaskError, "denied", N_("You are not allowed to do that.")),
     (e.StaleCardError, "stale", N_("This card is out of date. Please open it again.")),

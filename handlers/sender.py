@@ -28,7 +28,7 @@ from datetime import timedelta
 from functools import partial
 from typing import TypeVar
 
-from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message
+from telegram import Bot, InlineKeyboardMarkup, InputFile, LinkPreviewOptions, Message
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -46,7 +46,7 @@ from bot.messaging.services import (
     DeliveryService,
     DeliveryUnavailableError,
 )
-from handlers.render import RENDERERS, Rendered
+from handlers.render import OFFLOADED, RENDERERS, Rendered
 
 logger = logging.getLogger(__name__)
 
@@ -559,7 +559,11 @@ class OutboxSender:
             logger.error("outbox %s: no renderer for kind %s", out.id, out.kind)
             await self._bookkeep(lambda: self._delivery.failed(out.id, error="no renderer"))
             return
-        rendered = renderer(out, self._translate(out.locale))
+        tr = self._translate(out.locale)
+        if out.kind in OFFLOADED:
+            rendered = await asyncio.to_thread(renderer, out, tr)
+        else:
+            rendered = renderer(out, tr)
         record: Callable[[], Awaitable[object]]
         try:
             try:
@@ -619,6 +623,22 @@ class OutboxSender:
                 parse_mode=ParseMode.HTML,
                 reply_markup=rendered.reply_markup,
                 link_preview_options=preview,
+            )
+            return sent.message_id
+        if rendered.method == "document":
+            document: str | InputFile
+            if rendered.file_id is not None:
+                document = rendered.file_id
+            elif rendered.file_bytes is not None:
+                document = InputFile(rendered.file_bytes, filename=rendered.file_name)
+            else:
+                raise BadRequest("document without a file")
+            sent = await self._bot.send_document(
+                chat_id,
+                document,
+                caption=rendered.text or None,
+                parse_mode=ParseMode.HTML,
+                reply_markup=rendered.reply_markup,
             )
             return sent.message_id
         if rendered.message_id is None:

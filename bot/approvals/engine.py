@@ -18,7 +18,7 @@ Semantics follow the reference (approvals.md §1, §4 items 3, 5, 7-11):
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -35,9 +35,17 @@ class InstanceStatus(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
+    REVOKED = "revoked"  # 通过后撤销: approved, then taken back within the allowed days
 
 
-FINISHED = frozenset({InstanceStatus.APPROVED, InstanceStatus.REJECTED, InstanceStatus.WITHDRAWN})
+FINISHED = frozenset(
+    {
+        InstanceStatus.APPROVED,
+        InstanceStatus.REJECTED,
+        InstanceStatus.WITHDRAWN,
+        InstanceStatus.REVOKED,
+    }
+)
 
 
 class NodeStatus(StrEnum):
@@ -328,6 +336,9 @@ class Context:
 
     now: str  # ISO timestamp
     delegates: Mapping[int, int] = field(default_factory=dict)  # approver -> who acts for them
+    # May this delegate act for this approver on this node? Delegation never grants rights
+    # the delegate lacks (a 签发 or a finance node needs the delegate to hold the role).
+    may_delegate: Callable[[NodeState, int, int], bool] | None = None
 
 
 # --- node semantics (table-tested) ------------------------------------------------------------
@@ -394,6 +405,9 @@ class _Run:
         self, node: int, slot: int, person: int, *, kind: str = "normal", sub: int | None = None
     ) -> TaskState:
         acting = self.ctx.delegates.get(person, person)
+        may = self.ctx.may_delegate
+        if acting != person and may is not None and not may(self.s.nodes[node], person, acting):
+            acting = person
         n = max((t.n for t in self.s.tasks), default=0) + 1
         task = TaskState(
             n=n,
@@ -886,3 +900,23 @@ def decided_slots(state: InstanceState) -> list[tuple[int, Slot]]:
         for s in node.slots
         if s.status in (SlotStatus.APPROVED, SlotStatus.REJECTED) and s.decided_by is not None
     ]
+
+
+def comment(state: InstanceState, *, actor: int, text: str, ctx: Context) -> InstanceState:
+    """A comment on the request's timeline (评论); it changes no task."""
+    run = _Run(state, ctx)
+    run.log("comment", actor, comment=text)
+    return run.s
+
+
+def revoke(state: InstanceState, *, actor: int, ctx: Context) -> Outcome:
+    """通过后撤销: the submitter takes back an approved request (the service checks the days)."""
+    if actor != state.submitter:
+        raise NotYourTaskError()
+    if state.status != InstanceStatus.APPROVED:
+        raise TaskGoneError()
+    run = _Run(state, ctx)
+    run.log("revoke", actor)
+    run.s.status = InstanceStatus.REVOKED
+    run.emit("finished", detail=InstanceStatus.REVOKED.value)
+    return run.done()

@@ -76,6 +76,7 @@ _PROGRAM_EXTENSIONS = frozenset(
 )
 
 INPUT_ERRORS: dict[str, str] = {
+    "unknown_person": N_("No active staff member has that employee number."),
     "required": N_("This question must be answered; it cannot be skipped."),
     "not_a_number": N_("Please send a number, for example 3 or 0.5."),
     "not_money": N_("Please send an amount in yuan, for example 1234.50."),

@@ -160,7 +160,7 @@ class ApproverSpec:
 class Sla:
     """How long a node may take, in working hours; urgent documents get the shorter ones."""
 
-    hours: int  # working hours (8 per working day) for an ordinary item
+    hours: int  # working hours for an ordinary item (a working day runs 09:00–17:30)
     urgent_hours: int | None = None  # 加急
     most_urgent_hours: int | None = None  # 特急
     remind_before_hours: int = 2  # one reminder this long before the deadline, one at it
@@ -187,6 +187,10 @@ class Node:
     sla: Sla | None = None
     # Must the approver also hold this role (签发 of a 上行文 needs the principal leader)?
     require_role_when: tuple[tuple[Condition, str], ...] = ()
+    # Fields the approver here must fill before approving, when ``inputs_when`` holds (a 特急
+    # 收文 cannot leave 批办 without a deadline and a 催办 owner, reference §4 item 19).
+    inputs: tuple[str, ...] = ()
+    inputs_when: tuple[Condition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -212,13 +216,14 @@ class Template:
     roles: frozenset[str] = frozenset({"staff"})  # who may apply (any of these roles)
     withdraw: WithdrawRule = WithdrawRule.BEFORE_FIRST_DECISION
     cc: tuple[Cc, ...] = ()
-    urgency_field: str | None = None  # a CHOICE field with options none / urgent / most_urgent
+    urgency_field: str | None = None  # a CHOICE field with options normal / urgent / most_urgent
     summary_fields: tuple[str, ...] = ()  # shown on cards and lists (default: the first three)
     doc_prefix: str | None = None  # OUTGOING: the 机关代字 of the 发文字号
     # The CHOICE field whose option's ``direction`` a condition on ``direction`` reads (文种).
     direction_field: str | None = None
     classification_field: str | None = None  # 密级: its ``refuse`` options stop the form
     resubmit_from_return: bool = True  # a resubmit may continue from the returning node
+    revoke_days: int = 0  # 通过后撤销 allowed this many days after approval (0: never)
 
     def field(self, key: str) -> FormField | None:
         """The field with this key, if any."""

@@ -56,8 +56,9 @@ async def plan(
         people = await _require_roles(uow, node, template, values, people)
         empty: str | None = None
         self_only = bool(people) and set(people) == {submitter.id}
-        if not node.allow_self:
+        if not node.allow_self and node.action in (NodeAction.APPROVE, NodeAction.SIGN):
             # Nobody approves their own request; on a 签发 node that is never allowed at all.
+            # Numbering, handling and filing are work, which the submitter may well do.
             people = [p for p in people if p != submitter.id]
         if not people:
             if self_only and node.action != NodeAction.SIGN:
@@ -83,7 +84,9 @@ async def plan(
                 quorum=node.quorum,
                 rule=(_rule(node) or {}).get("zh_CN"),
                 empty=empty,
-                dedupe=node.dedupe,
+                # Only approvals de-duplicate: numbering, handling and filing are work to do,
+                # and a 签发 is a signature act that is never implied by an earlier approval.
+                dedupe=node.dedupe and node.action == NodeAction.APPROVE,
                 allow_self=node.allow_self,
             )
         )
@@ -108,8 +111,18 @@ def _rule(node: Node) -> dict[str, str] | None:
 async def _resolve(
     uow: UnitOfWork, node: Node, values: Mapping[str, object], submitter: Staff
 ) -> list[int]:
+    return await resolve_people(uow, node.approvers, values, submitter)
+
+
+async def resolve_people(
+    uow: UnitOfWork,
+    specs: Sequence[ApproverSpec],
+    values: Mapping[str, object],
+    submitter: Staff,
+) -> list[int]:
+    """Everyone the specs name for this submitter and form, once each, in order."""
     people: list[int] = []
-    for spec in node.approvers:
+    for spec in specs:
         for staff_id in await _resolve_one(uow, spec, values, submitter):
             if staff_id not in people:
                 people.append(staff_id)

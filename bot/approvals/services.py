@@ -9,15 +9,18 @@ A move that loses the race is re-read and re-checked, so a second tap sees the n
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from bot import access
 from bot.access import Actor
-from bot.approvals import engine
+from bot.approvals import engine, sla
 from bot.approvals.catalog import LoadedTemplate, TemplateCatalog
+from bot.approvals.conditions import evaluate
 from bot.approvals.engine import (
     Context,
     InstanceState,
@@ -27,13 +30,26 @@ from bot.approvals.engine import (
     SlotStatus,
     TaskStatus,
 )
-from bot.approvals.forms import FieldInputError, content_hash, parse_answer
-from bot.approvals.model import FieldType, FormField, NodeAction, Template, WithdrawRule
+from bot.approvals.forms import FieldInputError, content_hash, diff, parse_answer
+from bot.approvals.model import (
+    ApproverSource,
+    CcMoment,
+    FieldType,
+    FormField,
+    NodeAction,
+    NodeKind,
+    Template,
+    Text,
+    WithdrawRule,
+)
 from bot.approvals.numbering_service import OFFICE_TZ, DocNumberService
-from bot.approvals.routing import EmptyRouteError, plan
+from bot.approvals.routing import EmptyRouteError, plan, resolve_people
+from bot.calendar.services import CalendarService
 from bot.errors import DomainError, PermissionDeniedError, StaleCardError
+from bot.people.domain import Role
 from bot.runtime import Runtime
-from storage.tables.approvals import ApprovalDraft, ApprovalInstance, ApprovalTask
+from bot.scheduling import DueService
+from storage.tables.approvals import ApprovalDraft, ApprovalInstance, ApprovalTask, Delegation
 from storage.tables.messaging import PRIORITY_INTERACTIVE, PRIORITY_NOTIFY
 from storage.tables.people import Staff
 from storage.uow import UnitOfWork
@@ -43,10 +59,23 @@ logger = logging.getLogger(__name__)
 APPLY_FLOW = "apply"  # filling a form: step = field key, or "summary"
 REASON_FLOW = "ap.reason"  # typing the reason of a reject / return, or a 签发 opinion
 URGE_COOLDOWN = timedelta(minutes=30)
+REASON_TTL = timedelta(minutes=30)  # a reason, opinion or name prompt stops listening after
 MAX_CAS_RETRIES = 5
 TODO_LIMIT = 20
 MINE_LIMIT = 10
 URGENCY_RANK = {"urgent": 1, "most_urgent": 2}  # 加急, 特急 (条例 第九条)
+# Buttons whose move needs text first -> the flow step that waits for it.
+PROMPTED: Mapping[str, str] = {
+    "ok": "sign",  # only on a 签发 node: the opinion, then a confirmation
+    "no": "reject",
+    "ret": "return",
+    "tr": "transfer",
+    "addb": "add_before",
+    "adda": "add_after",
+    "cmt": "comment",
+}
+COMMENTS_SHOWN = 5
+MAX_DELEGATION_DAYS = 366
 
 
 # --- errors the handlers map to messages ---------------------------------------------------
@@ -78,6 +107,30 @@ class UrgeTooSoonError(DomainError):
         self.minutes = minutes
 
 
+class PersonNotFoundError(DomainError):
+    """No active staff member (or no unique one) by that number or name."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class RevokeRefusedError(DomainError):
+    """通过后撤销 is not allowed for this template, or its days have passed."""
+
+    def __init__(self, instance_id: int) -> None:
+        super().__init__(instance_id)
+        self.instance_id = instance_id
+
+
+class DelegationInputError(DomainError):
+    """``/delegate`` needs WHO FROM TO, a delegate who is not oneself, and a future range."""
+
+
+class _LostRaceError(Exception):
+    """A compare-and-swap found the request moved on: read it again and re-check."""
+
+
 class AlreadyHandledError(StaleCardError):
     """Someone else acted on this task first (或签 race, escalation, a second tap)."""
 
@@ -106,12 +159,31 @@ class ApprovalService:
         *,
         catalog: TemplateCatalog,
         numbers: DocNumberService,
+        calendar: CalendarService,
         default_locale: str,
     ) -> None:
         self._rt = rt
         self.catalog = catalog
         self._numbers = numbers
+        self._calendar = calendar
         self._default_locale = default_locale
+
+    def register_due(self, due: DueService) -> None:
+        """Run this service's reminders and escalations from the due-item tick."""
+
+        async def template_of(uow: UnitOfWork, row_id: int) -> Template | None:
+            loaded = await self.catalog.get(uow, row_id)
+            return loaded.template if loaded else None
+
+        due.register(
+            sla.SLA_KIND,
+            partial(
+                sla.on_due,
+                calendar=self._calendar.calendar,
+                template_of=template_of,
+                escalate=self.escalate_in,
+            ),
+        )
 
     # -- who ------------------------------------------------------------------------------
     async def _actor(self, uow: UnitOfWork, tg_id: int) -> Actor:
@@ -225,13 +297,25 @@ class ApprovalService:
             raise DraftGoneError()
         return draft, loaded, flow.step
 
-    async def answer(self, *, tg_id: int, chat_id: int, text: str) -> bool:
-        """A typed answer to the current question (or a reason); False if no flow wants it."""
+    async def answer(
+        self, *, tg_id: int, chat_id: int, text: str, reply_to: int | None = None
+    ) -> bool:
+        """A typed answer to the open question, a reason, or a reply to a card (a comment).
+
+        False if nothing here wants the text.
+        """
         async with self._rt.uow() as uow:
             flow = await uow.flows.get(tg_id, chat_id)
         if flow is None:
+            if reply_to is not None:
+                return await self.reply_to_card(
+                    tg_id=tg_id, chat_id=chat_id, message_id=reply_to, text=text
+                )
             return False
         if flow.flow == REASON_FLOW:
+            if self._rt.clock() - flow.updated_at > REASON_TTL:
+                # A prompt from long ago: this text is not the reason it asked for.
+                return False
             await self._reason(tg_id=tg_id, chat_id=chat_id, text=text)
             return True
         if flow.flow != APPLY_FLOW:
@@ -453,6 +537,7 @@ class ApprovalService:
                 "fields": _fields_view(template, values, all_fields=True),
                 "route": route,
                 "problem": problem,
+                "resubmit": draft.instance_id is not None,
             },
             priority=PRIORITY_INTERACTIVE,
         )
@@ -507,8 +592,21 @@ class ApprovalService:
             await uow.commit()
 
     # -- submit -----------------------------------------------------------------------------
-    async def submit(self, *, tg_id: int, chat_id: int, draft_id: int, version: int) -> str:
-        """Send the draft on the route its summary showed; the request number."""
+    async def submit(
+        self,
+        *,
+        tg_id: int,
+        chat_id: int,
+        draft_id: int,
+        version: int,
+        from_return: bool = True,
+    ) -> str:
+        """Send the draft on the route its summary showed; the request number.
+
+        A draft of a returned request resubmits it (``from_return``: continue at the node
+        that returned it, else start over).
+        """
+        await self._calendar.calendar()  # warm: a transaction must not load it
         now = self._rt.clock()
         async with self._rt.uow() as uow:
             actor = await self._actor(uow, tg_id)
@@ -523,6 +621,15 @@ class ApprovalService:
             missing = _next_field(template, draft.values)
             if missing is not None:
                 raise DraftGoneError()
+            if draft.instance_id is not None:  # an edited returned request goes again
+                instance, _, state = await self._own(uow, actor, draft.instance_id)
+                await self._resubmit_in(
+                    uow, actor, instance, loaded, state, values, from_return=from_return, now=now
+                )
+                await uow.approvals.delete_draft(draft_id)
+                await uow.flows.clear(tg_id, chat_id)
+                await uow.commit()
+                return instance.number
             submitter = await uow.people.get(actor.staff_id)
             assert submitter is not None and submitter.id is not None
             try:
@@ -566,7 +673,9 @@ class ApprovalService:
                 },
                 now=now,
             )
-            await self._after(uow, instance, template, outcome, now=now, actor=actor)
+            await self._after(
+                uow, instance, template, outcome, now=now, actor=actor, submitted=True
+            )
             await uow.commit()
             return number
 
@@ -577,8 +686,19 @@ class ApprovalService:
         n = await uow.numbers.allocate(f"req:{prefix}:{day}", local.year, now=now)
         return f"{prefix}-{day}-{n:04d}"
 
-    async def _context(self, uow: UnitOfWork, now: datetime) -> Context:
-        """The delegations in force today (bounded, cycle-safe: A→B→A falls back to A)."""
+    async def _context(
+        self,
+        uow: UnitOfWork,
+        now: datetime,
+        *,
+        template: Template | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> Context:
+        """The delegations in force today (bounded, cycle-safe: A→B→A falls back to A).
+
+        A delegate acts only on nodes whose rights they hold themselves (a 签发 needs a
+        leader, a finance review a finance officer); elsewhere the approver keeps the task.
+        """
         today = now.astimezone(OFFICE_TZ).date()
         direct = {d.staff_id: d.delegate_id for d in await uow.approvals.delegations_on(today)}
         resolved: dict[int, int] = {}
@@ -593,7 +713,16 @@ class ApprovalService:
                 seen.append(cursor)
             if cursor != start:
                 resolved[start] = cursor
-        return Context(now=now.isoformat(), delegates=resolved)
+        if not resolved:
+            return Context(now=now.isoformat())
+        roles = await uow.people.roles_by_staff(set(resolved.values()))
+
+        def may_delegate(node: engine.NodeState, approver: int, delegate: int) -> bool:
+            if template is None:
+                return False
+            return _may_act(template, values or {}, node.key, roles.get(delegate, set()))
+
+        return Context(now=now.isoformat(), delegates=resolved, may_delegate=may_delegate)
 
     # -- after every move: task rows, cards, notices ------------------------------------------
     async def _after(
@@ -606,6 +735,7 @@ class ApprovalService:
         now: datetime,
         actor: Actor | None,
         changed_tasks: Sequence[int] = (),
+        submitted: bool = False,
     ) -> None:
         assert instance.id is not None
         state = outcome.state
@@ -629,6 +759,17 @@ class ApprovalService:
                         created_at=now,
                     )
                 )
+                node_sla = sla.node_sla(template, node_key)
+                if task.status == TaskStatus.OPEN and node_sla is not None and row.id:
+                    row.due_at = await sla.schedule(
+                        uow,
+                        await self._calendar.calendar_in(uow),
+                        task_id=row.id,
+                        sla=node_sla,
+                        urgency=instance.urgency,
+                        now=now,
+                    )
+                    await uow.approvals.update_task(row.id, due_at=row.due_at)
                 touched.append(row)
             elif row.status != task.status.value or row.version != task.version:
                 assert row.id is not None
@@ -641,7 +782,8 @@ class ApprovalService:
                 )
                 row.status, row.version = task.status.value, task.version
                 touched.append(row)
-            elif task.n in changed_tasks:
+            elif task.n in changed_tasks or task.status == TaskStatus.OPEN:
+                # Every open card shows the live chain: it is edited on every change too.
                 touched.append(row)
         people = await uow.people.many(_involved(instance, state))
         view = _instance_view(instance, template, state, names, people)
@@ -649,7 +791,35 @@ class ApprovalService:
         for row in touched:
             await self._task_card(uow, row, state, view, people, now=now)
         await self._status_card(uow, instance, view, people, now=now)
-        if any(e.name == "finished" for e in outcome.events):
+        finished = any(e.name == "finished" for e in outcome.events)
+        moments = frozenset(
+            ([CcMoment.SUBMIT] if submitted else [])
+            + ([CcMoment.FINISH] if finished and state.status == InstanceStatus.APPROVED else [])
+        )
+        await self._cc(uow, instance, template, view, moments=moments, now=now)
+        for row in touched:
+            # 代理: the approver is told that their task went to their delegate.
+            original = people.get(row.on_behalf_of) if row.on_behalf_of else None
+            delegate = people.get(row.assignee_id)
+            if (
+                original is not None
+                and original.telegram_id is not None
+                and row.status == "open"
+                and row.id is not None
+            ):
+                await uow.outbox.add(
+                    chat_id=original.telegram_id,
+                    kind="ap.delegated_task",
+                    staff_id=original.id,
+                    now=now,
+                    facts={
+                        "number": instance.number,
+                        "delegate": delegate.name if delegate else "?",
+                    },
+                    priority=PRIORITY_NOTIFY,
+                    dedupe_key=f"ap.delegated:{row.id}",
+                )
+        if finished:
             submitter = people.get(instance.submitter_id)
             if submitter is not None and submitter.telegram_id is not None:
                 await uow.outbox.add(
@@ -761,24 +931,42 @@ class ApprovalService:
     async def press(
         self, *, tg_id: int, chat_id: int, action: str, task_id: int, version: int
     ) -> Pressed:
-        """A decision button on a task card.
+        """A button on a task card.
 
-        Approve acts at once (a 签发 asks for the opinion and a confirmation first); reject
-        and return ask for the reason, which the next text message gives.
+        Approve acts at once (a 签发 asks for the opinion and a confirmation first); reject,
+        return, transfer, add-signer and comment ask for their text, which the next message
+        gives. ``add`` first asks whether the added signers act before or after.
         """
         now = self._rt.clock()
         async with self._rt.uow() as uow:
             actor = await self._actor(uow, tg_id)
             row, instance, _, state = await self._load_task(uow, actor, task_id, version)
             node = state.nodes[state.task(row.n).node]
-        if action == "ok" and node.action != NodeAction.SIGN:
+            missing = await self._missing_inputs(uow, instance, node.key)
+            if action == "ok" and missing:
+                await self._ask_input(uow, actor, chat_id, row, instance, missing, {}, now=now)
+                await uow.commit()
+                return Pressed("ap.toast.type_reason")
+            approve_now = action == "ok" and node.action != NodeAction.SIGN
+        if approve_now:
             return await self._decide(
                 tg_id=tg_id, task_id=task_id, version=version, move="approve", text=None
             )
-        move = {"ok": "sign", "no": "reject", "ret": "return"}.get(action)
-        if move is None:
-            raise PermissionDeniedError("approval.decide")
         async with self._rt.uow() as uow:
+            if action == "add":
+                await uow.outbox.add(
+                    chat_id=chat_id,
+                    kind="ap.add_where",
+                    staff_id=actor.staff_id,
+                    now=now,
+                    facts={"task_id": task_id, "version": version, "number": instance.number},
+                    priority=PRIORITY_INTERACTIVE,
+                )
+                await uow.commit()
+                return Pressed("ap.toast.choose")
+            move = PROMPTED.get(action)
+            if move is None:
+                raise PermissionDeniedError("approval.decide")
             await uow.flows.put(
                 tg_id,
                 chat_id,
@@ -800,22 +988,33 @@ class ApprovalService:
 
     async def _reason(self, *, tg_id: int, chat_id: int, text: str) -> None:
         now = self._rt.clock()
-        async with self._rt.uow() as uow:
+        async with self._rt.uow() as uow:  # read only: the move below commits once
             flow = await uow.flows.get(tg_id, chat_id)
-            if flow is None or flow.flow != REASON_FLOW:
-                return
-            move = flow.step
-            task_id = int(flow.data.get("task_id", 0))
-            version = int(flow.data.get("version", 0))
-            reason = text.strip()[:500]
+        if flow is None or flow.flow != REASON_FLOW:
+            return
+        move = flow.step
+        task_id = int(flow.data.get("task_id", 0))
+        version = int(flow.data.get("version", 0))
+        reason = text.strip()[:500]
+        if move == "node_input":
+            await self._node_input(tg_id=tg_id, chat_id=chat_id, flow_data=flow.data, text=text)
+            return
+        if move == "comment_on" and reason:
+            instance_id = int(flow.data.get("instance_id", 0))
+            await self.comment_on(
+                tg_id=tg_id, chat_id=chat_id, instance_id=instance_id, text=reason
+            )
+            return
+        async with self._rt.uow() as uow:
             actor = await self._actor(uow, tg_id)
-            if not reason:
+            if not reason or move == "sign_confirm":
+                # Nothing typed (or typing while the 签发 waits for its confirmation tap).
                 await uow.outbox.add(
                     chat_id=chat_id,
                     kind="ap.reason_prompt",
                     staff_id=actor.staff_id,
                     now=now,
-                    facts={"move": move, "number": ""},
+                    facts={"move": "sign" if move == "sign_confirm" else move, "number": ""},
                     priority=PRIORITY_INTERACTIVE,
                 )
                 await uow.commit()
@@ -835,6 +1034,7 @@ class ApprovalService:
                     kind="ap.sign_confirm",
                     staff_id=actor.staff_id,
                     now=now,
+                    card_key=f"sign:{task_id}",
                     facts={
                         "task_id": task_id,
                         "version": version,
@@ -846,15 +1046,14 @@ class ApprovalService:
                 )
                 await uow.commit()
                 return
-        if move in ("reject", "return"):
-            await self._decide(
-                tg_id=tg_id,
-                task_id=task_id,
-                version=version,
-                move=move,
-                text=reason,
-                flow_chat=chat_id,
-            )
+        await self._decide(
+            tg_id=tg_id,
+            task_id=task_id,
+            version=version,
+            move=move,
+            text=reason,
+            flow_chat=chat_id,
+        )
 
     async def confirm_sign(
         self, *, tg_id: int, chat_id: int, task_id: int, version: int
@@ -888,21 +1087,37 @@ class ApprovalService:
         move: str,
         text: str | None,
         flow_chat: int | None = None,
+        inputs: Mapping[str, Any] | None = None,
     ) -> Pressed:
-        """One decision, in the one unit of work of this update (it also ends a reason flow).
+        """One move, in the one unit of work of this update (it also ends a text flow).
 
         An update commits exactly once, so a typed reason whose task was taken meanwhile is
         answered here (flow ended, notice queued) instead of by raising after a commit.
         """
+        await self._calendar.calendar()  # warm: a transaction must not load it
         try:
-            return await self._decide_once(
-                tg_id=tg_id,
-                task_id=task_id,
-                version=version,
-                move=move,
-                text=text,
-                flow_chat=flow_chat,
-            )
+            for _attempt in range(MAX_CAS_RETRIES):
+                now = self._rt.clock()
+                async with self._rt.uow() as uow:
+                    actor = await self._actor(uow, tg_id)
+                    row, instance, _, state = await self._load_task(uow, actor, task_id, version)
+                    if flow_chat is not None:
+                        await uow.flows.clear(tg_id, flow_chat)
+                    try:
+                        return await self._decide_in(
+                            uow,
+                            actor,
+                            row,
+                            instance,
+                            state,
+                            move=move,
+                            text=text,
+                            now=now,
+                            inputs=inputs,
+                        )
+                    except _LostRaceError:
+                        continue  # someone moved it meanwhile: read again, check again
+            raise StaleCardError(task_id)
         except (StaleCardError, engine.TaskGoneError):
             if flow_chat is None:
                 raise
@@ -920,88 +1135,633 @@ class ApprovalService:
             await uow.commit()
         return Pressed("ap.toast.stale")
 
-    async def _decide_once(
+    async def _decide_in(
         self,
+        uow: UnitOfWork,
+        actor: Actor,
+        row: ApprovalTask,
+        instance: ApprovalInstance,
+        state: InstanceState,
         *,
-        tg_id: int,
-        task_id: int,
-        version: int,
         move: str,
         text: str | None,
-        flow_chat: int | None,
+        now: datetime,
+        inputs: Mapping[str, Any] | None = None,
     ) -> Pressed:
-        for _attempt in range(MAX_CAS_RETRIES):
-            now = self._rt.clock()
-            async with self._rt.uow() as uow:
-                actor = await self._actor(uow, tg_id)
-                row, instance, loaded, state = await self._load_task(uow, actor, task_id, version)
-                if flow_chat is not None:
-                    await uow.flows.clear(tg_id, flow_chat)
-                ctx = await self._context(uow, now)
-                node = state.nodes[state.task(row.n).node]
-                if move == "return":
-                    outcome = engine.return_to(
-                        state,
-                        row.n,
-                        actor=actor.staff_id,
-                        target=None,
-                        comment=text or "",
-                        ctx=ctx,
-                    )
-                else:
-                    outcome = engine.decide(
-                        state,
-                        row.n,
-                        actor=actor.staff_id,
-                        approve=move == "approve",
-                        comment=text,
-                        ctx=ctx,
-                    )
-                extra: dict[str, Any] = {}
-                if (
-                    move == "approve"
-                    and node.action == NodeAction.NUMBER
-                    and instance.doc_no is None
+        """Apply one move to a loaded task and commit it (``_LostRaceError`` on a CAS miss)."""
+        loaded = await self.catalog.get(uow, instance.template_id)
+        if loaded is None:
+            raise PermissionDeniedError("approval.decide")
+        template = loaded.template
+        values = instance.form.get("values", {})
+        ctx = await self._context(uow, now, template=template, values=values)
+        task = state.task(row.n)
+        node = state.nodes[task.node]
+        details: dict[str, Any] = {"task": row.n, "node": node.key, "comment": text}
+        if move == "return":
+            outcome = engine.return_to(
+                state, row.n, actor=actor.staff_id, target=None, comment=text or "", ctx=ctx
+            )
+        elif move in ("approve", "reject"):
+            outcome = engine.decide(
+                state,
+                row.n,
+                actor=actor.staff_id,
+                approve=move == "approve",
+                comment=text,
+                ctx=ctx,
+            )
+        elif move == "transfer":
+            (target,) = await self._people_named(uow, text or "", limit=1)
+            await self._check_may_hold(uow, template, values, node.key, target)
+            outcome = engine.transfer(state, row.n, actor=actor.staff_id, to=target, ctx=ctx)
+            details["to"] = target
+        elif move in ("add_before", "add_after"):
+            people = await self._people_named(uow, text or "", limit=10)
+            outcome = engine.add_signers(
+                state,
+                row.n,
+                actor=actor.staff_id,
+                people=people,
+                before=move == "add_before",
+                kind=NodeKind.ALL,
+                ctx=ctx,
+            )
+            details["people"] = people
+            if move == "add_after":
+                # The added node has no name in the template: it is "加签 by <actor>".
+                names = dict(instance.form.get("names", {}))
+                added = outcome.state.nodes[task.node + 1].key
+                names[added] = {
+                    "zh_CN": f"加签（{actor.name}）",
+                    "en": f"Added by {actor.name}",
+                }
+                instance.form = {**instance.form, "names": names}
+        elif move == "comment":
+            new_state = engine.comment(state, actor=actor.staff_id, text=text or "", ctx=ctx)
+            outcome = Outcome(new_state, ())
+        else:
+            raise PermissionDeniedError("approval.decide")
+        extra: dict[str, Any] = {}
+        if move == "approve" and inputs:
+            # What the approver filled at this node (批办: 办理时限, 催办人) joins the form.
+            values = {**instance.form.get("values", {}), **inputs}
+            instance.form = {**instance.form, "values": values}
+            instance.content_hash = content_hash(values)
+            extra["content_hash"] = instance.content_hash
+            details["inputs"] = sorted(inputs)
+        elif move == "approve" and await self._missing_inputs(uow, instance, node.key):
+            raise StaleCardError(row.id or 0)  # a 特急 批办 without its deadline and owner
+        if move in ("add_after", "approve") and (move == "add_after" or inputs):
+            extra["form"] = instance.form
+        if move == "approve" and node.action == NodeAction.NUMBER and instance.doc_no is None:
+            # 编号 after 签发 (GB/T 9704 §7.2.5): the number is taken in this transaction,
+            # so a rollback gives it back and a request returned before this consumes none.
+            prefix = template.doc_prefix or template.prefix
+            extra["doc_no"] = await self._numbers.assign(uow, prefix=prefix, now=now)
+        assert instance.id is not None
+        new_status = outcome.state.status
+        if not await uow.approvals.save_instance(
+            instance.id,
+            seen_version=instance.version,
+            state=outcome.state.to_json(),
+            status=new_status.value,
+            updated_at=now,
+            finished_at=now if new_status in engine.FINISHED else None,
+            **extra,
+        ):
+            await uow.rollback()
+            raise _LostRaceError()
+        instance.version += 1
+        instance.status = new_status.value
+        if "doc_no" in extra:
+            instance.doc_no = extra["doc_no"]
+            details["doc_no"] = extra["doc_no"]
+        signed = node.action == NodeAction.SIGN and move == "approve"
+        if signed and actor.telegram_id:
+            # The confirmation card loses its button and says what was signed, and when.
+            await uow.outbox.add(
+                chat_id=actor.telegram_id,
+                kind="ap.sign_confirm",
+                staff_id=actor.staff_id,
+                now=now,
+                card_key=f"sign:{row.id}",
+                facts={
+                    "task_id": row.id,
+                    "version": 0,
+                    "opinion": text,
+                    "name": actor.name,
+                    "at": now.isoformat(),
+                    "done": True,
+                },
+                priority=PRIORITY_INTERACTIVE,
+            )
+        await uow.audit.append(
+            actor_id=actor.staff_id,
+            on_behalf_of_id=task.on_behalf_of,
+            action=f"approval.{'sign' if signed else move}",
+            obj=f"approval:{instance.id}",
+            details={**details, "content_hash": instance.content_hash},
+            now=now,
+        )
+        await self._after(
+            uow,
+            instance,
+            template,
+            outcome,
+            now=now,
+            actor=actor,
+            changed_tasks=[row.n] if move == "comment" else (),
+        )
+        await uow.commit()
+        logger.info("task %s: %s by staff %s", row.id, move, actor.staff_id)
+        return Pressed(f"ap.toast.{move}", {"doc_no": extra.get("doc_no")})
+
+    async def _missing_inputs(
+        self, uow: UnitOfWork, instance: ApprovalInstance, node_key: str
+    ) -> list[str]:
+        """Fields this node's approver must fill first (none unless ``inputs_when`` holds)."""
+        loaded = await self.catalog.get(uow, instance.template_id)
+        if loaded is None:
+            return []
+        template = loaded.template
+        node = next((n for n in template.route if n.key == node_key.split("+", 1)[0]), None)
+        if node is None or not node.inputs:
+            return []
+        values = instance.form.get("values", {})
+        if not all(evaluate(c, values, template) for c in node.inputs_when):
+            return []
+        return [k for k in node.inputs if values.get(k) in (None, "", [])]
+
+    async def _ask_input(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        chat_id: int,
+        row: ApprovalTask,
+        instance: ApprovalInstance,
+        missing: Sequence[str],
+        filled: Mapping[str, Any],
+        *,
+        now: datetime,
+        error: FieldInputError | None = None,
+    ) -> None:
+        loaded = await self.catalog.get(uow, instance.template_id)
+        assert loaded is not None
+        fld = loaded.template.field(missing[0])
+        assert fld is not None
+        await uow.flows.put(
+            actor.telegram_id,
+            chat_id,
+            flow=REASON_FLOW,
+            step="node_input",
+            data={
+                "task_id": row.id,
+                "version": row.version,
+                "missing": list(missing),
+                "filled": dict(filled),
+            },
+            now=now,
+        )
+        await uow.outbox.add(
+            chat_id=chat_id,
+            kind="ap.node_input",
+            staff_id=actor.staff_id,
+            now=now,
+            facts={
+                "number": instance.number,
+                "field": _field_facts(fld),
+                "error": None if error is None else {"code": error.code, **error.facts},
+            },
+            priority=PRIORITY_INTERACTIVE,
+        )
+
+    async def _node_input(
+        self, *, tg_id: int, chat_id: int, flow_data: Mapping[str, Any], text: str
+    ) -> None:
+        """One answer to what a node asks before approving; approve once all are in."""
+        now = self._rt.clock()
+        task_id, version = int(flow_data.get("task_id", 0)), int(flow_data.get("version", 0))
+        missing = [str(k) for k in flow_data.get("missing", [])]
+        filled = dict(flow_data.get("filled", {}))
+        async with self._rt.uow() as uow:
+            actor = await self._actor(uow, tg_id)
+            row, instance, loaded, _ = await self._load_task(uow, actor, task_id, version)
+            fld = loaded.template.field(missing[0]) if missing else None
+            if fld is None:
+                raise StaleCardError(task_id)
+            try:
+                value = parse_answer(fld, text, today=now.astimezone(OFFICE_TZ).date())
+                if value is None:
+                    raise FieldInputError("required")
+                if fld.type == FieldType.PERSON:
+                    person = await uow.people.by_employee_no(str(value))
+                    if person is None or not person.active:
+                        raise FieldInputError("unknown_person")
+            except FieldInputError as exc:
+                await self._ask_input(
+                    uow, actor, chat_id, row, instance, missing, filled, now=now, error=exc
+                )
+                await uow.commit()
+                return
+            filled[fld.key] = value
+            rest = missing[1:]
+            if rest:
+                await self._ask_input(uow, actor, chat_id, row, instance, rest, filled, now=now)
+                await uow.commit()
+                return
+        await self._decide(
+            tg_id=tg_id,
+            task_id=task_id,
+            version=version,
+            move="approve",
+            text=None,
+            flow_chat=chat_id,
+            inputs=filled,
+        )
+
+    async def _people_named(self, uow: UnitOfWork, text: str, *, limit: int) -> list[int]:
+        """Staff named by employee numbers or unique names, separated by 、,， or spaces."""
+        words = [w for w in re.split(r"[\s,，、;；]+", text.strip()) if w]
+        if not words or len(words) > limit:
+            raise PersonNotFoundError(text[:40])
+        found: list[int] = []
+        for word in words:
+            staff = await uow.people.by_employee_no(word)
+            if staff is None or not staff.active:
+                named = await uow.people.active_by_name(word)
+                staff = named[0] if len(named) == 1 else None
+            if staff is None or staff.id is None:
+                raise PersonNotFoundError(word[:40])
+            if staff.id not in found:
+                found.append(staff.id)
+        return found
+
+    async def _check_may_hold(
+        self,
+        uow: UnitOfWork,
+        template: Template,
+        values: Mapping[str, Any],
+        node_key: str,
+        staff_id: int,
+    ) -> None:
+        """A transfer may not give a task to someone lacking the node's role (签发, finance)."""
+        roles = (await uow.people.roles_by_staff([staff_id])).get(staff_id, set())
+        if not _may_act(template, values, node_key, roles):
+            raise PermissionDeniedError("approval.transfer")
+
+    async def escalate_in(self, uow: UnitOfWork, task_id: int, now: datetime) -> bool:
+        """The deadline passed: the holder's superior may act too (first action wins)."""
+        row = await uow.approvals.task(task_id)
+        if row is None or row.status != "open":
+            return False
+        instance = await uow.approvals.instance(row.instance_id)
+        loaded = await self.catalog.get(uow, instance.template_id) if instance else None
+        # A delegate's task escalates to the superior of the approver it belongs to.
+        holder = await uow.people.get(row.on_behalf_of or row.assignee_id)
+        if instance is None or loaded is None or holder is None or holder.superior_id is None:
+            return False
+        boss = await uow.people.get(holder.superior_id)
+        if boss is None or boss.id is None or not boss.active or boss.id == instance.submitter_id:
+            return False
+        state = InstanceState.from_json(instance.state)
+        try:
+            ctx = await self._context(
+                uow, now, template=loaded.template, values=instance.form.get("values", {})
+            )
+            outcome = engine.escalate(state, row.n, to=boss.id, ctx=ctx)
+        except engine.EngineError:
+            return False
+        assert instance.id is not None
+        if not await uow.approvals.save_instance(
+            instance.id,
+            seen_version=instance.version,
+            state=outcome.state.to_json(),
+            updated_at=now,
+        ):
+            return False  # a decision got there first: nothing to escalate
+        instance.version += 1
+        await uow.audit.append(
+            actor_id=None,
+            action="approval.escalate",
+            obj=f"approval:{instance.id}",
+            details={"task": row.n, "from": holder.id, "to": boss.id},
+            now=now,
+        )
+        acting = holder if row.assignee_id == holder.id else await uow.people.get(row.assignee_id)
+        if acting is not None and acting.telegram_id is not None:
+            await uow.outbox.add(
+                chat_id=acting.telegram_id,
+                kind="ap.escalated",
+                staff_id=acting.id,
+                now=now,
+                facts={"number": instance.number, "to": boss.name},
+                priority=PRIORITY_NOTIFY,
+            )
+        await self._after(uow, instance, loaded.template, outcome, now=now, actor=None)
+        return True
+
+    # -- CC (抄送) ------------------------------------------------------------------------------
+    async def _cc(
+        self,
+        uow: UnitOfWork,
+        instance: ApprovalInstance,
+        template: Template,
+        view: Mapping[str, Any],
+        *,
+        moments: frozenset[CcMoment],
+        now: datetime,
+    ) -> None:
+        """Add this moment's CC recipients, then refresh every CC card of the request."""
+        assert instance.id is not None
+        submitter = await uow.people.get(instance.submitter_id)
+        if submitter is not None and moments:
+            values = instance.form.get("values", {})
+            for cc in template.cc:
+                if cc.moment not in moments and cc.moment != CcMoment.BOTH:
+                    continue
+                for staff_id in await resolve_people(uow, cc.approvers, values, submitter):
+                    if staff_id != instance.submitter_id:
+                        await uow.approvals.add_cc(instance.id, staff_id, now=now)
+        receipts = await uow.approvals.cc_of(instance.id)
+        people = await uow.people.many(r.staff_id for r in receipts)
+        for receipt in receipts:
+            staff = people.get(receipt.staff_id)
+            if staff is None or staff.telegram_id is None:
+                continue
+            await uow.outbox.add(
+                chat_id=staff.telegram_id,
+                kind="ap.cc",
+                staff_id=staff.id,
+                now=now,
+                card_key=f"cc:{instance.id}:{staff.id}",
+                facts={**view, "read": receipt.read_at is not None},
+                priority=PRIORITY_NOTIFY,
+            )
+
+    async def read_cc(self, *, tg_id: int, instance_id: int) -> Pressed:
+        """A CC recipient tapped 查看: 已读 is recorded once, and their card says so."""
+        await self._calendar.calendar()  # warm: a transaction must not load it
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            actor = await self._actor(uow, tg_id)
+            instance = await uow.approvals.instance(instance_id)
+            if instance is None or not await uow.approvals.mark_cc_read(
+                instance_id, actor.staff_id, now=now
+            ):
+                if instance is not None and any(
+                    r.staff_id == actor.staff_id for r in await uow.approvals.cc_of(instance_id)
                 ):
-                    prefix = loaded.template.doc_prefix or loaded.template.prefix
-                    extra["doc_no"] = await self._numbers.assign(uow, prefix=prefix, now=now)
-                assert instance.id is not None
-                new_status = outcome.state.status
-                if not await uow.approvals.save_instance(
-                    instance.id,
-                    seen_version=instance.version,
-                    state=outcome.state.to_json(),
-                    status=new_status.value,
-                    updated_at=now,
-                    finished_at=now if new_status in engine.FINISHED else None,
-                    **extra,
-                ):
-                    continue  # someone moved it meanwhile: read again, check again
-                instance.version += 1
-                instance.status = new_status.value
-                if "doc_no" in extra:
-                    instance.doc_no = extra["doc_no"]
-                on_behalf = state.task(row.n).on_behalf_of
-                signed = node.action == NodeAction.SIGN and move == "approve"
+                    return Pressed("ap.toast.read")  # read before: nothing more to record
+                raise PermissionDeniedError("approval.cc", f"approval:{instance_id}")
+            loaded = await self.catalog.get(uow, instance.template_id)
+            assert loaded is not None
+            await uow.audit.append(
+                actor_id=actor.staff_id,
+                action="approval.cc_read",
+                obj=f"approval:{instance_id}",
+                details={},
+                now=now,
+            )
+            state = InstanceState.from_json(instance.state)
+            people = await uow.people.many(_involved(instance, state))
+            view = _instance_view(
+                instance, loaded.template, state, instance.form.get("names", {}), people
+            )
+            await self._cc(uow, instance, loaded.template, view, moments=frozenset(), now=now)
+            await uow.commit()
+        return Pressed("ap.toast.read")
+
+    # -- comments (评论), from a card's button or as a reply to any card ------------------------
+    async def comment_on(self, *, tg_id: int, chat_id: int, instance_id: int, text: str) -> None:
+        """A comment on a request by anyone involved in it (submitter, approver, CC)."""
+        await self._calendar.calendar()  # warm: a transaction must not load it
+        now = self._rt.clock()
+        body = text.strip()[:500]
+        async with self._rt.uow() as uow:
+            actor = await self._actor(uow, tg_id)
+            instance = await uow.approvals.instance(instance_id)
+            if instance is None or not body:
+                raise PermissionDeniedError("approval.comment")
+            tasks = await uow.approvals.tasks_of(instance_id)
+            ccs = await uow.approvals.cc_of(instance_id)
+            involved = (
+                instance.submitter_id == actor.staff_id
+                or any(t.assignee_id == actor.staff_id for t in tasks)
+                or any(c.staff_id == actor.staff_id for c in ccs)
+            )
+            if not involved:
+                raise PermissionDeniedError("approval.comment", f"approval:{instance_id}")
+            loaded = await self.catalog.get(uow, instance.template_id)
+            assert loaded is not None and instance.id is not None
+            state = InstanceState.from_json(instance.state)
+            new_state = engine.comment(
+                state, actor=actor.staff_id, text=body, ctx=Context(now=now.isoformat())
+            )
+            if not await uow.approvals.save_instance(
+                instance.id,
+                seen_version=instance.version,
+                state=new_state.to_json(),
+                updated_at=now,
+            ):
+                raise StaleCardError(instance_id)
+            instance.version += 1
+            await uow.audit.append(
+                actor_id=actor.staff_id,
+                action="approval.comment",
+                obj=f"approval:{instance.id}",
+                details={"comment": body},
+                now=now,
+            )
+            await uow.flows.clear(tg_id, chat_id)
+            await self._after(
+                uow,
+                instance,
+                loaded.template,
+                Outcome(new_state, ()),
+                now=now,
+                actor=actor,
+                changed_tasks=[t.n for t in new_state.open_tasks()],
+            )
+            await uow.outbox.add(
+                chat_id=chat_id,
+                kind="ap.commented",
+                staff_id=actor.staff_id,
+                now=now,
+                facts={"number": instance.number},
+                priority=PRIORITY_INTERACTIVE,
+            )
+            await uow.commit()
+
+    async def reply_to_card(self, *, tg_id: int, chat_id: int, message_id: int, text: str) -> bool:
+        """Text sent as a reply to one of our cards: a comment on that request."""
+        async with self._rt.uow() as uow:
+            key = await uow.outbox.card_at(chat_id, message_id)
+            instance_id: int | None = None
+            if key is not None:
+                kind, _, rest = key.partition(":")
+                if kind == "task":
+                    row = await uow.approvals.task(int(rest))
+                    instance_id = row.instance_id if row else None
+                elif kind in ("status", "cc"):
+                    instance_id = int(rest.split(":", 1)[0])
+        if instance_id is None:
+            return False
+        await self.comment_on(tg_id=tg_id, chat_id=chat_id, instance_id=instance_id, text=text)
+        return True
+
+    async def ask_comment(self, *, tg_id: int, chat_id: int, instance_id: int) -> Pressed:
+        """The 评论 button of a status or CC card: the next message is the comment."""
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            actor = await self._actor(uow, tg_id)
+            instance = await uow.approvals.instance(instance_id)
+            if instance is None:
+                raise PermissionDeniedError("approval.comment")
+            await uow.flows.put(
+                tg_id,
+                chat_id,
+                flow=REASON_FLOW,
+                step="comment_on",
+                data={"instance_id": instance_id},
+                now=now,
+            )
+            await uow.outbox.add(
+                chat_id=chat_id,
+                kind="ap.reason_prompt",
+                staff_id=actor.staff_id,
+                now=now,
+                facts={"move": "comment", "number": instance.number},
+                priority=PRIORITY_INTERACTIVE,
+            )
+            await uow.commit()
+        return Pressed("ap.toast.type_reason")
+
+    # -- attachments ----------------------------------------------------------------------------
+    async def send_files(self, *, tg_id: int, chat_id: int, instance_id: int) -> Pressed:
+        """Send the request's attachments to someone who may see it (by Telegram file id)."""
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            actor = await self._actor(uow, tg_id)
+            instance = await uow.approvals.instance(instance_id)
+            if instance is None or not await self._may_see(uow, actor, instance):
+                raise PermissionDeniedError("approval.view", f"approval:{instance_id}")
+            loaded = await self.catalog.get(uow, instance.template_id)
+            assert loaded is not None
+            values = instance.form.get("values", {})
+            sent = 0
+            for fld in loaded.template.fields:
+                if fld.type != FieldType.ATTACHMENT:
+                    continue
+                for item in values.get(fld.key) or []:
+                    await uow.outbox.add(
+                        chat_id=chat_id,
+                        kind="ap.file",
+                        staff_id=actor.staff_id,
+                        now=now,
+                        facts={
+                            "file_id": item.get("file_id"),
+                            "name": item.get("name"),
+                            "number": instance.number,
+                            "label": _text(fld.label),
+                        },
+                        priority=PRIORITY_INTERACTIVE,
+                    )
+                    sent += 1
+            await uow.commit()
+        return Pressed("ap.toast.files", {"count": sent})
+
+    async def _may_see(self, uow: UnitOfWork, actor: Actor, instance: ApprovalInstance) -> bool:
+        if instance.submitter_id == actor.staff_id or actor.roles & {"office", "admin"}:
+            return True
+        assert instance.id is not None
+        if any(t.assignee_id == actor.staff_id for t in await uow.approvals.tasks_of(instance.id)):
+            return True
+        return any(c.staff_id == actor.staff_id for c in await uow.approvals.cc_of(instance.id))
+
+    # -- delegation (代理) ------------------------------------------------------------------------
+    async def delegate(self, *, tg_id: int, chat_id: int, args: Sequence[str]) -> None:
+        """``/delegate WHO FROM TO`` sets a delegate; ``/delegate off`` ends mine; bare: show."""
+        now = self._rt.clock()
+        today = now.astimezone(OFFICE_TZ).date()
+        async with self._rt.uow() as uow:
+            actor = await self._actor(uow, tg_id)
+            facts: dict[str, Any]
+            if not args:
+                current = await uow.approvals.delegations_of(actor.staff_id)
+                names = await _names(uow, [d.delegate_id for d in current])
+                facts = {
+                    "event": "list",
+                    "items": [
+                        {
+                            "name": names.get(d.delegate_id, "?"),
+                            "from": d.starts_on.isoformat(),
+                            "to": d.ends_on.isoformat(),
+                        }
+                        for d in current
+                        if d.ends_on >= today
+                    ],
+                }
+            elif args[0].lower() in ("off", "取消", "结束"):
+                ended = await uow.approvals.revoke_delegations(actor.staff_id, now=now)
                 await uow.audit.append(
                     actor_id=actor.staff_id,
-                    on_behalf_of_id=on_behalf,
-                    action=f"approval.{'sign' if signed else move}",
-                    obj=f"approval:{instance.id}",
-                    details={
-                        "task": row.n,
-                        "node": node.key,
-                        "comment": text,
-                        "content_hash": instance.content_hash,
-                        **({"doc_no": extra["doc_no"]} if "doc_no" in extra else {}),
-                    },
+                    action="approval.delegation_ended",
+                    obj=f"staff:{actor.staff_id}",
+                    details={"count": ended},
                     now=now,
                 )
-                await self._after(uow, instance, loaded.template, outcome, now=now, actor=actor)
-                await uow.commit()
-                logger.info("task %s: %s by staff %s", task_id, move, actor.staff_id)
-                return Pressed(f"ap.toast.{move}", {"doc_no": extra.get("doc_no")})
-        raise StaleCardError(task_id)
+                facts = {"event": "ended", "count": ended}
+            else:
+                if len(args) != 3:
+                    raise DelegationInputError()
+                (delegate_id,) = await self._people_named(uow, args[0], limit=1)
+                start, end = _day(args[1], today), _day(args[2], today)
+                if delegate_id == actor.staff_id or end < start or end < today:
+                    raise DelegationInputError()
+                if (end - start).days > MAX_DELEGATION_DAYS:
+                    raise DelegationInputError()
+                await uow.approvals.add_delegation(
+                    Delegation(
+                        staff_id=actor.staff_id,
+                        delegate_id=delegate_id,
+                        starts_on=start,
+                        ends_on=end,
+                        created_at=now,
+                    )
+                )
+                delegate = await uow.people.get(delegate_id)
+                await uow.audit.append(
+                    actor_id=actor.staff_id,
+                    action="approval.delegation_set",
+                    obj=f"staff:{actor.staff_id}",
+                    details={"delegate": delegate_id, "from": str(start), "to": str(end)},
+                    now=now,
+                )
+                facts = {
+                    "event": "set",
+                    "name": delegate.name if delegate else "?",
+                    "from": start.isoformat(),
+                    "to": end.isoformat(),
+                }
+                if delegate is not None and delegate.telegram_id is not None:
+                    await uow.outbox.add(
+                        chat_id=delegate.telegram_id,
+                        kind="ap.delegation_received",
+                        staff_id=delegate.id,
+                        now=now,
+                        facts={"name": actor.name, "from": facts["from"], "to": facts["to"]},
+                        priority=PRIORITY_NOTIFY,
+                    )
+            await uow.outbox.add(
+                chat_id=chat_id,
+                kind="ap.delegation",
+                staff_id=actor.staff_id,
+                now=now,
+                facts=facts,
+                priority=PRIORITY_INTERACTIVE,
+            )
+            await uow.commit()
 
     # -- the submitter's buttons --------------------------------------------------------------
     async def _own(
@@ -1017,6 +1777,7 @@ class ApprovalService:
 
     async def withdraw(self, *, tg_id: int, instance_id: int, version: int) -> Pressed:
         """撤回 while nobody has decided (or as the template allows)."""
+        await self._calendar.calendar()  # warm: a transaction must not load it
         now = self._rt.clock()
         async with self._rt.uow() as uow:
             actor = await self._actor(uow, tg_id)
@@ -1038,39 +1799,189 @@ class ApprovalService:
     async def resubmit(
         self, *, tg_id: int, chat_id: int, instance_id: int, from_return: bool
     ) -> Pressed:
-        """Send a returned request again: from the returning node, or from the start."""
+        """Send a returned request again unchanged: from the returning node, or the start."""
+        await self._calendar.calendar()  # warm: a transaction must not load it
         now = self._rt.clock()
         async with self._rt.uow() as uow:
             actor = await self._actor(uow, tg_id)
             instance, loaded, state = await self._own(uow, actor, instance_id)
-            submitter = await uow.people.get(actor.staff_id)
-            assert submitter is not None
             values = _values(instance.form.get("values", {}))
-            planned = await plan(uow, loaded.template, values, submitter)
-            outcome = engine.resubmit(
-                state,
-                planned.nodes,
-                actor=actor.staff_id,
-                from_return=from_return and loaded.template.resubmit_from_return,
-                ctx=await self._context(uow, now),
+            await self._resubmit_in(
+                uow, actor, instance, loaded, state, values, from_return=from_return, now=now
             )
-            instance.form = {
-                **instance.form,
-                "names": {**instance.form.get("names", {}), **planned.names},
-                "rules": {**instance.form.get("rules", {}), **planned.rules},
-            }
-            await self._commit_move(
-                uow,
-                instance,
-                loaded,
-                outcome,
-                actor,
-                now,
-                "resubmit",
-                {"from_return": from_return},
-                form=instance.form,
-            )
+            await uow.commit()
         return Pressed("ap.toast.resubmitted")
+
+    async def edit_returned(self, *, tg_id: int, chat_id: int, instance_id: int) -> None:
+        """修改后重新提交: a draft holding the returned request's answers, at its summary."""
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            actor = await self._actor(uow, tg_id)
+            instance, loaded, state = await self._own(uow, actor, instance_id)
+            if state.status != InstanceStatus.RETURNED:
+                raise StaleCardError(instance_id)
+            values = dict(instance.form.get("values", {}))
+            values["_answered"] = [f.key for f in loaded.template.fields]
+            draft = await uow.approvals.add_draft(
+                ApprovalDraft(
+                    staff_id=actor.staff_id,
+                    template_id=instance.template_id,
+                    instance_id=instance_id,
+                    values=values,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            await self._summary(uow, actor, chat_id, draft, loaded.template, now=now)
+            await uow.commit()
+
+    async def _resubmit_in(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        instance: ApprovalInstance,
+        loaded: LoadedTemplate,
+        state: InstanceState,
+        values: dict[str, Any],
+        *,
+        from_return: bool,
+        now: datetime,
+    ) -> None:
+        """Re-plan on the (possibly edited) answers and run again; tell who approved before.
+
+        The route is evaluated again (an amount lowered below a threshold drops that node);
+        a substantive change after 签发 sends the 签发 back to its original signer
+        (条例 第二十五条: 原签批人复审), even when continuing from the returning node.
+        """
+        template = loaded.template
+        if state.status != InstanceStatus.RETURNED:
+            raise StaleCardError(instance.id or 0)
+        submitter = await uow.people.get(actor.staff_id)
+        assert submitter is not None and instance.id is not None
+        old_values = instance.form.get("values", {})
+        changed = diff(template, old_values, values)
+        try:
+            planned = await plan(uow, template, values, submitter)
+        except EmptyRouteError as exc:
+            raise EmptyApproverError(exc.node_key) from exc
+        substantive = [k for k in changed if (f := template.field(k)) and f.substantive]
+        redo: set[str] = set()
+        signers: dict[str, int] = {}
+        if substantive:
+            for node in state.nodes:
+                if node.action == NodeAction.SIGN and node.status == NodeStatus.PASSED:
+                    redo.add(node.key)
+                    signer = next((sl.decided_by for sl in node.slots if sl.decided_by), None)
+                    if signer is not None:
+                        signers[node.key] = signer
+        for node in planned.nodes:
+            if node.key in signers:
+                node.slots = [engine.Slot(approver=signers[node.key])]
+                node.rule = "原签批人复审"
+        keep = from_return and template.resubmit_from_return
+        outcome = engine.resubmit(
+            state,
+            planned.nodes,
+            actor=actor.staff_id,
+            from_return=keep,
+            redo=frozenset(redo),
+            ctx=await self._context(uow, now, template=template, values=values),
+        )
+        instance.form = {
+            "values": values,
+            "names": {**instance.form.get("names", {}), **planned.names},
+            "rules": {**instance.form.get("rules", {}), **planned.rules},
+        }
+        old_hash, instance.content_hash = instance.content_hash, content_hash(values)
+        instance.urgency = _urgency(template, values)
+        if not await uow.approvals.save_instance(
+            instance.id,
+            seen_version=instance.version,
+            state=outcome.state.to_json(),
+            status=outcome.state.status.value,
+            updated_at=now,
+            form=instance.form,
+            content_hash=instance.content_hash,
+            urgency=instance.urgency,
+            finished_at=now if outcome.state.status in engine.FINISHED else None,
+        ):
+            raise StaleCardError(instance.id)
+        instance.version += 1
+        instance.status = outcome.state.status.value
+        await uow.audit.append(
+            actor_id=actor.staff_id,
+            action="approval.resubmit",
+            obj=f"approval:{instance.id}",
+            details={
+                "from_return": keep,
+                "changed": changed,
+                "previous_hash": old_hash,
+                "content_hash": instance.content_hash,
+                "signature_reset": sorted(redo),
+            },
+            now=now,
+        )
+        if changed:
+            # Those who approved before see what changed (reference §4 item 5).
+            approvers = {
+                int(h["by"])
+                for h in state.history
+                if h.get("move") == "approve" and h.get("by") and h["by"] != actor.staff_id
+            }
+            labels = [_text(f.label) for k in changed if (f := template.field(k))]
+            for staff in (await uow.people.many(approvers)).values():
+                if staff.telegram_id is None:
+                    continue
+                await uow.outbox.add(
+                    chat_id=staff.telegram_id,
+                    kind="ap.changed",
+                    staff_id=staff.id,
+                    now=now,
+                    facts={
+                        "number": instance.number,
+                        "template": _text(template.name),
+                        "fields": labels,
+                        "resign": bool(redo) and staff.id in signers.values(),
+                    },
+                    priority=PRIORITY_NOTIFY,
+                )
+        await self._after(uow, instance, template, outcome, now=now, actor=actor)
+
+    async def revoke(self, *, tg_id: int, instance_id: int, version: int) -> Pressed:
+        """通过后撤销 within the template's days; every approver is told."""
+        await self._calendar.calendar()  # warm: a transaction must not load it
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            actor = await self._actor(uow, tg_id)
+            instance, loaded, state = await self._own(uow, actor, instance_id)
+            days = loaded.template.revoke_days
+            if (
+                instance.version != version
+                or days <= 0
+                or instance.finished_at is None
+                or now - instance.finished_at > timedelta(days=days)
+            ):
+                raise RevokeRefusedError(instance_id)
+            outcome = engine.revoke(state, actor=actor.staff_id, ctx=Context(now=now.isoformat()))
+            approvers = {
+                int(h["by"]) for h in state.history if h.get("move") == "approve" and h.get("by")
+            }
+            for staff in (await uow.people.many(approvers)).values():
+                if staff.telegram_id is not None:
+                    await uow.outbox.add(
+                        chat_id=staff.telegram_id,
+                        kind="ap.revoked",
+                        staff_id=staff.id,
+                        now=now,
+                        facts={
+                            "number": instance.number,
+                            "template": _text(loaded.template.name),
+                            "by": actor.name,
+                        },
+                        priority=PRIORITY_NOTIFY,
+                    )
+            await self._commit_move(uow, instance, loaded, outcome, actor, now, "revoke", None)
+        return Pressed("ap.toast.revoked")
 
     async def urge(self, *, tg_id: int, instance_id: int) -> Pressed:
         """催办: one nudge to whoever holds an open task, at most once per cool-down."""
@@ -1186,6 +2097,7 @@ class ApprovalService:
 
     async def reopen_card(self, *, tg_id: int, task_id: int) -> None:
         """Show a task's card again (from /todo): the same living card, re-sent at the bottom."""
+        await self._calendar.calendar()  # warm: a transaction must not load it
         now = self._rt.clock()
         async with self._rt.uow() as uow:
             actor = await self._actor(uow, tg_id)
@@ -1349,6 +2261,28 @@ def _fields_view(
     return out
 
 
+def _may_act(
+    template: Template, values: Mapping[str, Any], node_key: str, roles: set[str]
+) -> bool:
+    """Whether someone with ``roles`` may hold a task of this node (for delegation, transfer).
+
+    A node found by role needs one of those roles; a 签发 needs a leader or the principal;
+    a role the request requires here (上行文 → principal) is needed too. Nodes found by the
+    org chart (superior, department head, a named person) carry no role of their own.
+    """
+    base = node_key.split("+", 1)[0]
+    node = next((n for n in template.route if n.key == base), None)
+    if node is None:  # an added-signer node: the person who added them chose them
+        return True
+    wanted = {a.role for a in node.approvers if a.source == ApproverSource.ROLE and a.role}
+    if node.action == NodeAction.SIGN:
+        wanted |= {Role.LEADER.value, Role.PRINCIPAL.value}
+    if wanted and not wanted & roles:
+        return False
+    needed = {r for cond, r in node.require_role_when if evaluate(cond, values, template)}
+    return needed <= roles
+
+
 def _involved(instance: ApprovalInstance, state: InstanceState) -> set[int]:
     """Everyone a card of this request may name."""
     return (
@@ -1412,6 +2346,11 @@ def _instance_view(
                 ],
             }
         )
+    comments = [
+        {"by": name(h.get("by")), "text": h.get("comment"), "at": h["at"]}
+        for h in state.history
+        if h.get("move") == "comment"
+    ][-COMMENTS_SHOWN:]
     returned = None
     if state.status == InstanceStatus.RETURNED:
         last = next((h for h in reversed(state.history) if h.get("move") == "return"), None)
@@ -1422,6 +2361,7 @@ def _instance_view(
                 "at": last["at"],
             }
     return {
+        "comments": comments,
         "returned": returned,
         "instance_id": instance.id,
         "version": instance.version,
@@ -1443,6 +2383,12 @@ def _instance_view(
             )
         ),
         "created": instance.created_at.isoformat(),
+        "revocable": state.status == InstanceStatus.APPROVED and template.revoke_days > 0,
+        "files": sum(
+            len(instance.form.get("values", {}).get(f.key) or [])
+            for f in template.fields
+            if f.type == FieldType.ATTACHMENT
+        ),
     }
 
 
@@ -1457,3 +2403,13 @@ __all__ = [
     "TemplateUnavailableError",
     "UrgeTooSoonError",
 ]
+
+
+def _day(text: str, today: date) -> date:
+    """A date typed in a command (2026-12-01, 12月1日 ...), as the forms read it."""
+    field = FormField(key="day", type=FieldType.DATE, label=Text("日期", "date"))
+    try:
+        value = parse_answer(field, text, today=today)
+    except FieldInputError as exc:
+        raise DelegationInputError() from exc
+    return date.fromisoformat(str(value))

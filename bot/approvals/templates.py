@@ -14,6 +14,7 @@ The format (one template per file; ``shipped/*.yaml`` are complete examples)::
     roles: [staff]                # who may apply (any of); default [staff]
     withdraw: before_first_decision     # | while_running | never
     resubmit_from_return: true
+    revoke_days: 0                # 通过后撤销: days after approval the submitter may revoke
     doc_prefix: 市府办发          # outgoing only: the 机关代字 of the 发文字号
     urgency_field: urgency        # a choice field with keys among normal/urgent/most_urgent
     direction_field: doc_kind     # a choice field whose options carry direction up/down/across
@@ -122,6 +123,7 @@ _TOP_KEYS = (
     "roles",
     "withdraw",
     "resubmit_from_return",
+    "revoke_days",
     "doc_prefix",
     "urgency_field",
     "direction_field",
@@ -176,6 +178,8 @@ _NODE_KEYS = (
     "allow_self",
     "sla",
     "require_role",
+    "inputs",
+    "inputs_when",
 )
 _SLA_KEYS = (
     "hours",
@@ -590,6 +594,18 @@ def _node(r: _Reader, node: Node, template: Template) -> tuple[RouteNode, Node]:
             cond = r.condition(rule["when"][1], f"require_role of {what}", template)
             require_role.append((cond, r.role(rule["role"][1], f"require_role of {what}")))
 
+    inputs: list[str] = []
+    if "inputs" in entries:
+        for item in r.sequence(entries["inputs"][1], f"inputs of {what}"):
+            field_key = r.key(item, f"An input of {what}")
+            if field_key not in fields:
+                r.fail(item, f"{what} asks for “{field_key}”, which is not a field of the form.")
+            if fields[field_key].type == FieldType.ATTACHMENT:
+                r.fail(item, f"{what} cannot ask for an attachment while deciding.")
+            inputs.append(field_key)
+    if "inputs_when" in entries and not inputs:
+        r.fail(entries["inputs_when"][1], f"inputs_when of {what} needs inputs.")
+
     route_node = RouteNode(
         key=key,
         name=r.label(entries["name"][1], what),
@@ -605,6 +621,8 @@ def _node(r: _Reader, node: Node, template: Template) -> tuple[RouteNode, Node]:
         allow_self=optional("allow_self", lambda n: r.boolean(n, "allow_self"), False),
         sla=optional("sla", lambda n: _sla(r, n, what), None),
         require_role_when=tuple(require_role),
+        inputs=tuple(inputs),
+        inputs_when=optional("inputs_when", lambda n: _conditions(r, n, what, template), ()),
     )
     if action == NodeAction.NUMBER and template.doc_prefix is None:
         r.fail(
@@ -750,6 +768,11 @@ def _parse(text: str, source: str) -> tuple[Template, Node, Node]:
             r.boolean(top["resubmit_from_return"][1], "resubmit_from_return")
             if "resubmit_from_return" in top
             else True
+        ),
+        revoke_days=(
+            r.integer(top["revoke_days"][1], "revoke_days", minimum=0)
+            if "revoke_days" in top
+            else 0
         ),
     )
 

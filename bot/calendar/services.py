@@ -21,6 +21,7 @@ from bot.calendar.domain import (
 )
 from bot.runtime import Runtime
 from storage.tables.calendar import WorkCalendarDay
+from storage.uow import UnitOfWork
 
 IMPORTED = "calendar.imported"
 
@@ -133,6 +134,22 @@ class CalendarService:
             if self._cached is None:
                 self._cached = await self._load()
             return self._cached
+
+    async def calendar_in(self, uow: UnitOfWork) -> WorkCalendar:
+        """The calendar, read inside the caller's unit of work when it is not cached yet.
+
+        For use while a transaction is open (SQLite has one connection: a second unit of
+        work would wait on the first). Never seeds; a database nobody seeded counts weekdays.
+        """
+        cached = self._cached
+        if cached is not None:
+            return cached
+        years = await uow.calendar.years()
+        days = await uow.calendar.days()
+        loaded = WorkCalendar([_day(row) for row in days], {y.year for y in years})
+        if years:
+            self._cached = loaded
+        return loaded
 
     async def _load(self) -> WorkCalendar:
         async with self._rt.detached_uow() as uow:

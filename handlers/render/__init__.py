@@ -20,26 +20,34 @@ Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 @dataclass(frozen=True)
 class Rendered:
-    """One Bot API call: send a message, edit one, or delete one."""
+    """One Bot API call: send a message, edit one, delete one, or send a document."""
 
-    method: Literal["send", "edit", "delete"]
-    text: str = ""
+    method: Literal["send", "edit", "delete", "document"]
+    text: str = ""  # the caption, for a document
     reply_markup: Markup | None = None
     message_id: int | None = None  # for edit and delete
     disable_preview: bool = True
+    # A document: a Telegram file_id to send again, or bytes to upload under file_name.
+    file_id: str | None = None
+    file_bytes: bytes | None = None
+    file_name: str | None = None
 
 
 Renderer = Callable[[Outgoing, Translator], Rendered]
 RENDERERS: dict[str, Renderer] = {}
+# Kinds whose rendering takes real CPU time (building an XLSX): run off the event loop.
+OFFLOADED: set[str] = set()
 
 
-def renders(kind: str) -> Callable[[Renderer], Renderer]:
-    """Register the renderer for one outbox kind."""
+def renders(kind: str, *, offload: bool = False) -> Callable[[Renderer], Renderer]:
+    """Register the renderer for one outbox kind (``offload``: render in a worker thread)."""
 
     def register(fn: Renderer) -> Renderer:
         if kind in RENDERERS:
             raise ValueError(f"two renderers for {kind!r}")
         RENDERERS[kind] = fn
+        if offload:
+            OFFLOADED.add(kind)
         return fn
 
     return register

@@ -26,6 +26,7 @@ STATUS_LABELS = {
     "approved": N_("Approved"),
     "rejected": N_("Rejected"),
     "withdrawn": N_("Withdrawn"),
+    "revoked": N_("Revoked after approval"),
 }
 SLOT_MARKS = {
     "approved": "✅",
@@ -59,6 +60,16 @@ MOVE_PROMPTS = {
     "reject": N_("Please type the reason for rejecting {number}."),
     "return": N_("Please type the reason for returning {number} to the submitter."),
     "sign": N_("Please type your sign-off opinion for {number} (for example: agreed, issue it)."),
+    "transfer": N_("Whom should {number} go to? Type their employee number or full name."),
+    "add_before": N_(
+        "Who should approve {number} before you? Type employee numbers or full names, "
+        "separated by 、"
+    ),
+    "add_after": N_(
+        "Who should approve {number} after you? Type employee numbers or full names, "
+        "separated by 、"
+    ),
+    "comment": N_("Type your comment on {number}."),
 }
 TOASTS = {
     "ap.toast.submitted": N_("Submitted: {number}"),
@@ -70,6 +81,14 @@ TOASTS = {
     "ap.toast.urged": N_("Reminder sent."),
     "ap.toast.type_reason": N_("Please type it in the chat."),
     "ap.toast.stale": N_("This was already handled."),
+    "ap.toast.transfer": N_("Transferred."),
+    "ap.toast.add_before": N_("Signers added before you."),
+    "ap.toast.add_after": N_("Signers added after you."),
+    "ap.toast.comment": N_("Comment added."),
+    "ap.toast.choose": N_("Please choose."),
+    "ap.toast.read": N_("Marked as read."),
+    "ap.toast.files": N_("Sending the attachments."),
+    "ap.toast.revoked": N_("Revoked."),
 }
 
 
@@ -161,6 +180,18 @@ def _chain(nodes: Sequence[Mapping[str, Any]], tr: Translator) -> str:
             kind = "（" + tr.gettext(KIND_LABELS[str(node.get("kind", "sequential"))]) + "）"
         lines.append(f"{mark} <b>{_label(node['name'], tr)}</b>{kind}：" + "；".join(people))
     return "\n".join(lines)
+
+
+def _comments(facts: Mapping[str, Any], tr: Translator) -> str:
+    lines = [
+        tr.gettext(
+            "💬 {name}: {text}",
+            name=html.escape(str(c.get("by") or "")),
+            text=html.escape(str(c.get("text") or "")),
+        )
+        for c in facts.get("comments", [])
+    ]
+    return ("\n\n" + "\n".join(lines)) if lines else ""
 
 
 def _header(facts: Mapping[str, Any], tr: Translator) -> str:
@@ -285,9 +316,17 @@ def summary(out: Outgoing, tr: Translator) -> Rendered:
                 )
             rule = f" [{_label(node['rule'], tr)}]" if node.get("rule") else ""
             text += f"▫️ {_label(node['name'], tr)}：{people}{rule}\n"
-        rows.append(
-            [_button(tr.gettext("✅ Submit"), "ap.send", draft_id, int(f.get("version", 0)))]
-        )
+        version = int(f.get("version", 0))
+        if f.get("resubmit"):
+            again = tr.gettext("Resubmit from the returning step")
+            rows.append(
+                [
+                    _button(again, "ap.send", draft_id, version),
+                    _button(tr.gettext("Start over"), "ap.resend", draft_id, version),
+                ]
+            )
+        else:
+            rows.append([_button(tr.gettext("✅ Submit"), "ap.send", draft_id, version)])
     rows.append(
         [
             _button(tr.gettext("✏️ Edit"), "ap.edit", draft_id, 0),
@@ -339,7 +378,7 @@ def task_card(out: Outgoing, tr: Translator) -> Rendered:
         text += "\n" + tr.gettext(
             "You act on behalf of {name}.", name=html.escape(str(task["for"]))
         )
-    text += "\n\n" + _chain(f.get("nodes", []), tr)
+    text += "\n\n" + _chain(f.get("nodes", []), tr) + _comments(f, tr)
     rows: list[list[InlineKeyboardButton]] = []
     status = task.get("status")
     if status == "open" and f.get("status") == "running":
@@ -351,13 +390,23 @@ def task_card(out: Outgoing, tr: Translator) -> Rendered:
             "archive": tr.gettext("🗄 Archive"),
             "handle": tr.gettext("✅ Done"),
         }.get(str(action), tr.gettext("✅ Approve"))
-        rows = [
-            [
-                _button(first, "ap.ok", tid, ver),
-                _button(tr.gettext("❌ Reject"), "ap.no", tid, ver),
-            ],
-            [_button(tr.gettext("↩️ Return"), "ap.ret", tid, ver)],
-        ]
+        ret = _button(tr.gettext("↩️ Return"), "ap.ret", tid, ver)
+        transfer = _button(tr.gettext("🔀 Transfer"), "ap.tr", tid, ver)
+        comment = _button(tr.gettext("💬 Comment"), "ap.cmt", tid, ver)
+        if action in ("approve", "sign"):
+            rows = [
+                [
+                    _button(first, "ap.ok", tid, ver),
+                    _button(tr.gettext("❌ Reject"), "ap.no", tid, ver),
+                ],
+                [ret, transfer],
+                [_button(tr.gettext("➕ Add signer"), "ap.add", tid, ver), comment],
+            ]
+        else:  # numbering, handling, filing: work to do, not a decision to refuse
+            rows = [[_button(first, "ap.ok", tid, ver), ret], [transfer, comment]]
+        if f.get("files"):
+            label = tr.gettext("📎 Attachments ({n})", n=f["files"])
+            rows.append([_button(label, "ap.files", int(f["instance_id"]))])
     else:
         slot = task.get("slot")
         if slot == "approved" and task.get("by") and status != "done":
@@ -368,6 +417,10 @@ def task_card(out: Outgoing, tr: Translator) -> Rendered:
             )
         elif status == "done":
             text += "\n\n" + tr.gettext("You have handled this.")
+        elif status == "suspended":
+            text += "\n\n" + tr.gettext(
+                "Waiting for the signers you added; it comes back to you after they approve."
+            )
         else:
             text += "\n\n" + tr.gettext("No action is needed from you any more.")
         text += "\n" + _status(f, tr)
@@ -379,8 +432,11 @@ def status_card(out: Outgoing, tr: Translator) -> Rendered:
     f = out.facts
     text = _header(f, tr) + "\n" + _status(f, tr)
     text += "\n\n" + _fields(f.get("fields", []), tr) + "\n\n" + _chain(f.get("nodes", []), tr)
+    text += _comments(f, tr)
     iid, ver = int(f["instance_id"]), int(f["version"])
     rows: list[list[InlineKeyboardButton]] = []
+    if f.get("revocable"):
+        rows.append([_button(tr.gettext("Revoke"), "ap.rvk", iid, ver)])
     if f.get("status") == "running":
         row = [_button(tr.gettext("🔔 Urge"), "ap.urge", iid)]
         if f.get("withdrawable"):
@@ -399,6 +455,12 @@ def status_card(out: Outgoing, tr: Translator) -> Rendered:
                 _button(tr.gettext("Start over"), "ap.resub", iid, 0),
             ]
         )
+        rows.append([_button(tr.gettext("✏️ Edit and resubmit"), "ap.redit", iid)])
+    if f.get("status") in ("running", "returned"):
+        rows.append([_button(tr.gettext("💬 Comment"), "ap.note", iid)])
+    if f.get("files"):
+        label = tr.gettext("📎 Attachments ({n})", n=f["files"])
+        rows.append([_button(label, "ap.files", iid)])
     return _card(out, text, rows)
 
 
@@ -430,20 +492,23 @@ def reason_prompt(out: Outgoing, tr: Translator) -> Rendered:
 @renders("ap.sign_confirm")
 def sign_confirm(out: Outgoing, tr: Translator) -> Rendered:
     f = out.facts
+    if f.get("done"):
+        text = tr.gettext(
+            "✍️ Signed off.\nOpinion: {opinion}\nSigner: {name}\nDate: {at}",
+            opinion=html.escape(str(f.get("opinion", ""))),
+            name=html.escape(str(f.get("name", ""))),
+            at=html.escape(tr.when(datetime.fromisoformat(str(f["at"])), "medium")),
+        )
+        return _card(out, text, [])
     text = tr.gettext(
         "Confirm the sign-off?\nOpinion: {opinion}\nSigner: {name}\nDate: {at}",
         opinion=html.escape(str(f.get("opinion", ""))),
         name=html.escape(str(f.get("name", ""))),
-        at=html.escape(tr.when(datetime.fromisoformat(str(f["at"])), "long")),
+        at=html.escape(tr.when(datetime.fromisoformat(str(f["at"])), "medium")),
     )
-    rows = [
-        [
-            _button(
-                tr.gettext("✍️ Confirm sign-off"), "ap.sign", int(f["task_id"]), int(f["version"])
-            )
-        ]
-    ]
-    return Rendered("send", text, InlineKeyboardMarkup(rows))
+    confirm = tr.gettext("✍️ Confirm sign-off")
+    rows = [[_button(confirm, "ap.sign", int(f["task_id"]), int(f["version"]))]]
+    return _card(out, text, rows)
 
 
 @renders("ap.urged")
@@ -515,3 +580,205 @@ def not_found(out: Outgoing, tr: Translator) -> Rendered:
             number=html.escape(str(out.facts.get("number", ""))),
         ),
     )
+
+
+@renders("ap.add_where")
+def add_where(out: Outgoing, tr: Translator) -> Rendered:
+    f = out.facts
+    tid, ver = int(f["task_id"]), int(f["version"])
+    rows = [
+        [
+            _button(tr.gettext("Before me"), "ap.addb", tid, ver),
+            _button(tr.gettext("After me"), "ap.adda", tid, ver),
+        ]
+    ]
+    text = tr.gettext(
+        "Add signers to {number}: should they approve before you (then it comes back to you) "
+        "or after you?",
+        number=html.escape(str(f.get("number", ""))),
+    )
+    return Rendered("send", text, InlineKeyboardMarkup(rows))
+
+
+@renders("ap.cc")
+def cc_card(out: Outgoing, tr: Translator) -> Rendered:
+    f = out.facts
+    text = tr.gettext("📨 For your information (CC)") + "\n" + _header(f, tr)
+    text += "\n" + _status(f, tr) + "\n\n" + _fields(f.get("fields", []), tr)
+    text += "\n\n" + _chain(f.get("nodes", []), tr) + _comments(f, tr)
+    iid = int(f["instance_id"])
+    rows: list[list[InlineKeyboardButton]] = []
+    if f.get("read"):
+        text += "\n\n" + tr.gettext("✔️ Read")
+    else:
+        rows.append([_button(tr.gettext("👁 Mark as read"), "ap.read", iid)])
+    if f.get("files"):
+        label = tr.gettext("📎 Attachments ({n})", n=f["files"])
+        rows.append([_button(label, "ap.files", iid)])
+    return _card(out, text, rows)
+
+
+@renders("ap.commented")
+def commented(out: Outgoing, tr: Translator) -> Rendered:
+    number = html.escape(str(out.facts.get("number", "")))
+    return Rendered("send", tr.gettext("Your comment on {number} was added.", number=number))
+
+
+@renders("ap.file")
+def attachment(out: Outgoing, tr: Translator) -> Rendered:
+    f = out.facts
+    caption = tr.gettext(
+        "{number} · {label}: {name}",
+        number=html.escape(str(f.get("number", ""))),
+        label=_label(f.get("label"), tr),
+        name=html.escape(str(f.get("name", ""))),
+    )
+    return Rendered("document", caption, file_id=str(f.get("file_id")))
+
+
+@renders("ap.delegation")
+def delegation(out: Outgoing, tr: Translator) -> Rendered:
+    f = out.facts
+    event = f.get("event")
+    if event == "set":
+        text = tr.gettext(
+            "From {start} to {end}, {name} approves for you. Tasks that arrive in that time go "
+            "to them, marked as on your behalf. Send /delegate off to end it.",
+            start=f.get("from"),
+            end=f.get("to"),
+            name=html.escape(str(f.get("name", ""))),
+        )
+    elif event == "ended":
+        text = tr.gettext("Your delegation has ended. New tasks come to you again.")
+    elif not f.get("items"):
+        text = tr.gettext(
+            "Nobody approves for you now. To set a delegate while you are away, send "
+            "/delegate EMPLOYEE_NO FROM TO, for example /delegate E0002 2026-12-01 2026-12-07."
+        )
+    else:
+        text = "\n".join(
+            tr.gettext(
+                "{name}: {start} to {end}",
+                name=html.escape(str(i.get("name", ""))),
+                start=i.get("from"),
+                end=i.get("to"),
+            )
+            for i in f.get("items", [])
+        )
+    return Rendered("send", text)
+
+
+@renders("ap.delegation_received")
+def delegation_received(out: Outgoing, tr: Translator) -> Rendered:
+    f = out.facts
+    text = tr.gettext(
+        "{name} asked you to approve on their behalf from {start} to {end}.",
+        name=html.escape(str(f.get("name", ""))),
+        start=f.get("from"),
+        end=f.get("to"),
+    )
+    return Rendered("send", text)
+
+
+@renders("ap.delegated_task")
+def delegated_task(out: Outgoing, tr: Translator) -> Rendered:
+    f = out.facts
+    text = tr.gettext(
+        "Request {number} went to your delegate {name}.",
+        number=html.escape(str(f.get("number", ""))),
+        name=html.escape(str(f.get("delegate", ""))),
+    )
+    return Rendered("send", text)
+
+
+@renders("ap.changed")
+def changed(out: Outgoing, tr: Translator) -> Rendered:
+    f = out.facts
+    text = tr.gettext(
+        "Request {number} ({template}), which you approved, was changed and resubmitted. "
+        "Changed: {fields}.",
+        number=html.escape(str(f.get("number", ""))),
+        template=_label(f.get("template"), tr),
+        fields="、".join(_label(x, tr) for x in f.get("fields", [])),
+    )
+    if f.get("resign"):
+        text += "\n" + tr.gettext(
+            "The change is substantive, so your sign-off is void: please sign it again."
+        )
+    return Rendered("send", text)
+
+
+@renders("ap.revoked")
+def revoked(out: Outgoing, tr: Translator) -> Rendered:
+    f = out.facts
+    text = tr.gettext(
+        "{by} revoked request {number} ({template}) after it was approved.",
+        by=html.escape(str(f.get("by", ""))),
+        number=html.escape(str(f.get("number", ""))),
+        template=_label(f.get("template"), tr),
+    )
+    return Rendered("send", text)
+
+
+REMINDER_STAGES = {
+    "before": N_("⏰ Request {number} is due at {deadline}."),
+    "at": N_("⏰ Request {number} is due now ({deadline})."),
+    "after": N_("⚠️ Request {number} is overdue since {deadline}."),
+}
+
+
+@renders("ap.reminder")
+def reminder(out: Outgoing, tr: Translator) -> Rendered:
+    f = out.facts
+    deadline = _when(str(f["deadline"]), tr) if f.get("deadline") else ""
+    text = tr.gettext(
+        REMINDER_STAGES.get(str(f.get("stage")), REMINDER_STAGES["at"]),
+        number=html.escape(str(f.get("number", ""))),
+        deadline=deadline,
+    )
+    rows = [[_button(tr.gettext("Open it"), "ap.open", int(f["task_id"]))]]
+    return Rendered("send", text, InlineKeyboardMarkup(rows))
+
+
+@renders("ap.escalated")
+def escalated(out: Outgoing, tr: Translator) -> Rendered:
+    f = out.facts
+    text = tr.gettext(
+        "Request {number} is overdue, so {name} can now decide it too. You can still act on "
+        "it; whoever acts first decides.",
+        number=html.escape(str(f.get("number", ""))),
+        name=html.escape(str(f.get("to", ""))),
+    )
+    return Rendered("send", text)
+
+
+@renders("ap.calendar_missing")
+def calendar_missing(out: Outgoing, tr: Translator) -> Rendered:
+    text = tr.gettext(
+        "No holiday schedule is loaded for {year}, so deadlines in {year} count Monday to "
+        "Friday only. Load the State Council notice with: govbot calendar import FILE",
+        year=out.facts.get("year"),
+    )
+    return Rendered("send", text)
+
+
+@renders("ap.node_input")
+def node_input(out: Outgoing, tr: Translator) -> Rendered:
+    f = out.facts
+    field = f["field"]
+    lines = []
+    error = f.get("error")
+    if error:
+        message = INPUT_ERRORS.get(str(error.get("code")), "{code}")
+        lines.append("⚠️ " + html.escape(tr.gettext(message, **dict(error))))
+    lines.append(
+        tr.gettext(
+            "Before you approve {number}, please fill in: {label}",
+            number=html.escape(str(f.get("number", ""))),
+            label=_label(field["label"], tr),
+        )
+    )
+    if field.get("hint"):
+        lines.append("<i>" + _label(field["hint"], tr) + "</i>")
+    lines.append(tr.gettext("Send /cancel to stop."))
+    return Rendered("send", "\n".join(lines))

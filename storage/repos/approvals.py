@@ -293,3 +293,34 @@ class ApprovalRepo:
             select(CcReceipt).where(col(CcReceipt.instance_id) == instance_id)
         )
         return list(rows)
+
+    # -- registers and 督办 (#4)
+    async def in_status(
+        self, kinds: Collection[str], statuses: Collection[str]
+    ) -> list[ApprovalInstance]:
+        """Requests of these kinds in these statuses (the open 发文 and 收文), oldest first."""
+        rows = await self.session.exec(
+            select(ApprovalInstance)
+            .where(
+                col(ApprovalInstance.kind).in_(list(kinds)),
+                col(ApprovalInstance.status).in_(list(statuses)),
+            )
+            .order_by(col(ApprovalInstance.id))
+        )
+        return list(rows)
+
+    async def open_tasks_of(self, instance_ids: Collection[int]) -> list[ApprovalTask]:
+        """The open task rows of many requests (their holders and deadlines), by request."""
+        ids = sorted(set(instance_ids))
+        found: list[ApprovalTask] = []
+        for start in range(0, len(ids), 1000):  # well under every driver's bind-parameter limit
+            rows = await self.session.exec(
+                select(ApprovalTask)
+                .where(
+                    col(ApprovalTask.instance_id).in_(ids[start : start + 1000]),
+                    col(ApprovalTask.status) == "open",
+                )
+                .order_by(col(ApprovalTask.instance_id), col(ApprovalTask.n))
+            )
+            found.extend(rows)
+        return found

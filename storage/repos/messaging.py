@@ -152,6 +152,15 @@ class OutboxRepo:
         rows = await self.session.exec(select(LiveCard).where(col(LiveCard.card_key).in_(keys)))
         return {row.card_key: (row.chat_id, row.message_id) for row in rows}
 
+    async def card_at(self, chat_id: int, message_id: int) -> str | None:
+        """Which living card a message is (a reply to it comments on that card's request)."""
+        rows = await self.session.exec(
+            select(col(LiveCard.card_key)).where(
+                col(LiveCard.chat_id) == chat_id, col(LiveCard.message_id) == message_id
+            )
+        )
+        return rows.first()
+
     async def forget_card(self, card_key: str) -> None:
         """The card's message is gone (deleted by the user): the next row sends a new one."""
         await self.session.exec(delete(LiveCard).where(col(LiveCard.card_key) == card_key))
@@ -206,13 +215,17 @@ class OutboxRepo:
 
     # reachability
     async def mark_unreachable(self, chat_id: int, *, now: datetime, reason: str) -> None:
-        existing = await self.session.get(ChatStatus, chat_id)
-        if existing is None:
-            self.session.add(ChatStatus(chat_id=chat_id, unreachable_since=now, reason=reason))
-        elif existing.unreachable_since is None:
-            existing.unreachable_since = now
-            existing.reason = reason
-            self.session.add(existing)
+        """Record that a chat refused us; an upsert, so two workers seeing it at once agree."""
+        insert = insert_for(self.session)(ChatStatus).values(
+            chat_id=chat_id, unreachable_since=now, reason=reason[:200]
+        )
+        await self.session.exec(
+            insert.on_conflict_do_update(
+                index_elements=["chat_id"],
+                set_={"unreachable_since": now, "reason": reason[:200]},
+                where=col(ChatStatus.unreachable_since).is_(None),
+            )
+        )
 
     async def mark_reachable(self, chat_id: int) -> bool:
         result = await self.session.exec(

@@ -87,6 +87,13 @@ class PeopleRepo:
     async def get(self, staff_id: int) -> Staff | None:
         return await self.session.get(Staff, staff_id)
 
+    async def active_by_name(self, name: str) -> Sequence[Staff]:
+        """Active staff with exactly this name (names are not unique: callers check)."""
+        rows = await self.session.exec(
+            select(Staff).where(col(Staff.name) == name, col(Staff.active).is_(True)).limit(5)
+        )
+        return rows.all()
+
     async def many(self, staff_ids: Iterable[int]) -> dict[int, Staff]:
         """Staff rows by id (missing ids are left out)."""
         ids = list(set(staff_ids))

@@ -23,6 +23,7 @@ from bot.emulator import BotApiEmulator, Phone
 from bot.people.domain import COLUMNS
 from bot.services import Services
 from handlers.app import BotRunner
+from handlers.sender import Limits
 from storage.crypto import KeyRing, install_key_ring
 from storage.db import Database
 
@@ -70,6 +71,9 @@ def bot_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+CONVERSATION_LIMITS = Limits(chat_burst=50, chat_interval_s=0.0, group_limit=200)
+
+
 @dataclass
 class RunningBot:
     """The bot process (in this event loop), restartable; and direct access to its services."""
@@ -79,6 +83,10 @@ class RunningBot:
     clock: Clock = system_clock
     runner: BotRunner | None = None
     processes: list[asyncio.subprocess.Process] = field(default_factory=list)
+    # The emulator enforces no flood limits unless a test turns them on, and conversations
+    # would otherwise wait Telegram's one message per second per chat between replies
+    # (tests/e2e/test_sender.py checks the real limits).
+    sender_limits: Limits | None = field(default_factory=lambda: CONVERSATION_LIMITS)
 
     @property
     def services(self) -> Services:
@@ -86,7 +94,7 @@ class RunningBot:
         return self.runner.services
 
     async def start(self) -> None:
-        self.runner = BotRunner(self.settings, clock=self.clock)
+        self.runner = BotRunner(self.settings, clock=self.clock, sender_limits=self.sender_limits)
         await self.runner.start()
 
     async def stop(self) -> None:

@@ -35,9 +35,10 @@ async def finance_org(org: Org) -> FinanceOrg:
 
 
 async def fill_reimbursement(phone: Phone, amount: str, purpose: str = "差旅费") -> SentMessage:
-    """/apply → 费用报销 → answers → the summary."""
+    """/apply → 费用报销 → answers → the summary (waits only for messages after /apply)."""
+    start = phone.last_message()
     await phone.command("/apply")
-    menu = await phone.wait_message(containing="要发起的申请")
+    menu = await phone.wait_message(containing="要发起的申请", after=start)
     await phone.press("费用报销", message=menu)
     ask = await phone.wait_message(containing="金额", after=menu)
     await phone.send(amount)

@@ -99,3 +99,34 @@ async def test_kill_with_updates_in_flight_handles_each_exactly_once(
     for p in phones:
         extra = len(p.messages()) - MESSAGES_EACH
         assert 0 <= extra <= uncertain.get(p.id, 0), (p.id, extra, uncertain)
+
+
+async def test_kill_between_submit_and_approve_keeps_the_task_and_its_buttons(
+    bot: RunningBot, org: Org, emulator: BotApiEmulator
+) -> None:
+    """Reference §4 item 1(c): SIGKILL after submit; after a restart /todo lists the same
+    task and the button on the card sent before the kill still decides it, once."""
+    from tests.e2e.test_approvals import fill_reimbursement, finance_org, submit, task_card
+
+    people = await finance_org(org)
+    await bot.stop()
+    bot.settings = bot.settings.with_overrides(inbox_lease_s=3.0)
+    proc = await bot.spawn()
+    assert await _wait_for(lambda: len(emulator.calls("getUpdates")) > 0, 20), "bot not up"
+    await submit(people.clerk, await fill_reimbursement(people.clerk, "300"))
+    card = await task_card(people.head)
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    proc = await bot.spawn()
+    await people.head.command("/todo")
+    todo = await people.head.wait_message(containing="待您处理", timeout=30)
+    assert "BX-" in " ".join(b for row in todo.buttons for b in row)
+    await people.head.press("✅ 同意", message=card)
+    edited = await people.head.wait_edit(card, timeout=15)
+    assert edited.buttons == []
+    done = await people.clerk.wait_message(containing="已结束", timeout=15)
+    assert "已通过" in done.text
+    await asyncio.sleep(1.0)  # a decision sent twice would show by now
+    assert len([m for m in people.clerk.messages() if "已结束" in m.text]) == 1
+    proc.send_signal(signal.SIGTERM)
+    await proc.wait()

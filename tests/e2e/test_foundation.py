@@ -99,7 +99,8 @@ async def test_language_switch_and_commands_in_both_languages(
     en = {c["command"]: c["description"] for c in emulator.commands(language_code="en")}
     assert zh["menu"] == "主菜单" and en["menu"] == "Main menu"
     assert set(zh) == set(en) == {
-        "menu", "help", "language", "cancel", "start", "apply", "todo", "mine", "find"
+        "menu", "help", "language", "cancel", "start", "apply", "todo", "mine", "find",
+        "delegate", "register", "overdue",
     }  # fmt: skip
 
 

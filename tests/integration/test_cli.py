@@ -97,3 +97,163 @@ def test_broken_files_get_a_message_not_a_traceback(tmp_path: Path, content: byt
     result = govbot(tmp_path, "staff", "import", str(path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ")
+
+
+def test_help_lists_the_template_and_approval_commands(tmp_path: Path) -> None:
+    out = govbot(tmp_path, "--help").stdout
+    assert "  templates " in out and "  approvals " in out
+    sub = govbot(tmp_path, "approvals", "--help").stdout
+    for name in ("register", "show", "overdue"):
+        assert f"  {name} " in sub, name
+
+
+def test_templates_load_list_and_a_bad_file_changes_nothing(tmp_path: Path) -> None:
+    import shutil
+
+    from bot.approvals.templates import shipped_dir
+
+    assert govbot(tmp_path, "db", "upgrade").returncode == 0
+    empty = govbot(tmp_path, "templates", "list")
+    assert empty.returncode == 0 and "没有生效的模板" in empty.stdout
+    loaded = govbot(tmp_path, "templates", "load", str(shipped_dir()))
+    assert loaded.returncode == 0, loaded.stderr
+    assert "已加载 5 个：incoming, leave, outgoing, reimbursement, seal" in loaded.stdout
+    listed = govbot(tmp_path, "templates", "list")
+    assert (
+        "outgoing v1 发文审批（发文）：review → countersign → sign → number → archive"
+        in listed.stdout
+    )
+    assert "incoming v1 收文办理（收文）：propose → instruct → handle → close → archive" in (
+        listed.stdout
+    )
+
+    bad = tmp_path / "bad"
+    shutil.copytree(shipped_dir(), bad)
+    source = (bad / "outgoing.yaml").read_text(encoding="utf-8")
+    (bad / "outgoing.yaml").write_text(
+        source.replace("    type: choice", "    type: choise", 1), encoding="utf-8"
+    )
+    (bad / "leave.yaml").write_text(
+        (bad / "leave.yaml").read_text(encoding="utf-8").replace("请假", "休假", 1),
+        encoding="utf-8",
+    )
+    line = next(
+        n for n, text in enumerate(source.splitlines(), start=1) if text == "    type: choice"
+    )
+    refused = govbot(tmp_path, "templates", "load", str(bad))
+    assert refused.returncode == 1
+    assert f"{bad / 'outgoing.yaml'}:{line}: Unknown field type “choise”" in refused.stderr
+    assert "未做任何更改" in refused.stderr and "Traceback" not in refused.stderr
+    # The old versions are still the ones in force (leave.yaml's valid change was not taken).
+    assert govbot(tmp_path, "templates", "list").stdout == listed.stdout
+
+    (bad / "outgoing.yaml").write_text(source, encoding="utf-8")
+    (bad / "seal.yaml").unlink()
+    fixed = govbot(tmp_path, "templates", "load", str(bad))
+    assert fixed.returncode == 0
+    assert "已加载 1 个：leave" in fixed.stdout and "已停用 1 个" in fixed.stdout
+    after = govbot(tmp_path, "templates", "list").stdout
+    assert "leave v2 " in after and "seal " not in after
+
+
+def test_approvals_register_show_and_overdue(tmp_path: Path) -> None:
+    import asyncio
+    import csv
+    import io
+    from datetime import UTC, datetime
+
+    from openpyxl import load_workbook
+
+    assert govbot(tmp_path, "db", "upgrade").returncode == 0
+    numbers = asyncio.run(_seed_requests(tmp_path / "data"))
+    outgoing_no, incoming_no = numbers
+
+    out_file = tmp_path / "发文.xlsx"
+    written = govbot(tmp_path, "approvals", "register", "outgoing", "--out", str(out_file))
+    assert written.returncode == 0, written.stderr
+    assert "发文登记簿：已写入 1 条" in written.stdout
+    sheet = load_workbook(out_file).active
+    assert sheet is not None
+    head = [c.value for c in sheet[1]]
+    first = dict(zip(head, [c.value for c in sheet[2]], strict=True))
+    assert first["申请编号"] == outgoing_no and first["签发人"] == "王局长"
+    assert first["成文日期"] == datetime(2026, 11, 2, tzinfo=UTC).replace(tzinfo=None)
+
+    in_file = tmp_path / "in.csv"
+    result = govbot(
+        tmp_path, "approvals", "register", "incoming", "--year", "2026", "--out", str(in_file)
+    )
+    assert result.returncode == 0
+    data = in_file.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    table = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert table[0][:3] == ["收文编号", "来文单位", "来文字号"] and table[1][0] == incoming_no
+    none = govbot(
+        tmp_path, "approvals", "register", "incoming", "--year", "2025", "--out", str(in_file)
+    )
+    assert "已写入 0 条" in none.stdout
+
+    shown = govbot(tmp_path, "approvals", "show", outgoing_no, "--json")
+    assert shown.returncode == 0, shown.stderr
+    record = json.loads(shown.stdout)
+    assert record["number"] == outgoing_no and record["submitter"] == "李明"
+    assert [(t["actor"], t["move"], t["comment"]) for t in record["timeline"]][:3] == [
+        ("钱主任", "approve", None),
+        ("赵处长", "approve", None),
+        ("王局长", "approve", "同意印发"),
+    ]
+    audit = record["audit"]
+    assert [a["action"] for a in audit][:4] == [
+        "approval.submitted",
+        "approval.approve",
+        "approval.approve",
+        "approval.sign",
+    ]
+    assert all(a["content_hash"] == record["content_hash"] for a in audit)
+    assert all(a["at"] and a["seq"] for a in audit)
+    text = govbot(tmp_path, "approvals", "show", outgoing_no).stdout
+    assert "提交人：李明（综合处）" in text and "王局长 已同意 [签发] “同意印发”" in text
+    assert f"内容哈希 {record['content_hash']}" in text and "approval.sign" in text
+    missing = govbot(tmp_path, "approvals", "show", "FW-19990101-0001")
+    assert missing.returncode == 2 and "没有编号为 FW-19990101-0001 的申请" in missing.stderr
+
+    overdue = govbot(tmp_path, "approvals", "overdue")
+    assert overdue.returncode == 0
+    lines = overdue.stdout.splitlines()
+    at = lines.index("财务处（1）")
+    assert lines[at + 1].startswith(f"  {incoming_no} 逾期的来文 · 承办 · 赵处长 · 期限 ")
+    assert "2026-11-10" in lines[at + 1]
+
+
+async def _seed_requests(data_dir: Path) -> tuple[str, str]:
+    """An outgoing request signed off and an incoming one past its deadline, made in-process."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.bootstrap import open_database, open_keys
+    from bot.clock import FakeClock
+    from bot.config import Settings
+    from bot.runtime import Runtime
+    from tests.integration.test_approval_registers import FAR, Office, incoming, outgoing
+
+    settings = Settings(data_dir=data_dir)
+    keys = open_keys(settings)
+    db = open_database(settings)
+    try:
+        clock = FakeClock(datetime(2026, 11, 2, 1, 0, tzinfo=UTC))
+        office = Office(Runtime(db, keys, clock), clock)
+        await office.setup()
+        out = await office.apply("李明", "outgoing", outgoing("关于做好冬季安全生产工作的通知"))
+        await office.approve("钱主任")
+        await office.approve("赵处长")
+        await office.sign("王局长", "同意印发")
+        await office.set_due(out, FAR)  # should 编号 still be open, it is not late
+        clock.advance(timedelta(hours=1))
+        inc = await office.apply(
+            "钱主任", "incoming", incoming("逾期的来文", deadline="2026-11-10")
+        )
+        await office.approve("吴秘书", inc)
+        await office.approve("王局长", inc)
+        await office.set_due(inc, FAR)  # late by its 办理时限 only
+        return out, inc
+    finally:
+        await db.dispose()
