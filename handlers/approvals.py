@@ -176,7 +176,7 @@ async def on_task_button(update: Update, context: Ctx) -> None:
 async def _task_press(
     service: ApprovalService, verb: str, press: callbacks.Press, tg_id: int, chat_id: int
 ) -> Pressed | None:
-    if verb in ("ok", "no", "ret", "tr", "add", "addb", "adda", "cmt"):
+    if verb in ("ok", "no", "ret", "tr", "add", "addb", "adda", "addw", "cmt"):
         return await service.press(
             tg_id=tg_id, chat_id=chat_id, action=verb, task_id=press.obj_id, version=press.version
         )
@@ -191,6 +191,10 @@ async def _task_press(
         return await service.withdraw(tg_id=tg_id, instance_id=press.obj_id, version=press.version)
     if verb == "urge":
         return await service.urge(tg_id=tg_id, instance_id=press.obj_id)
+    if verb == "rto":
+        return await service.pick_return(
+            tg_id=tg_id, chat_id=chat_id, task_id=press.obj_id, target=press.version
+        )
     if verb == "rvk":
         return await service.revoke(tg_id=tg_id, instance_id=press.obj_id, version=press.version)
     if verb == "read":
@@ -236,7 +240,7 @@ def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
             0,
             CallbackQueryHandler(
                 on_task_button,
-                pattern=r"^ap\.(ok|no|ret|sign|open|wd|urge|resub|redit|tr|add|addb|adda|cmt|note|files|read|rvk):",
+                pattern=r"^ap\.(ok|no|ret|sign|open|wd|urge|resub|redit|tr|add|addb|adda|addw|rto|cmt|note|files|read|rvk):",
             ),
         ),
     ]

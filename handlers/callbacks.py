@@ -39,6 +39,8 @@ ACTIONS = frozenset(
         "ap.add",  # add signers: asks before or after
         "ap.addb",  # add signers before me (asks whom)
         "ap.adda",  # add signers after me (asks whom)
+        "ap.addw",  # add signers alongside me, 并加签 (asks whom)
+        "ap.rto",  # where a return goes (object: task id, version: 0 submitter, i + 1 node i)
         "ap.cmt",  # comment on a task card (asks the text)
         "ap.note",  # comment from a status or CC card (object: request id)
         "ap.files",  # send the attachments (object: request id)

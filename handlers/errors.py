@@ -15,7 +15,7 @@ from telegram.error import TelegramError
 from bot import errors as e
 from bot.approvals import engine as eng
 from bot.approvals import services as ap
-from bot.i18n import N_, translator
+from bot.i18n import N_, negotiate, translator
 from bot.runtime import ReplayedUpdateError, current_update, is_unavailable
 from handlers.context import Ctx
 
@@ -138,6 +138,7 @@ async def on_error(update: object, context: Ctx) -> None:
             "database unavailable while handling update %s: %s", update_id, type(exc).__name__
         )
         _retry_later()
+        await _answer_unavailable(update)
         return
     if isinstance(exc, TelegramError):
         logger.warning("Telegram refused a call for update %s: %s", update_id, exc)
@@ -155,6 +156,23 @@ async def on_error(update: object, context: Ctx) -> None:
     if not isinstance(update, Update) or update.effective_user is None:
         return
     await tell_user(update, context, error_code(exc))
+
+
+async def _answer_unavailable(update: object) -> None:
+    """Tell a tap at once that it is kept, not done (never a false "approved").
+
+    The language comes from Telegram's language_code: the database is what is missing.
+    """
+    if not isinstance(update, Update) or update.callback_query is None:
+        return
+    user = update.effective_user
+    text = translator(negotiate(user.language_code if user else None)).gettext(
+        MESSAGES_BY_CODE["unavailable"]
+    )
+    try:
+        await update.callback_query.answer(text, show_alert=True)
+    except TelegramError as exc:
+        logger.info("could not answer a tap during an outage: %s", exc)
 
 
 def _retry_later() -> None:

@@ -88,6 +88,7 @@ class Move(StrEnum):
     TRANSFER = "transfer"
     ADD_BEFORE = "add_before"
     ADD_AFTER = "add_after"
+    ADD_ALONGSIDE = "add_alongside"
 
 
 DECIDED = frozenset({SlotStatus.APPROVED, SlotStatus.REJECTED, SlotStatus.AUTO_PASSED})
@@ -789,6 +790,40 @@ def _at_work(state: InstanceState, task: TaskState, person: int, ctx: Context) -
         and (t.assignee in (person, acting) or t.on_behalf_of == person)
         for t in state.tasks
     )
+
+
+def add_alongside(
+    state: InstanceState, n: int, *, actor: int, people: Sequence[int], ctx: Context
+) -> Outcome:
+    """并加签: ``people`` join my node as approvers of its own kind (会签: all must approve).
+
+    On a sequential node they act right after me; on the others they start at once. My own
+    task stays open.
+    """
+    task = _holding(state, n, actor)
+    unique = list(dict.fromkeys(people))
+    if (
+        not unique
+        or task.sub is not None
+        or actor in unique
+        or state.submitter in unique
+        or any(_at_work(state, task, p, ctx) for p in unique)
+    ):
+        raise BadTargetError()
+    run = _Run(state, ctx)
+    task = run.s.task(n)
+    run.log(
+        Move.ADD_ALONGSIDE, actor, node=task.node, people=unique, on_behalf_of=task.on_behalf_of
+    )
+    node = run.s.nodes[task.node]
+    added = [Slot(approver=p) for p in unique]
+    node.slots[task.slot + 1 : task.slot + 1] = added
+    for t in run.s.tasks:  # later slots moved along
+        if t.node == task.node and t.slot > task.slot:
+            t.slot += len(added)
+    run.advance_node(task.node)
+    _continue(run, task.node)
+    return run.done()
 
 
 def add_signers(

@@ -72,6 +72,7 @@ PROMPTED: Mapping[str, str] = {
     "tr": "transfer",
     "addb": "add_before",
     "adda": "add_after",
+    "addw": "add_with",
     "cmt": "comment",
 }
 COMMENTS_SHOWN = 5
@@ -85,10 +86,6 @@ class TemplateUnavailableError(DomainError):
 
 class DraftGoneError(DomainError):
     """The draft was submitted, discarded or replaced."""
-
-
-class ClassifiedRefusedError(DomainError):
-    """A 秘密/机密/绝密 document: never accepted through chat."""
 
 
 class EmptyApproverError(DomainError):
@@ -206,15 +203,13 @@ class ApprovalService:
         async with self._rt.uow() as uow:
             actor = await self._actor(uow, tg_id)
             usable = await self._usable(uow, actor)
-            await uow.outbox.add(
-                chat_id=chat_id,
-                kind="ap.templates",
-                staff_id=actor.staff_id,
+            await _reply(
+                uow,
+                actor,
+                chat_id,
+                "ap.templates",
+                {"templates": [{"id": t.row_id, "name": _text(t.template.name)} for t in usable]},
                 now=now,
-                facts={
-                    "templates": [{"id": t.row_id, "name": _text(t.template.name)} for t in usable]
-                },
-                priority=PRIORITY_INTERACTIVE,
             )
             await uow.commit()
 
@@ -264,12 +259,12 @@ class ApprovalService:
         )
         index = [f.key for f in template.fields].index(fld.key)
         files = draft.values.get(fld.key) if fld.type == FieldType.ATTACHMENT else None
-        await uow.outbox.add(
-            chat_id=chat_id,
-            kind="ap.ask",
-            staff_id=actor.staff_id,
-            now=now,
-            facts={
+        await _reply(
+            uow,
+            actor,
+            chat_id,
+            "ap.ask",
+            {
                 "draft_id": draft.id,
                 "version": draft.version,
                 "field": _field_facts(fld),
@@ -279,7 +274,7 @@ class ApprovalService:
                 "error": None if error is None else {"code": error.code, **error.facts},
                 "files": len(files) if isinstance(files, list) else 0,
             },
-            priority=PRIORITY_INTERACTIVE,
+            now=now,
         )
 
     async def _flow_draft(
@@ -421,13 +416,7 @@ class ApprovalService:
                     assert draft.id is not None
                     await uow.approvals.delete_draft(draft.id)
                     await uow.flows.clear(tg_id, chat_id)
-                    await uow.outbox.add(
-                        chat_id=chat_id,
-                        kind="ap.classified",
-                        staff_id=actor.staff_id,
-                        now=now,
-                        priority=PRIORITY_INTERACTIVE,
-                    )
+                    await _reply(uow, actor, chat_id, "ap.classified", now=now)
                     await uow.audit.append(
                         actor_id=actor.staff_id,
                         action="approval.classified_refused",
@@ -525,12 +514,12 @@ class ApprovalService:
             ]
         except EmptyRouteError as exc:
             problem = exc.node_key
-        await uow.outbox.add(
-            chat_id=chat_id,
-            kind="ap.summary",
-            staff_id=actor.staff_id,
-            now=now,
-            facts={
+        await _reply(
+            uow,
+            actor,
+            chat_id,
+            "ap.summary",
+            {
                 "draft_id": draft.id,
                 "version": draft.version,
                 "template": _text(template.name),
@@ -539,7 +528,7 @@ class ApprovalService:
                 "problem": problem,
                 "resubmit": draft.instance_id is not None,
             },
-            priority=PRIORITY_INTERACTIVE,
+            now=now,
         )
 
     async def edit_draft(self, *, tg_id: int, chat_id: int, draft_id: int, index: int) -> None:
@@ -553,16 +542,16 @@ class ApprovalService:
             draft, loaded, _ = found
             fields = loaded.template.fields
             if index == 0:  # the list of questions to pick from
-                await uow.outbox.add(
-                    chat_id=chat_id,
-                    kind="ap.edit_pick",
-                    staff_id=actor.staff_id,
-                    now=now,
-                    facts={
+                await _reply(
+                    uow,
+                    actor,
+                    chat_id,
+                    "ap.edit_pick",
+                    {
                         "draft_id": draft_id,
                         "fields": [_text(f.label) for f in fields],
                     },
-                    priority=PRIORITY_INTERACTIVE,
+                    now=now,
                 )
             elif 1 <= index <= len(fields):
                 await self._ask(
@@ -582,13 +571,7 @@ class ApprovalService:
                 raise DraftGoneError()
             await uow.approvals.delete_draft(draft_id)
             await uow.flows.clear(tg_id, chat_id)
-            await uow.outbox.add(
-                chat_id=chat_id,
-                kind="ap.discarded",
-                staff_id=actor.staff_id,
-                now=now,
-                priority=PRIORITY_INTERACTIVE,
-            )
+            await _reply(uow, actor, chat_id, "ap.discarded", now=now)
             await uow.commit()
 
     # -- submit -----------------------------------------------------------------------------
@@ -670,6 +653,8 @@ class ApprovalService:
                     "template": f"{template.key}@{loaded.version}",
                     "content_hash": instance.content_hash,
                     "route": [n.key for n in planned.nodes],
+                    # Why a node went to the admins, passed by itself, ... (审批人为空).
+                    "empty": {n.key: n.empty for n in planned.nodes if n.empty},
                 },
                 now=now,
             )
@@ -920,12 +905,18 @@ class ApprovalService:
         state = InstanceState.from_json(instance.state)
         task = state.task(row.n)
         if task.status != TaskStatus.OPEN or task.version != version:
+            # Who settled it: this slot's decider, else whoever decided the node (或签).
             slot = state.slot_of(task)
+            decider = slot if slot.decided_by is not None else None
+            if decider is None:
+                decider = next(
+                    (s for s in state.nodes[task.node].slots if s.decided_by is not None), None
+                )
             by = None
-            if slot.decided_by is not None and slot.decided_by != actor.staff_id:
-                other = await uow.people.get(slot.decided_by)
+            if decider is not None and decider.decided_by != actor.staff_id:
+                other = await uow.people.get(decider.decided_by or 0)
                 by = other.name if other else None
-            raise AlreadyHandledError(task_id, by, slot.at)
+            raise AlreadyHandledError(task_id, by, decider.at if decider else None)
         return row, instance, loaded, state
 
     async def press(
@@ -952,15 +943,47 @@ class ApprovalService:
             return await self._decide(
                 tg_id=tg_id, task_id=task_id, version=version, move="approve", text=None
             )
+        earlier = [
+            (i, n.key)
+            for i, n in enumerate(state.nodes[: state.task(row.n).node])
+            if n.status == NodeStatus.PASSED and n.slots
+        ]
         async with self._rt.uow() as uow:
-            if action == "add":
-                await uow.outbox.add(
-                    chat_id=chat_id,
-                    kind="ap.add_where",
-                    staff_id=actor.staff_id,
+            if action == "ret" and earlier:
+                # 退回 to the submitter or to an earlier step: ask where first.
+                await uow.flows.put(
+                    tg_id,
+                    chat_id,
+                    flow=REASON_FLOW,
+                    step="return_pick",
+                    data={"task_id": task_id, "version": version},
                     now=now,
-                    facts={"task_id": task_id, "version": version, "number": instance.number},
-                    priority=PRIORITY_INTERACTIVE,
+                )
+                names = instance.form.get("names", {})
+                await _reply(
+                    uow,
+                    actor,
+                    chat_id,
+                    "ap.return_where",
+                    {
+                        "task_id": task_id,
+                        "number": instance.number,
+                        "nodes": [
+                            {"target": i + 1, "name": names.get(key, key)} for i, key in earlier
+                        ],
+                    },
+                    now=now,
+                )
+                await uow.commit()
+                return Pressed("ap.toast.choose")
+            if action == "add":
+                await _reply(
+                    uow,
+                    actor,
+                    chat_id,
+                    "ap.add_where",
+                    {"task_id": task_id, "version": version, "number": instance.number},
+                    now=now,
                 )
                 await uow.commit()
                 return Pressed("ap.toast.choose")
@@ -975,16 +998,50 @@ class ApprovalService:
                 data={"task_id": task_id, "version": version},
                 now=now,
             )
-            await uow.outbox.add(
-                chat_id=chat_id,
-                kind="ap.reason_prompt",
-                staff_id=actor.staff_id,
+            await _reply(
+                uow,
+                actor,
+                chat_id,
+                "ap.reason_prompt",
+                {"move": move, "number": instance.number},
                 now=now,
-                facts={"move": move, "number": instance.number},
-                priority=PRIORITY_INTERACTIVE,
             )
             await uow.commit()
         return Pressed("ap.toast.type_reason", {"move": move})
+
+    async def pick_return(self, *, tg_id: int, chat_id: int, task_id: int, target: int) -> Pressed:
+        """Where a 退回 goes (0: the submitter, i + 1: node i); then the reason is asked."""
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            flow = await uow.flows.get(tg_id, chat_id)
+            if (
+                flow is None
+                or flow.flow != REASON_FLOW
+                or flow.step != "return_pick"
+                or int(flow.data.get("task_id", 0)) != task_id
+            ):
+                raise StaleCardError(task_id)
+            actor = await self._actor(uow, tg_id)
+            version = int(flow.data.get("version", 0))
+            _, instance, _, _ = await self._load_task(uow, actor, task_id, version)
+            await uow.flows.put(
+                tg_id,
+                chat_id,
+                flow=REASON_FLOW,
+                step="return",
+                data={"task_id": task_id, "version": version, "target": target - 1},
+                now=now,
+            )
+            await _reply(
+                uow,
+                actor,
+                chat_id,
+                "ap.reason_prompt",
+                {"move": "return" if target == 0 else "return_node", "number": instance.number},
+                now=now,
+            )
+            await uow.commit()
+        return Pressed("ap.toast.type_reason")
 
     async def _reason(self, *, tg_id: int, chat_id: int, text: str) -> None:
         now = self._rt.clock()
@@ -1009,13 +1066,13 @@ class ApprovalService:
             actor = await self._actor(uow, tg_id)
             if not reason or move == "sign_confirm":
                 # Nothing typed (or typing while the 签发 waits for its confirmation tap).
-                await uow.outbox.add(
-                    chat_id=chat_id,
-                    kind="ap.reason_prompt",
-                    staff_id=actor.staff_id,
+                await _reply(
+                    uow,
+                    actor,
+                    chat_id,
+                    "ap.reason_prompt",
+                    {"move": "sign" if move == "sign_confirm" else move, "number": ""},
                     now=now,
-                    facts={"move": "sign" if move == "sign_confirm" else move, "number": ""},
-                    priority=PRIORITY_INTERACTIVE,
                 )
                 await uow.commit()
                 return
@@ -1046,6 +1103,7 @@ class ApprovalService:
                 )
                 await uow.commit()
                 return
+        target = flow.data.get("target")
         await self._decide(
             tg_id=tg_id,
             task_id=task_id,
@@ -1053,6 +1111,7 @@ class ApprovalService:
             move=move,
             text=reason,
             flow_chat=chat_id,
+            target=int(target) if isinstance(target, int) and target >= 0 else None,
         )
 
     async def confirm_sign(
@@ -1088,6 +1147,7 @@ class ApprovalService:
         text: str | None,
         flow_chat: int | None = None,
         inputs: Mapping[str, Any] | None = None,
+        target: int | None = None,
     ) -> Pressed:
         """One move, in the one unit of work of this update (it also ends a text flow).
 
@@ -1114,6 +1174,7 @@ class ApprovalService:
                             text=text,
                             now=now,
                             inputs=inputs,
+                            target=target,
                         )
                     except _LostRaceError:
                         continue  # someone moved it meanwhile: read again, check again
@@ -1147,6 +1208,7 @@ class ApprovalService:
         text: str | None,
         now: datetime,
         inputs: Mapping[str, Any] | None = None,
+        target: int | None = None,
     ) -> Pressed:
         """Apply one move to a loaded task and commit it (``_LostRaceError`` on a CAS miss)."""
         loaded = await self.catalog.get(uow, instance.template_id)
@@ -1160,8 +1222,9 @@ class ApprovalService:
         details: dict[str, Any] = {"task": row.n, "node": node.key, "comment": text}
         if move == "return":
             outcome = engine.return_to(
-                state, row.n, actor=actor.staff_id, target=None, comment=text or "", ctx=ctx
+                state, row.n, actor=actor.staff_id, target=target, comment=text or "", ctx=ctx
             )
+            details["to_node"] = state.nodes[target].key if target is not None else None
         elif move in ("approve", "reject"):
             outcome = engine.decide(
                 state,
@@ -1176,6 +1239,12 @@ class ApprovalService:
             await self._check_may_hold(uow, template, values, node.key, target)
             outcome = engine.transfer(state, row.n, actor=actor.staff_id, to=target, ctx=ctx)
             details["to"] = target
+        elif move == "add_with":
+            people = await self._people_named(uow, text or "", limit=10)
+            outcome = engine.add_alongside(
+                state, row.n, actor=actor.staff_id, people=people, ctx=ctx
+            )
+            details["people"] = people
         elif move in ("add_before", "add_after"):
             people = await self._people_named(uow, text or "", limit=10)
             outcome = engine.add_signers(
@@ -1323,17 +1392,17 @@ class ApprovalService:
             },
             now=now,
         )
-        await uow.outbox.add(
-            chat_id=chat_id,
-            kind="ap.node_input",
-            staff_id=actor.staff_id,
-            now=now,
-            facts={
+        await _reply(
+            uow,
+            actor,
+            chat_id,
+            "ap.node_input",
+            {
                 "number": instance.number,
                 "field": _field_facts(fld),
                 "error": None if error is None else {"code": error.code, **error.facts},
             },
-            priority=PRIORITY_INTERACTIVE,
+            now=now,
         )
 
     async def _node_input(
@@ -1583,14 +1652,7 @@ class ApprovalService:
                 actor=actor,
                 changed_tasks=[t.n for t in new_state.open_tasks()],
             )
-            await uow.outbox.add(
-                chat_id=chat_id,
-                kind="ap.commented",
-                staff_id=actor.staff_id,
-                now=now,
-                facts={"number": instance.number},
-                priority=PRIORITY_INTERACTIVE,
-            )
+            await _reply(uow, actor, chat_id, "ap.commented", {"number": instance.number}, now=now)
             await uow.commit()
 
     async def reply_to_card(self, *, tg_id: int, chat_id: int, message_id: int, text: str) -> bool:
@@ -1626,13 +1688,13 @@ class ApprovalService:
                 data={"instance_id": instance_id},
                 now=now,
             )
-            await uow.outbox.add(
-                chat_id=chat_id,
-                kind="ap.reason_prompt",
-                staff_id=actor.staff_id,
+            await _reply(
+                uow,
+                actor,
+                chat_id,
+                "ap.reason_prompt",
+                {"move": "comment", "number": instance.number},
                 now=now,
-                facts={"move": "comment", "number": instance.number},
-                priority=PRIORITY_INTERACTIVE,
             )
             await uow.commit()
         return Pressed("ap.toast.type_reason")
@@ -1654,18 +1716,18 @@ class ApprovalService:
                 if fld.type != FieldType.ATTACHMENT:
                     continue
                 for item in values.get(fld.key) or []:
-                    await uow.outbox.add(
-                        chat_id=chat_id,
-                        kind="ap.file",
-                        staff_id=actor.staff_id,
-                        now=now,
-                        facts={
+                    await _reply(
+                        uow,
+                        actor,
+                        chat_id,
+                        "ap.file",
+                        {
                             "file_id": item.get("file_id"),
                             "name": item.get("name"),
                             "number": instance.number,
                             "label": _text(fld.label),
                         },
-                        priority=PRIORITY_INTERACTIVE,
+                        now=now,
                     )
                     sent += 1
             await uow.commit()
@@ -1753,14 +1815,7 @@ class ApprovalService:
                         facts={"name": actor.name, "from": facts["from"], "to": facts["to"]},
                         priority=PRIORITY_NOTIFY,
                     )
-            await uow.outbox.add(
-                chat_id=chat_id,
-                kind="ap.delegation",
-                staff_id=actor.staff_id,
-                now=now,
-                facts=facts,
-                priority=PRIORITY_INTERACTIVE,
-            )
+            await _reply(uow, actor, chat_id, "ap.delegation", facts, now=now)
             await uow.commit()
 
     # -- the submitter's buttons --------------------------------------------------------------
@@ -1874,10 +1929,15 @@ class ApprovalService:
                     signer = next((sl.decided_by for sl in node.slots if sl.decided_by), None)
                     if signer is not None:
                         signers[node.key] = signer
+        review = {
+            "zh_CN": "签发后实质性修改，由原签批人复审（条例 第二十五条）",
+            "en": "Changed in substance after sign-off: the original signer reviews it",
+        }
         for node in planned.nodes:
             if node.key in signers:
                 node.slots = [engine.Slot(approver=signers[node.key])]
-                node.rule = "原签批人复审"
+                node.rule = review["zh_CN"]
+                planned.rules[node.key] = review
         keep = from_return and template.resubmit_from_return
         outcome = engine.resubmit(
             state,
@@ -2085,13 +2145,13 @@ class ApprovalService:
                         else [],
                     }
                 )
-            await uow.outbox.add(
-                chat_id=chat_id,
-                kind="ap.todo",
-                staff_id=actor.staff_id,
+            await _reply(
+                uow,
+                actor,
+                chat_id,
+                "ap.todo",
+                {"items": items, "counts": {str(k): v for k, v in counts.items()}},
                 now=now,
-                facts={"items": items, "counts": {str(k): v for k, v in counts.items()}},
-                priority=PRIORITY_INTERACTIVE,
             )
             await uow.commit()
 
@@ -2146,14 +2206,7 @@ class ApprovalService:
                         "created": instance.created_at.isoformat(),
                     }
                 )
-            await uow.outbox.add(
-                chat_id=chat_id,
-                kind="ap.mine",
-                staff_id=actor.staff_id,
-                now=now,
-                facts={"items": items},
-                priority=PRIORITY_INTERACTIVE,
-            )
+            await _reply(uow, actor, chat_id, "ap.mine", {"items": items}, now=now)
             await uow.commit()
 
     async def find(self, *, tg_id: int, chat_id: int, number: str) -> None:
@@ -2172,14 +2225,7 @@ class ApprovalService:
                 )
             )
             if instance is None or not visible:
-                await uow.outbox.add(
-                    chat_id=chat_id,
-                    kind="ap.not_found",
-                    staff_id=actor.staff_id,
-                    now=now,
-                    facts={"number": number[:60]},
-                    priority=PRIORITY_INTERACTIVE,
-                )
+                await _reply(uow, actor, chat_id, "ap.not_found", {"number": number[:60]}, now=now)
                 await uow.commit()
                 return
             loaded = await self.catalog.get(uow, instance.template_id)
@@ -2189,18 +2235,31 @@ class ApprovalService:
             view = _instance_view(
                 instance, loaded.template, state, instance.form.get("names", {}), people
             )
-            await uow.outbox.add(
-                chat_id=chat_id,
-                kind="ap.found",
-                staff_id=actor.staff_id,
-                now=now,
-                facts=view,
-                priority=PRIORITY_INTERACTIVE,
-            )
+            await _reply(uow, actor, chat_id, "ap.found", view, now=now)
             await uow.commit()
 
 
 # --- pure helpers ------------------------------------------------------------------------------
+async def _reply(
+    uow: UnitOfWork,
+    actor: Actor,
+    chat_id: int,
+    kind: str,
+    facts: Mapping[str, Any] | None = None,
+    *,
+    now: datetime,
+) -> None:
+    """An interactive answer to the person acting, in their chat and language."""
+    await uow.outbox.add(
+        chat_id=chat_id,
+        kind=kind,
+        staff_id=actor.staff_id,
+        now=now,
+        facts=dict(facts or {}),
+        priority=PRIORITY_INTERACTIVE,
+    )
+
+
 def _text(text: Any) -> dict[str, str]:
     return {"zh_CN": text.zh_CN, "en": text.en}
 
@@ -2395,7 +2454,6 @@ def _instance_view(
 __all__ = [
     "AlreadyHandledError",
     "ApprovalService",
-    "ClassifiedRefusedError",
     "DraftGoneError",
     "EmptyApproverError",
     "Pressed",

@@ -70,6 +70,11 @@ MOVE_PROMPTS = {
         "separated by 、"
     ),
     "comment": N_("Type your comment on {number}."),
+    "add_with": N_(
+        "Who should approve {number} together with you? Type employee numbers or full names, "
+        "separated by 、"
+    ),
+    "return_node": N_("Please type the reason for returning {number} to that step."),
 }
 TOASTS = {
     "ap.toast.submitted": N_("Submitted: {number}"),
@@ -84,6 +89,7 @@ TOASTS = {
     "ap.toast.transfer": N_("Transferred."),
     "ap.toast.add_before": N_("Signers added before you."),
     "ap.toast.add_after": N_("Signers added after you."),
+    "ap.toast.add_with": N_("Signers added alongside you."),
     "ap.toast.comment": N_("Comment added."),
     "ap.toast.choose": N_("Please choose."),
     "ap.toast.read": N_("Marked as read."),
@@ -104,6 +110,13 @@ def already_handled_text(by: str | None, at: str | None, tr: Translator) -> str:
     if by and at:
         return tr.gettext("Already handled by {name} at {at}.", name=by, at=_when(at, tr))
     return tr.gettext("This was already handled.")
+
+
+def _plain(text: Any, tr: Translator) -> str:
+    """A label for a button: buttons show plain text, not HTML."""
+    if isinstance(text, Mapping):
+        return str(text.get("en" if tr.locale == "en" else "zh_CN", ""))
+    return str(text or "")
 
 
 def _label(text: Any, tr: Translator) -> str:
@@ -237,7 +250,7 @@ def templates(out: Outgoing, tr: Translator) -> Rendered:
     items = out.facts.get("templates", [])
     if not items:
         return Rendered("send", tr.gettext("There is no approval template you can use."))
-    rows = [[_button(_label(t["name"], tr), "ap.new", int(t["id"]))] for t in items]
+    rows = [[_button(_plain(t["name"], tr), "ap.new", int(t["id"]))] for t in items]
     return Rendered(
         "send", tr.gettext("Which request do you want to start?"), InlineKeyboardMarkup(rows)
     )
@@ -269,7 +282,7 @@ def ask(out: Outgoing, tr: Translator) -> Rendered:
     rows: list[list[InlineKeyboardButton]] = []
     if kind == "choice":
         rows = [
-            [_button(_label(o, tr), "ap.opt", draft_id, i + 1)]
+            [_button(_plain(o, tr), "ap.opt", draft_id, i + 1)]
             for i, o in enumerate(field.get("options", []))
         ]
     elif kind == "attachment":
@@ -340,7 +353,7 @@ def summary(out: Outgoing, tr: Translator) -> Rendered:
 def edit_pick(out: Outgoing, tr: Translator) -> Rendered:
     draft_id = int(out.facts["draft_id"])
     rows = [
-        [_button(_label(label, tr), "ap.edit", draft_id, i + 1)]
+        [_button(_plain(label, tr), "ap.edit", draft_id, i + 1)]
         for i, label in enumerate(out.facts.get("fields", []))
     ]
     return Rendered(
@@ -540,7 +553,7 @@ def todo(out: Outgoing, tr: Translator) -> Rendered:
     for item in items:
         urgency = int(item.get("urgency") or 0)
         badge = f"【{tr.gettext(URGENCY_LABELS[urgency])}】" if urgency in URGENCY_LABELS else ""
-        name = html.unescape(_label(item.get("template"), tr))
+        name = _plain(item.get("template"), tr)
         label = f"{badge}{item.get('number')} {name} · {item.get('submitter')}"
         rows.append([_button(label[:60], "ap.open", int(item["task_id"]))])
     return Rendered("send", text, InlineKeyboardMarkup(rows))
@@ -589,12 +602,13 @@ def add_where(out: Outgoing, tr: Translator) -> Rendered:
     rows = [
         [
             _button(tr.gettext("Before me"), "ap.addb", tid, ver),
+            _button(tr.gettext("Alongside me"), "ap.addw", tid, ver),
             _button(tr.gettext("After me"), "ap.adda", tid, ver),
         ]
     ]
     text = tr.gettext(
-        "Add signers to {number}: should they approve before you (then it comes back to you) "
-        "or after you?",
+        "Add signers to {number}: should they approve before you (then it comes back to you), "
+        "together with you on this step, or after you?",
         number=html.escape(str(f.get("number", ""))),
     )
     return Rendered("send", text, InlineKeyboardMarkup(rows))
@@ -782,3 +796,23 @@ def node_input(out: Outgoing, tr: Translator) -> Rendered:
         lines.append("<i>" + _label(field["hint"], tr) + "</i>")
     lines.append(tr.gettext("Send /cancel to stop."))
     return Rendered("send", "\n".join(lines))
+
+
+@renders("ap.return_where")
+def return_where(out: Outgoing, tr: Translator) -> Rendered:
+    f = out.facts
+    tid = int(f["task_id"])
+    rows = [[_button(tr.gettext("To the submitter"), "ap.rto", tid, 0)]]
+    rows += [
+        [
+            _button(
+                tr.gettext("To: {step}", step=_plain(n["name"], tr)),
+                "ap.rto",
+                tid,
+                int(n["target"]),
+            )
+        ]
+        for n in f.get("nodes", [])
+    ]
+    text = tr.gettext("Return {number} to whom?", number=html.escape(str(f.get("number", ""))))
+    return Rendered("send", text, InlineKeyboardMarkup(rows))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -292,6 +293,8 @@ async def test_edit_after_return_replans_and_tells_earlier_approvers(
     await approve(people.head, "费用报销")
     card = await task_card(people.finance)
     await people.finance.press("↩️ 退回", message=card)
+    where = await people.finance.wait_message(containing="退回至")
+    await people.finance.press("退回申请人", message=where)
     await people.finance.wait_message(containing="退回理由")
     await people.finance.send("超标准，请核减")
     await people.finance.wait_edit(card)
@@ -425,3 +428,139 @@ async def test_todo_lists_most_urgent_first(bot: RunningBot, org: Org) -> None:
     assert "3" in todo.text and "特急 1" in todo.text and "加急 1" in todo.text
     labels = [row[0] for row in todo.buttons]
     assert labels[0].startswith("【特急】") and labels[1].startswith("【加急】"), labels
+
+
+async def test_any_one_race_two_approvers_one_decision(bot: RunningBot, org: Org) -> None:
+    """Two approvers of a 或签 node press at the same moment: one decision, one notice."""
+    people = await finance_org(org)
+    deputy = await org.phone("dept_head;staff", name="赵副处长", department="综合处")
+    await submit(people.clerk, await fill_reimbursement(people.clerk, "300"))
+    head_card, deputy_card = await task_card(people.head), await task_card(deputy)
+    head_data, deputy_data = head_card.callback_data[0][0], deputy_card.callback_data[0][0]
+    assert head_data and deputy_data
+    await asyncio.gather(
+        people.head.press_data(head_data, message=head_card),
+        deputy.press_data(deputy_data, message=deputy_card),
+    )
+    await bot.settle()
+    assert len([m for m in people.clerk.messages() if "已结束" in m.text]) == 1
+    answers = [t.text or "" for t in people.head.toasts() + deputy.toasts()]
+    assert answers.count("已同意。") == 1, answers
+    assert any(a.startswith("已由") for a in answers), answers  # the other is told who
+    for phone, card in ((people.head, head_card), (deputy, deputy_card)):
+        final = next(m for m in phone.messages() if m.message_id == card.message_id)
+        assert final.buttons == []
+    async with bot.services.runtime.detached_uow() as uow:
+        approvals = [e async for e in uow.audit.iterate() if e.action == "approval.approve"]
+    assert len(approvals) == 1
+
+
+async def test_urge_is_rate_limited(bot: RunningBot, org: Org) -> None:
+    people = await finance_org(org)
+    status = await submit(people.clerk, await fill_reimbursement(people.clerk, "300"))
+    await task_card(people.head)
+    await people.clerk.press("🔔 催办", message=status)
+    await people.head.wait_message(containing="催办申请")
+    await people.clerk.press("🔔 催办", message=status)
+    await bot.settle()
+    assert len([m for m in people.head.messages() if "催办申请" in m.text]) == 1
+    assert any("刚刚催办过" in (t.text or "") for t in people.clerk.toasts())
+
+
+async def test_return_to_an_earlier_step_reruns_it(bot: RunningBot, org: Org) -> None:
+    people = await finance_org(org)
+    await submit(people.clerk, await fill_reimbursement(people.clerk, "6000"))
+    first = await approve(people.head, "费用报销")
+    card = await task_card(people.finance)
+    await people.finance.press("↩️ 退回", message=card)
+    where = await people.finance.wait_message(containing="退回至")
+    await people.finance.press("退回至：部门负责人审批", message=where)
+    await people.finance.wait_message(containing="退回该环节的理由")
+    await people.finance.send("请部门负责人再核实事由")
+    await people.finance.wait_edit(card)
+    again = await task_card(people.head, after=first)
+    assert "请部门负责人再核实事由" in again.text or again.buttons
+    await people.head.press("✅ 同意", message=again)
+    await task_card(people.finance, after=card)  # and on to finance again
+
+
+async def test_add_signer_alongside_joins_the_step(bot: RunningBot, org: Org) -> None:
+    people = await finance_org(org)
+    await submit(people.clerk, await fill_reimbursement(people.clerk, "300"))
+    card = await task_card(people.head)
+    await people.head.press("➕ 加签", message=card)
+    where = await people.head.wait_message(containing="与您同时审批")
+    await people.head.press("与我同时", message=where)
+    await people.head.wait_message(containing="与您同时审批 BX")
+    await people.head.send("王局长")
+    joined = await task_card(people.leader)
+    assert "部门负责人审批" in joined.text
+    # The step is 或签 (any one): the head's own approval settles it for both.
+    await people.head.press("✅ 同意", message=card)
+    done = await people.clerk.wait_message(containing="已结束")
+    assert "已通过" in done.text
+
+
+async def test_substantive_edit_after_sign_off_goes_back_to_the_signer(
+    bot: RunningBot, org: Org
+) -> None:
+    p = await doc_org(org)
+    summary = await fill_outgoing(p["drafter"])
+    assert summary is not None
+    status = await submit(p["drafter"], summary)
+    await approve(p["clerk"], "发文审批")
+    card = await open_card(p["leader"], "发文审批")
+    await p["leader"].press("✍️ 签发", message=card)
+    await p["leader"].wait_message(containing="签发意见")
+    await p["leader"].send("同意印发")
+    confirm = await p["leader"].wait_message(containing="确认签发")
+    await p["leader"].press("✍️ 确认签发", message=confirm)
+    # 编号 finds a problem and returns it to the drafter before any number is taken.
+    number_card = await p["clerk"].wait_message(
+        where=lambda m: any("🔢 编号" in b for row in m.buttons for b in row)
+    )
+    await p["clerk"].press("↩️ 退回", message=number_card)
+    where = await p["clerk"].wait_message(containing="退回至")
+    await p["clerk"].press("退回申请人", message=where)
+    await p["clerk"].wait_message(containing="退回理由")
+    await p["clerk"].send("标题需调整")
+    await bot.settle()
+    status = next(m for m in p["drafter"].messages() if m.message_id == status.message_id)
+    await p["drafter"].press("✏️ 修改后重新提交", message=status)
+    summary = await p["drafter"].wait_message(containing="请核对", after=status)
+    await p["drafter"].press("✏️ 修改", message=summary)
+    pick = await p["drafter"].wait_message(containing="要修改哪一项", after=summary)
+    await p["drafter"].press("标题", message=pick)
+    await p["drafter"].wait_message(containing="标题", after=pick)
+    await p["drafter"].send("关于做好2027年元旦春节期间值守工作的通知")
+    summary = await p["drafter"].wait_message(containing="请核对", after=pick)
+    await p["drafter"].press("从退回节点继续", message=summary)
+    # The title changed after 签发: only the original signer is asked to sign again.
+    await p["leader"].wait_message(containing="原签发失效")
+    again = await open_card(p["leader"], "发文审批", after=confirm)
+    assert "原签批人复审" in again.text
+    await bot.settle()
+    assert not [m for m in p["principal"].messages() if "审批依据" in m.text and m.buttons]
+    async with bot.services.runtime.detached_uow() as uow:
+        taken = await uow.numbers.current("市府办发", bot.clock().astimezone(OFFICE_TZ).year)
+    assert taken == 0  # returned before 编号: no number consumed
+
+
+async def test_a_draft_survives_a_restart(bot: RunningBot, org: Org) -> None:
+    people = await finance_org(org)
+    clerk = people.clerk
+    start = clerk.last_message()
+    await clerk.command("/apply")
+    menu = await clerk.wait_message(containing="要发起的申请", after=start)
+    await clerk.press("费用报销", message=menu)
+    ask = await clerk.wait_message(containing="报销金额", after=menu)
+    await clerk.send("1200")
+    ask = await clerk.wait_message(containing="报销事由", after=ask)
+    await bot.restart()
+    await clerk.send("会议费")
+    ask = await clerk.wait_message(containing="费用明细", after=ask)
+    await clerk.press("跳过", message=ask)
+    ask = await clerk.wait_message(containing="发票", after=ask)
+    await clerk.press("跳过", message=ask)
+    summary = await clerk.wait_message(containing="请核对", after=ask)
+    assert "¥1,200.00" in summary.text and "会议费" in summary.text

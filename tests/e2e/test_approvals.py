@@ -188,6 +188,8 @@ async def test_return_and_resubmit_continues_at_the_returning_node(
     await approve(people.head, "费用报销")
     card = await task_card(people.finance)
     await people.finance.press("↩️ 退回", message=card)
+    where = await people.finance.wait_message(containing="退回至")
+    await people.finance.press("退回申请人", message=where)
     await people.finance.wait_message(containing="退回理由")
     await people.finance.send("请补充发票")
     await people.finance.wait_edit(card)

@@ -34,6 +34,7 @@ from bot.approvals.engine import (
     TaskState,
     TaskStatus,
     WithdrawRefusedError,
+    add_alongside,
     add_signers,
     count_reminder,
     decide,
@@ -1487,3 +1488,26 @@ def test_random_play_keeps_the_invariants(
             assert [e.name for e in out.events].count("finished") == 1
             assert out.events[-1] == Event("finished", detail=new.status.value)
         s = new
+
+
+# --- 并加签 (add alongside) --------------------------------------------------------------------
+@pytest.mark.parametrize(("kind", "then_open"), [(ALL, [A, X]), (ANY, [A, X]), (SEQ, [A])])
+def test_add_alongside_joins_my_node(kind: NodeKind, then_open: list[int]) -> None:
+    state = started(node("n", A, kind=kind), node("z", Z))
+    out = check(add_alongside(state, task_of(state, A).n, actor=A, people=[X], ctx=CTX))
+    assert [s.approver for s in out.state.nodes[0].slots] == [A, X]
+    assert holders(out.state) == sorted(then_open)
+    state = ok(out.state, A)
+    if kind == ANY:  # 或签: my approval settles the node, X's task closes
+        assert holders(state) == [Z]
+    else:  # 会签 and 依次: X must approve too
+        assert holders(state) == [X]
+        assert holders(ok(state, X)) == [Z]
+
+
+def test_add_alongside_refuses_the_submitter_myself_and_people_already_on_it() -> None:
+    state = started(node("n", A, B, kind=ALL))
+    n = task_of(state, A).n
+    for people in ([A], [SUB], [B], []):
+        with pytest.raises(BadTargetError):
+            add_alongside(state, n, actor=A, people=people, ctx=CTX)
