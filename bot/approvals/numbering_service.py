@@ -12,6 +12,17 @@ from storage.uow import UnitOfWork
 OFFICE_TZ = ZoneInfo("Asia/Shanghai")
 
 
+async def assign_request_number(uow: UnitOfWork, prefix: str, now: datetime) -> str:
+    """``BX-20261201-0007``: per template prefix and office-local day, gap-free like 发文字号.
+
+    Taken in the caller's transaction, so a submission that rolls back gives its number back.
+    """
+    local = now.astimezone(OFFICE_TZ)
+    day = local.strftime("%Y%m%d")
+    n = await uow.numbers.allocate(f"req:{prefix}:{day}", local.year, now=now)
+    return f"{prefix}-{day}-{n:04d}"
+
+
 class DocNumberService:
     """Numbers are per 机关代字 and office-local year; the caller's commit makes one final."""
 

@@ -42,7 +42,7 @@ from bot.approvals.model import (
     Text,
     WithdrawRule,
 )
-from bot.approvals.numbering_service import OFFICE_TZ, DocNumberService
+from bot.approvals.numbering_service import OFFICE_TZ, DocNumberService, assign_request_number
 from bot.approvals.routing import EmptyRouteError, plan, resolve_people
 from bot.calendar.services import CalendarService
 from bot.errors import DomainError, PermissionDeniedError, StaleCardError
@@ -619,7 +619,7 @@ class ApprovalService:
                 planned = await plan(uow, template, values, submitter)
             except EmptyRouteError as exc:
                 raise EmptyApproverError(exc.node_key) from exc
-            number = await self._request_number(uow, template.prefix, now)
+            number = await assign_request_number(uow, template.prefix, now)
             state = InstanceState(submitter=submitter.id, nodes=planned.nodes)
             ctx = await self._context(uow, now)
             outcome = engine.start(state, ctx)
@@ -663,13 +663,6 @@ class ApprovalService:
             )
             await uow.commit()
             return number
-
-    async def _request_number(self, uow: UnitOfWork, prefix: str, now: datetime) -> str:
-        """``BX-20261201-0007``: per prefix and office-local day, gap-free like 发文字号."""
-        local = now.astimezone(OFFICE_TZ)
-        day = local.strftime("%Y%m%d")
-        n = await uow.numbers.allocate(f"req:{prefix}:{day}", local.year, now=now)
-        return f"{prefix}-{day}-{n:04d}"
 
     async def _context(
         self,

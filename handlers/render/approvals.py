@@ -136,7 +136,7 @@ def _value(field: Mapping[str, Any], tr: Translator) -> str:
         except InvalidOperation:
             return html.escape(str(value))
     if kind == "choice":
-        return "、".join(_label(v, tr) for v in value) if isinstance(value, list) else "—"
+        return _list([_label(v, tr) for v in value], tr) if isinstance(value, list) else "—"
     if kind == "date":
         return html.escape(tr.day(date.fromisoformat(str(value)), "medium"))
     if kind == "date_range" and isinstance(value, Mapping):
@@ -149,14 +149,22 @@ def _value(field: Mapping[str, Any], tr: Translator) -> str:
             )
         )
     if kind == "attachment" and isinstance(value, list):
-        return "📎 " + "、".join(html.escape(str(v)) for v in value)
+        return "📎 " + _list([html.escape(str(v)) for v in value], tr)
     if isinstance(value, list):
-        return "、".join(html.escape(str(v)) for v in value)
+        return _list([html.escape(str(v)) for v in value], tr)
     return html.escape(str(value))
 
 
+def _list(items: Sequence[str], tr: Translator) -> str:
+    """Items joined as the language writes a list (、 in Chinese, ", " in English)."""
+    return tr.gettext("、").join(items)
+
+
 def _fields(fields: Sequence[Mapping[str, Any]], tr: Translator) -> str:
-    return "\n".join(f"{_label(f['label'], tr)}：{_value(f, tr)}" for f in fields)
+    return "\n".join(
+        tr.gettext("{label}: {value}", label=_label(f["label"], tr), value=_value(f, tr))
+        for f in fields
+    )
 
 
 def _when(iso: str | None, tr: Translator) -> str:
@@ -190,8 +198,13 @@ def _chain(nodes: Sequence[Mapping[str, Any]], tr: Translator) -> str:
         mark = NODE_MARKS.get(str(node.get("status")), "")
         kind = ""
         if len(node.get("people", [])) > 1:
-            kind = "（" + tr.gettext(KIND_LABELS[str(node.get("kind", "sequential"))]) + "）"
-        lines.append(f"{mark} <b>{_label(node['name'], tr)}</b>{kind}：" + "；".join(people))
+            kind = tr.gettext(
+                " ({kind})", kind=tr.gettext(KIND_LABELS[str(node.get("kind", "sequential"))])
+            )
+        step = f"{mark} <b>{_label(node['name'], tr)}</b>{kind}"
+        lines.append(
+            tr.gettext("{step}: {people}", step=step, people=tr.gettext("；").join(people))
+        )
     return "\n".join(lines)
 
 
@@ -320,7 +333,7 @@ def summary(out: Outgoing, tr: Translator) -> Rendered:
     else:
         text += "\n\n" + tr.gettext("<b>Route</b> (who will approve):") + "\n"
         for node in f.get("route", []):
-            people = "、".join(html.escape(p) for p in node.get("people", []))
+            people = _list([html.escape(p) for p in node.get("people", [])], tr)
             if node.get("empty") in EMPTY_LABELS:
                 people = (
                     people
@@ -328,7 +341,9 @@ def summary(out: Outgoing, tr: Translator) -> Rendered:
                     + tr.gettext(EMPTY_LABELS[str(node["empty"])])
                 )
             rule = f" [{_label(node['rule'], tr)}]" if node.get("rule") else ""
-            text += f"▫️ {_label(node['name'], tr)}：{people}{rule}\n"
+            who = people + rule
+            line = tr.gettext("{step}: {people}", step=_label(node["name"], tr), people=who)
+            text += "▫️ " + line + "\n"
         version = int(f.get("version", 0))
         if f.get("resubmit"):
             again = tr.gettext("Resubmit from the returning step")
@@ -569,10 +584,10 @@ def mine(out: Outgoing, tr: Translator) -> Rendered:
         where = ""
         if item.get("node"):
             where = " · " + _label(item["node"], tr)
-        lines.append(
-            f"{html.escape(str(item.get('number')))} {_label(item.get('template'), tr)}："
-            f"{tr.gettext(STATUS_LABELS.get(str(item.get('status')), '?'))}{where}"
-        )
+        status = tr.gettext(STATUS_LABELS.get(str(item.get("status")), "?"))
+        head = f"{html.escape(str(item.get('number')))} {_label(item.get('template'), tr)}"
+        state = status + where
+        lines.append(tr.gettext("{step}: {people}", step=head, people=state))
     return Rendered("send", "\n".join(lines))
 
 
@@ -713,7 +728,7 @@ def changed(out: Outgoing, tr: Translator) -> Rendered:
         "Changed: {fields}.",
         number=html.escape(str(f.get("number", ""))),
         template=_label(f.get("template"), tr),
-        fields="、".join(_label(x, tr) for x in f.get("fields", [])),
+        fields=_list([_label(x, tr) for x in f.get("fields", [])], tr),
     )
     if f.get("resign"):
         text += "\n" + tr.gettext(

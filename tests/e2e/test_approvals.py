@@ -202,3 +202,29 @@ async def test_return_and_resubmit_continues_at_the_returning_node(
     assert new_card.message_id != card.message_id
     await bot.settle()
     assert len(people.head.messages()) == heads_before  # the head is not asked again
+
+
+async def test_an_english_speaking_approver_gets_english_cards(bot: RunningBot, org: Org) -> None:
+    head = await org.phone("dept_head;staff", name="Anna", department="综合处", language_code="en")
+    clerk = await org.phone(
+        "staff", name="李明", department="综合处", superior=org.numbers["Anna"]
+    )
+    status = await submit(clerk, await fill_reimbursement(clerk, "300"))
+    card = await head.wait_message(
+        containing="Expense reimbursement", where=lambda m: bool(m.buttons)
+    )
+    assert "Submitted by 李明" in card.text and "Why you:" in card.text
+    assert card.buttons[0] == ["✅ Approve", "❌ Reject"]
+    await head.press("💬 Comment", message=card)
+    await head.wait_message(containing="Type your comment")
+    await head.send("Looks fine")
+    card = await head.wait_edit(card)
+    assert "💬 Anna: Looks fine" in card.text and "Amount (CNY): CN¥300.00" in card.text
+    await head.press("✅ Approve", message=card)
+    edited = await head.wait_edit(card)
+    assert "You have handled this." in edited.text and "Status: Approved" in edited.text
+    await clerk.wait_message(containing="已结束")
+    status = await clerk.wait_edit(status)
+    await bot.settle()
+    final = next(m for m in clerk.messages() if m.message_id == status.message_id)
+    assert "Anna：Looks fine" in final.text  # the submitter reads it in Chinese

@@ -107,3 +107,25 @@ async def test_rolled_back_allocations_among_concurrent_ones_leave_no_gap(
     committed = [n for n, c in zip(taken, commits, strict=True) if c]
     assert sorted(committed) == list(range(1, 41))
     assert await DocNumberService(runtime).peek("市政办", 2026) == 40
+
+
+async def test_1000_concurrent_submissions_get_unique_consecutive_request_numbers(
+    runtime: Runtime, db: Database
+) -> None:
+    """Reference §4 item 14: request numbers are per template and day, consecutive, unique."""
+    from bot.approvals.numbering_service import assign_request_number
+
+    await _warm_pool(db, 20)
+
+    async def submit() -> str:
+        async with runtime.detached_uow() as uow:
+            number = await assign_request_number(uow, "QJ", NOW)
+            await uow.commit()
+        return number
+
+    numbers = await asyncio.gather(*(submit() for _ in range(1000)))
+    assert sorted(numbers) == [f"QJ-20260601-{n:04d}" for n in range(1, 1001)]
+    # The next day starts again at 1.
+    async with runtime.detached_uow() as uow:
+        tomorrow = await assign_request_number(uow, "QJ", NOW.replace(day=2))
+    assert tomorrow == "QJ-20260602-0001"
