@@ -368,6 +368,9 @@ class ApprovalService:
                     "name": file_name or file_unique_id,
                     "mime": mime,
                     "size": size,
+                    # Files added when a returned request is edited are a new version; the
+                    # earlier ones stay (and stay downloadable).
+                    "version": int(draft.values.get("_file_version", 1)),
                 }
             )
             values = {**draft.values, fld.key: files}
@@ -1717,6 +1720,7 @@ class ApprovalService:
                         {
                             "file_id": item.get("file_id"),
                             "name": item.get("name"),
+                            "version": item.get("version", 1),
                             "number": instance.number,
                             "label": _text(fld.label),
                         },
@@ -1870,6 +1874,15 @@ class ApprovalService:
                 raise StaleCardError(instance_id)
             values = dict(instance.form.get("values", {}))
             values["_answered"] = [f.key for f in loaded.template.fields]
+            values["_file_version"] = 1 + max(
+                (
+                    int(item.get("version", 1))
+                    for f in loaded.template.fields
+                    if f.type == FieldType.ATTACHMENT
+                    for item in values.get(f.key) or []
+                ),
+                default=0,
+            )
             draft = await uow.approvals.add_draft(
                 ApprovalDraft(
                     staff_id=actor.staff_id,
@@ -2308,7 +2321,13 @@ def _fields_view(
             picked = value if isinstance(value, list) else [value] if value else []
             shown = [labels.get(str(v), {"zh_CN": str(v), "en": str(v)}) for v in picked]
         elif fld.type == FieldType.ATTACHMENT:
-            shown = [str(f.get("name", "")) for f in value or [] if isinstance(f, dict)]
+            shown = [
+                f"{f.get('name', '')} (v{f['version']})"
+                if int(f.get("version", 1)) > 1
+                else str(f.get("name", ""))
+                for f in value or []
+                if isinstance(f, dict)
+            ]
         out.append({"label": _text(fld.label), "type": fld.type.value, "value": shown})
     return out
 

@@ -657,10 +657,11 @@ def commented(out: Outgoing, tr: Translator) -> Rendered:
 def attachment(out: Outgoing, tr: Translator) -> Rendered:
     f = out.facts
     caption = tr.gettext(
-        "{number} · {label}: {name}",
+        "{number} · {label}: {name} (v{version})",
         number=html.escape(str(f.get("number", ""))),
         label=_label(f.get("label"), tr),
         name=html.escape(str(f.get("name", ""))),
+        version=int(f.get("version", 1)),
     )
     return Rendered("document", caption, file_id=str(f.get("file_id")))
 

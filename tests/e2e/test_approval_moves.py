@@ -564,3 +564,51 @@ async def test_a_draft_survives_a_restart(bot: RunningBot, org: Org) -> None:
     await clerk.press("跳过", message=ask)
     summary = await clerk.wait_message(containing="请核对", after=ask)
     assert "¥1,200.00" in summary.text and "会议费" in summary.text
+
+
+async def test_reuploaded_attachment_is_version_two_and_version_one_stays(
+    bot: RunningBot, org: Org
+) -> None:
+    people = await finance_org(org)
+    clerk = people.clerk
+    start = clerk.last_message()
+    await clerk.command("/apply")
+    menu = await clerk.wait_message(containing="要发起的申请", after=start)
+    await clerk.press("费用报销", message=menu)
+    ask = await clerk.wait_message(containing="报销金额", after=menu)
+    await clerk.send("6000")
+    ask = await clerk.wait_message(containing="报销事由", after=ask)
+    await clerk.send("差旅费")
+    ask = await clerk.wait_message(containing="费用明细", after=ask)
+    await clerk.press("跳过", message=ask)
+    ask = await clerk.wait_message(containing="发票", after=ask)
+    await clerk.upload("发票.pdf", PDF, mime_type="application/pdf")
+    ask = await clerk.wait_message(containing="已收到 1 个", after=ask)
+    await clerk.press("完成", message=ask)
+    status = await submit(clerk, await clerk.wait_message(containing="审批流程", after=ask))
+    await approve(people.head, "费用报销")
+    card = await task_card(people.finance)
+    await people.finance.press("↩️ 退回", message=card)
+    where = await people.finance.wait_message(containing="退回至")
+    await people.finance.press("退回申请人", message=where)
+    await people.finance.wait_message(containing="退回理由")
+    await people.finance.send("发票不清晰，请重新上传")
+    await bot.settle()
+    status = next(m for m in clerk.messages() if m.message_id == status.message_id)
+    await clerk.press("✏️ 修改后重新提交", message=status)
+    summary = await clerk.wait_message(containing="请核对", after=status)
+    await clerk.press("✏️ 修改", message=summary)
+    pick = await clerk.wait_message(containing="要修改哪一项", after=summary)
+    await clerk.press("发票及附件", message=pick)
+    ask = await clerk.wait_message(containing="已收到 1 个", after=pick)
+    await clerk.upload("发票-清晰.pdf", PDF + b"v2", mime_type="application/pdf")
+    ask = await clerk.wait_message(containing="已收到 2 个", after=ask)
+    await clerk.press("完成", message=ask)
+    summary = await clerk.wait_message(containing="请核对", after=ask)
+    assert "发票.pdf" in summary.text and "发票-清晰.pdf (v2)" in summary.text
+    await clerk.press("从退回节点继续", message=summary)
+    again = await task_card(people.finance, after=card)
+    await people.finance.press("📎 附件（2）", message=again)
+    await people.finance.wait_message(containing="第 2 版")
+    files = [m for m in people.finance.messages() if m.document is not None]
+    assert sorted(m.text.rsplit("（", 1)[-1] for m in files) == ["第 1 版）", "第 2 版）"]
