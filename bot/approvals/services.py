@@ -1321,14 +1321,6 @@ class ApprovalService:
                 },
                 priority=PRIORITY_INTERACTIVE,
             )
-        await uow.audit.append(
-            actor_id=actor.staff_id,
-            on_behalf_of_id=task.on_behalf_of,
-            action=f"approval.{'sign' if signed else move}",
-            obj=f"approval:{instance.id}",
-            details={**details, "content_hash": instance.content_hash},
-            now=now,
-        )
         await self._after(
             uow,
             instance,
@@ -1337,6 +1329,16 @@ class ApprovalService:
             now=now,
             actor=actor,
             changed_tasks=[row.n] if move == "comment" else (),
+        )
+        # Last before the commit: appending locks the audit chain's head row until then
+        # (PostgreSQL), so every other decision waits for as short a time as possible.
+        await uow.audit.append(
+            actor_id=actor.staff_id,
+            on_behalf_of_id=task.on_behalf_of,
+            action=f"approval.{'sign' if signed else move}",
+            obj=f"approval:{instance.id}",
+            details={**details, "content_hash": instance.content_hash},
+            now=now,
         )
         await uow.commit()
         logger.info("task %s: %s by staff %s", row.id, move, actor.staff_id)
