@@ -638,8 +638,8 @@ SLOT_STATUS_LABELS = {
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def approvals_show(number: str, as_json: bool) -> None:
     """``govbot approvals show NUMBER``."""
+    from bot.approvals.engine import STATUS_LABELS
     from bot.approvals.registers import (
-        STATUS_LABELS,
         InstanceRecord,
         RequestNotFoundError,
         kind_label,

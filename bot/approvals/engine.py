@@ -25,6 +25,7 @@ from typing import Any
 
 from bot.approvals.model import NodeAction, NodeKind
 from bot.errors import DomainError
+from bot.text import N_
 
 
 class InstanceStatus(StrEnum):
@@ -46,6 +47,17 @@ FINISHED = frozenset(
         InstanceStatus.REVOKED,
     }
 )
+
+
+# How each status reads, wherever it is shown (cards, lists, registers).
+STATUS_LABELS: dict[str, str] = {
+    InstanceStatus.RUNNING.value: N_("In progress"),
+    InstanceStatus.RETURNED.value: N_("Returned to the submitter"),
+    InstanceStatus.APPROVED.value: N_("Approved"),
+    InstanceStatus.REJECTED.value: N_("Rejected"),
+    InstanceStatus.WITHDRAWN.value: N_("Withdrawn"),
+    InstanceStatus.REVOKED.value: N_("Revoked after approval"),
+}
 
 
 class NodeStatus(StrEnum):
@@ -212,6 +224,21 @@ class InstanceState:
             if node.status == NodeStatus.ACTIVE:
                 return i
         return None
+
+    def people(self) -> set[int]:
+        """Everyone the state names: submitter, holders, approvers, deciders, the history."""
+        slots = [s for n in self.nodes for slot in n.slots for s in (slot, *slot.pre)]
+        return (
+            {self.submitter}
+            | {t.assignee for t in self.tasks}
+            | {t.on_behalf_of for t in self.tasks if t.on_behalf_of}
+            | {s.approver for s in slots}
+            | {s.decided_by for s in slots if s.decided_by}
+            | {s.on_behalf_of for s in slots if s.on_behalf_of}
+            | {int(h["by"]) for h in self.history if h.get("by")}
+            | {int(h["for"]) for h in self.history if h.get("for")}
+            | {int(p) for h in self.history for p in h.get("people", [])}
+        )
 
     def slot_of(self, task: TaskState) -> Slot:
         """The slot (or pre-signer slot) a task works on."""

@@ -24,7 +24,14 @@ from typing import Any
 
 from bot import access
 from bot.approvals.catalog import LoadedTemplate, TemplateCatalog
-from bot.approvals.engine import DECIDED, InstanceState, InstanceStatus, NodeStatus, SlotStatus
+from bot.approvals.engine import (
+    DECIDED,
+    STATUS_LABELS,
+    InstanceState,
+    InstanceStatus,
+    NodeStatus,
+    SlotStatus,
+)
 from bot.approvals.model import FieldType, NodeAction, Template
 from bot.approvals.numbering_service import OFFICE_TZ
 from bot.audit import AuditService
@@ -46,14 +53,6 @@ OVERDUE_CHAT_LIMIT = 200  # items in one /overdue message's facts (the renderer 
 OPEN_STATUSES = (InstanceStatus.RUNNING.value, InstanceStatus.RETURNED.value)
 
 REGISTER_NAMES = {OUTGOING: N_("Outgoing register"), INCOMING: N_("Incoming register")}
-STATUS_LABELS = {
-    "running": N_("In progress"),
-    "returned": N_("Returned to the submitter"),
-    "approved": N_("Approved"),
-    "rejected": N_("Rejected"),
-    "withdrawn": N_("Withdrawn"),
-    "revoked": N_("Revoked after approval"),
-}
 KIND_LABELS = {
     "request": N_("request"),
     OUTGOING: N_("outgoing document"),
@@ -608,7 +607,7 @@ class _Builder:
                 loaded = await catalog.get(uow, instance.template_id)
                 if loaded is not None:
                     templates[instance.template_id] = loaded
-            people_ids |= _involved(instance, InstanceState.from_json(instance.state))
+            people_ids |= InstanceState.from_json(instance.state).people()
         tasks: dict[int, list[ApprovalTask]] = {}
         for task in await uow.approvals.open_tasks_of([i.id for i in instances if i.id]):
             tasks.setdefault(task.instance_id, []).append(task)
@@ -822,20 +821,6 @@ def _person_values(
             if fld.type == FieldType.PERSON and isinstance(values.get(fld.key), str):
                 found.add(values[fld.key])
     return found
-
-
-def _involved(instance: ApprovalInstance, state: InstanceState) -> set[int]:
-    return (
-        {instance.submitter_id}
-        | {t.assignee for t in state.tasks}
-        | {t.on_behalf_of for t in state.tasks if t.on_behalf_of}
-        | {s.approver for n in state.nodes for s in n.slots}
-        | {s.decided_by for n in state.nodes for s in n.slots if s.decided_by}
-        | {s.on_behalf_of for n in state.nodes for s in n.slots if s.on_behalf_of}
-        | {int(h["by"]) for h in state.history if h.get("by")}
-        | {int(h["for"]) for h in state.history if h.get("for")}
-        | {int(p) for h in state.history for p in h.get("people", [])}
-    )
 
 
 def _handled_on(state: InstanceState) -> date | None:

@@ -766,7 +766,7 @@ class ApprovalService:
             elif task.n in changed_tasks or task.status == TaskStatus.OPEN:
                 # Every open card shows the live chain: it is edited on every change too.
                 touched.append(row)
-        people = await uow.people.many(_involved(instance, state))
+        people = await uow.people.many(state.people())
         view = _instance_view(instance, template, state, names, people)
         # Every card that changed is edited in place; new tasks get a new card.
         for row in touched:
@@ -1591,7 +1591,7 @@ class ApprovalService:
                 now=now,
             )
             state = InstanceState.from_json(instance.state)
-            people = await uow.people.many(_involved(instance, state))
+            people = await uow.people.many(state.people())
             view = _instance_view(
                 instance, loaded.template, state, instance.form.get("names", {}), people
             )
@@ -2239,7 +2239,7 @@ class ApprovalService:
             loaded = await self.catalog.get(uow, instance.template_id)
             assert loaded is not None
             state = InstanceState.from_json(instance.state)
-            people = await uow.people.many(_involved(instance, state))
+            people = await uow.people.many(state.people())
             view = _instance_view(
                 instance, loaded.template, state, instance.form.get("names", {}), people
             )
@@ -2354,18 +2354,6 @@ def _may_act(
         return False
     needed = {r for cond, r in node.require_role_when if evaluate(cond, values, template)}
     return needed <= roles
-
-
-def _involved(instance: ApprovalInstance, state: InstanceState) -> set[int]:
-    """Everyone a card of this request may name."""
-    return (
-        {instance.submitter_id}
-        | {t.assignee for t in state.tasks}
-        | {t.on_behalf_of for t in state.tasks if t.on_behalf_of}
-        | {s.approver for n in state.nodes for s in n.slots}
-        | {s.decided_by for n in state.nodes for s in n.slots if s.decided_by}
-        | {int(h["by"]) for h in state.history if h.get("by")}
-    )
 
 
 async def _names(uow: UnitOfWork, ids: Sequence[int]) -> dict[int, str]:

@@ -14,20 +14,13 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.approvals.engine import STATUS_LABELS
 from bot.approvals.forms import INPUT_ERRORS
 from bot.i18n import N_, Translator
 from bot.messaging.outgoing import Outgoing
 from handlers.callbacks import Press, encode
 from handlers.render import Rendered, renders
 
-STATUS_LABELS = {
-    "running": N_("In progress"),
-    "returned": N_("Returned to the submitter"),
-    "approved": N_("Approved"),
-    "rejected": N_("Rejected"),
-    "withdrawn": N_("Withdrawn"),
-    "revoked": N_("Revoked after approval"),
-}
 SLOT_MARKS = {
     "approved": "✅",
     "auto_passed": "✅",
