@@ -279,6 +279,9 @@ async def test_reply_to_a_card_is_a_comment_on_the_timeline(bot: RunningBot, org
     people = await finance_org(org)
     status = await submit(people.clerk, await fill_reimbursement(people.clerk, "300"))
     card = await task_card(people.head)
+    # The card's message id is recorded with the sender's "sent" mark, milliseconds after
+    # the phone shows it; a person cannot reply sooner, this test could.
+    await bot.settle()
     await people.clerk.send("请尽快审批，谢谢", reply_to=status.message_id)
     await people.clerk.wait_message(containing="评论已添加")
     card = await people.head.wait_edit(card)
