@@ -16,6 +16,7 @@ from tests.e2e.test_approvals import (
     approve,
     fill_reimbursement,
     finance_org,
+    return_to_submitter,
     submit,
     task_card,
 )
@@ -295,11 +296,7 @@ async def test_edit_after_return_replans_and_tells_earlier_approvers(
     status = await submit(people.clerk, await fill_reimbursement(people.clerk, "6000"))
     await approve(people.head, "费用报销")
     card = await task_card(people.finance)
-    await people.finance.press("↩️ 退回", message=card)
-    where = await people.finance.wait_message(containing="退回至")
-    await people.finance.press("退回申请人", message=where)
-    await people.finance.wait_message(containing="退回理由")
-    await people.finance.send("超标准，请核减")
+    await return_to_submitter(people.finance, card, "超标准，请核减")
     await people.finance.wait_edit(card)
     await bot.settle()
     status = next(m for m in people.clerk.messages() if m.message_id == status.message_id)
@@ -522,11 +519,7 @@ async def test_substantive_edit_after_sign_off_goes_back_to_the_signer(
     number_card = await p["clerk"].wait_message(
         where=lambda m: any("🔢 编号" in b for row in m.buttons for b in row)
     )
-    await p["clerk"].press("↩️ 退回", message=number_card)
-    where = await p["clerk"].wait_message(containing="退回至")
-    await p["clerk"].press("退回申请人", message=where)
-    await p["clerk"].wait_message(containing="退回理由")
-    await p["clerk"].send("标题需调整")
+    await return_to_submitter(p["clerk"], number_card, "标题需调整")
     await bot.settle()
     status = next(m for m in p["drafter"].messages() if m.message_id == status.message_id)
     await p["drafter"].press("✏️ 修改后重新提交", message=status)
@@ -591,11 +584,7 @@ async def test_reuploaded_attachment_is_version_two_and_version_one_stays(
     status = await submit(clerk, await clerk.wait_message(containing="审批流程", after=ask))
     await approve(people.head, "费用报销")
     card = await task_card(people.finance)
-    await people.finance.press("↩️ 退回", message=card)
-    where = await people.finance.wait_message(containing="退回至")
-    await people.finance.press("退回申请人", message=where)
-    await people.finance.wait_message(containing="退回理由")
-    await people.finance.send("发票不清晰，请重新上传")
+    await return_to_submitter(people.finance, card, "发票不清晰，请重新上传")
     await bot.settle()
     status = next(m for m in clerk.messages() if m.message_id == status.message_id)
     await clerk.press("✏️ 修改后重新提交", message=status)

@@ -63,6 +63,15 @@ async def task_card(phone: Phone, after: SentMessage | None = None) -> SentMessa
     )
 
 
+async def return_to_submitter(phone: Phone, card: SentMessage, reason: str) -> None:
+    """↩️ 退回 on a card, to the submitter, with a reason (after an earlier step: pick first)."""
+    await phone.press("↩️ 退回", message=card)
+    where = await phone.wait_message(containing="退回至", after=card)
+    await phone.press("退回申请人", message=where)
+    await phone.wait_message(containing="退回理由", after=where)
+    await phone.send(reason)
+
+
 async def approve(phone: Phone, containing: str) -> SentMessage:
     card = await phone.wait_message(containing=containing, where=lambda m: bool(m.buttons))
     await phone.press("✅ 同意", message=card)
@@ -187,11 +196,7 @@ async def test_return_and_resubmit_continues_at_the_returning_node(
     status = await submit(people.clerk, await fill_reimbursement(people.clerk, "6000"))
     await approve(people.head, "费用报销")
     card = await task_card(people.finance)
-    await people.finance.press("↩️ 退回", message=card)
-    where = await people.finance.wait_message(containing="退回至")
-    await people.finance.press("退回申请人", message=where)
-    await people.finance.wait_message(containing="退回理由")
-    await people.finance.send("请补充发票")
+    await return_to_submitter(people.finance, card, "请补充发票")
     await people.finance.wait_edit(card)
     await bot.settle()
     status = next(m for m in people.clerk.messages() if m.message_id == status.message_id)
