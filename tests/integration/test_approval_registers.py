@@ -38,6 +38,7 @@ from bot.services import Services, build_services
 from handlers.render.approvals_office import overdue_list, register_file
 from storage.tables.approvals import Delegation
 from storage.tables.messaging import OutboxMessage
+from tests.integration import approval_driver
 
 HEADER = ["employee_no", "name", "department", "roles", "superior", "telegram_id", "language"]
 ORG = [
@@ -74,44 +75,9 @@ class Office:
         assert report.written, report.errors
         await self.services.approvals.catalog.ensure_shipped()
 
-    async def template_id(self, key: str) -> int:
-        async with self.runtime.detached_uow() as uow:
-            active = await self.services.approvals.catalog.active(uow)
-        return next(t.row_id for t in active if t.template.key == key)
-
-    async def _draft(self, tg: int) -> tuple[int, int]:
-        async with self.runtime.detached_uow() as uow:
-            flow = await uow.flows.get(tg, tg)
-            assert flow is not None
-            draft = await uow.approvals.draft(int(flow.data["draft_id"]))
-            assert draft is not None and draft.id is not None
-            return draft.id, draft.version
-
     async def apply(self, who: str, key: str, answers: list[Any]) -> str:
-        """Fill the form field by field: int = option number, str = typed, list = files."""
-        tg = TG[who]
-        ap = self.services.approvals
-        await ap.begin(tg_id=tg, chat_id=tg, template_id=await self.template_id(key))
-        for answer in answers:
-            draft_id, _ = await self._draft(tg)
-            if isinstance(answer, int):
-                await ap.choose(tg_id=tg, chat_id=tg, draft_id=draft_id, option=answer)
-            elif isinstance(answer, list):
-                for name in answer:
-                    await ap.attach(
-                        tg_id=tg,
-                        chat_id=tg,
-                        file_id=f"f-{name}",
-                        file_unique_id=f"u-{name}",
-                        file_name=name,
-                        mime="application/pdf",
-                        size=1000,
-                    )
-                await ap.files_done(tg_id=tg, chat_id=tg, draft_id=draft_id)
-            else:
-                assert await ap.answer(tg_id=tg, chat_id=tg, text=answer)
-        draft_id, version = await self._draft(tg)
-        return await ap.submit(tg_id=tg, chat_id=tg, draft_id=draft_id, version=version)
+        """Fill and submit the form (see tests/integration/approval_driver.py)."""
+        return await approval_driver.apply(self.services, self.runtime, TG[who], key, answers)
 
     async def open_task(self, who: str, number: str | None = None) -> tuple[int, int]:
         """The oldest open task of ``who`` (on request ``number``, if given)."""

@@ -25,6 +25,7 @@ from bot.services import Services, build_services
 from storage.tables.approvals import ApprovalTask
 from storage.tables.messaging import OutboxMessage
 from storage.tables.runtime import DueItem
+from tests.integration import approval_driver
 
 SH = ZoneInfo("Asia/Shanghai")
 HEADER = ["employee_no", "name", "department", "roles", "superior", "telegram_id", "language"]
@@ -101,37 +102,12 @@ class Office:
                 assert staff is not None and staff.id is not None
                 self.ids[name] = staff.id
 
-    async def template_id(self, key: str) -> int:
-        async with self.runtime.detached_uow() as uow:
-            active = await self.services.approvals.catalog.active(uow)
-        return next(t.row_id for t in active if t.template.key == key)
-
-    async def _draft(self, tg: int) -> tuple[int, int]:
-        async with self.runtime.detached_uow() as uow:
-            flow = await uow.flows.get(tg, tg)
-            assert flow is not None
-            draft = await uow.approvals.draft(int(flow.data["draft_id"]))
-            assert draft is not None and draft.id is not None
-            return draft.id, draft.version
-
     async def apply(self, who: str, key: str, answers: list[Any]) -> str:
-        """Fill the form: int = option number (0 skips), str = typed, None = no files."""
-        tg = TG[who]
-        ap = self.services.approvals
-        await ap.begin(tg_id=tg, chat_id=tg, template_id=await self.template_id(key))
-        for answer in answers:
-            draft_id, _ = await self._draft(tg)
-            if isinstance(answer, int):
-                await ap.choose(tg_id=tg, chat_id=tg, draft_id=draft_id, option=answer)
-            elif answer is None:
-                await ap.files_done(tg_id=tg, chat_id=tg, draft_id=draft_id)
-            else:
-                assert await ap.answer(tg_id=tg, chat_id=tg, text=answer)
-        draft_id, version = await self._draft(tg)
-        return await ap.submit(tg_id=tg, chat_id=tg, draft_id=draft_id, version=version)
+        """Fill and submit the form (see tests/integration/approval_driver.py)."""
+        return await approval_driver.apply(self.services, self.runtime, TG[who], key, answers)
 
     async def reimbursement(self, who: str = "李明", amount: str = "300") -> str:
-        return await self.apply(who, "reimbursement", [amount, "差旅费", 0, None])
+        return await self.apply(who, "reimbursement", [amount, "差旅费", 0, []])
 
     async def tasks(self, number: str) -> list[ApprovalTask]:
         async with self.runtime.detached_uow() as uow:
