@@ -113,7 +113,7 @@ async def load_actor(uow: UnitOfWork, tg_id: int, *, default_locale: str = "zh_C
         name=staff.name,
         department_id=staff.department_id,
         roles=frozenset(roles),
-        locale=staff.language or default_locale,
+        locale=staff.language or staff.client_language or default_locale,
     )
 
 

@@ -26,6 +26,8 @@ class RawUpdate:
     chat_id: int | None
     payload: str
     attempts: int = 0
+    sender_id: int | None = None  # who sent it, and the language of their app (our locale)
+    client_locale: str | None = None
 
 
 class InboxService:
@@ -54,14 +56,20 @@ class InboxService:
             return 0
         now = self._rt.clock()
         new = 0
+        languages: dict[int, str] = {}
         async with self._rt.detached_uow() as uow:
             for u in updates:
                 if await uow.inbox.store(
                     u.update_id, chat_id=u.chat_id, payload=u.payload, now=now
                 ):
                     new += 1
+                    if u.sender_id is not None and u.client_locale is not None:
+                        languages[u.sender_id] = u.client_locale  # the newest wins
                 else:
                     logger.info("update %s redelivered: already stored", u.update_id)
+            # Someone who never chose a language is answered in their app's language; it is
+            # noted here, before any handler reads it, and written only when it changed.
+            await uow.people.note_client_languages(languages)
             await uow.commit()
         return new
 

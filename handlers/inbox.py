@@ -21,6 +21,7 @@ from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application
 
+from bot.i18n import negotiate
 from bot.inbox import InboxService, RawUpdate
 from bot.runtime import handling_update, is_unavailable
 
@@ -63,12 +64,29 @@ def chat_of(data: dict[str, Any]) -> int | None:
     return None
 
 
+def sender_of(data: dict[str, Any]) -> tuple[int | None, str | None]:
+    """Who sent an update and the language of their app, as our locale (None if unknown)."""
+    for key in ("message", "edited_message", "callback_query", "my_chat_member", "chat_member"):
+        part = data.get(key)
+        sender = part.get("from") if isinstance(part, dict) else None
+        if isinstance(sender, dict) and isinstance(sender.get("id"), int):
+            if sender.get("is_bot"):
+                return None, None
+            code = sender.get("language_code")
+            locale = negotiate(code, "") if isinstance(code, str) else ""
+            return int(sender["id"]), locale or None
+    return None, None
+
+
 def raw_update(data: dict[str, Any]) -> RawUpdate:
     """What the inbox stores of one update."""
+    sender_id, locale = sender_of(data)
     return RawUpdate(
         int(data["update_id"]),
         chat_of(data),
         json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+        sender_id=sender_id,
+        client_locale=locale,
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, update
+from sqlalchemy import Table, delete, func, insert, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -141,18 +141,37 @@ class PeopleRepo:
         await self.session.flush()
 
     async def languages_of(self, staff_ids: Iterable[int]) -> dict[int, str]:
-        """Each staff member's chosen language, for those who chose one."""
+        """Each staff member's language: the chosen one, else their Telegram app's."""
         ids = list(set(staff_ids))
         found: dict[int, str] = {}
         for start in range(0, len(ids), _BATCH):
             rows = await self.session.exec(
-                select(Staff.id, Staff.language).where(
+                select(Staff.id, Staff.language, Staff.client_language).where(
                     col(Staff.id).in_(ids[start : start + _BATCH]),
-                    col(Staff.language).is_not(None),
+                    or_(col(Staff.language).is_not(None), col(Staff.client_language).is_not(None)),
                 )
             )
-            found.update({i: language for i, language in rows if i and language})
+            for staff_id, chosen, app in rows:
+                language = chosen or app
+                if staff_id and language:
+                    found[staff_id] = language
         return found
+
+    async def note_client_languages(self, languages: Mapping[int, str]) -> None:
+        """Record the app language seen for these Telegram ids; rows already saying so stay
+        untouched (no write, no lock)."""
+        for tg_id, locale in languages.items():
+            await self.session.exec(
+                update(Staff)
+                .where(
+                    col(Staff.telegram_id) == tg_id,
+                    or_(
+                        col(Staff.client_language).is_(None),
+                        col(Staff.client_language) != locale,
+                    ),
+                )
+                .values(client_language=locale)
+            )
 
     async def telegram_ids_taken(self, tg_ids: Iterable[int]) -> dict[int, str]:
         ids = list(set(tg_ids))

@@ -35,7 +35,9 @@ class Staff(SQLModel, table=True):
     telegram_id: int | None = Field(
         default=None, sa_column=Column(BigInteger, unique=True, nullable=True, index=True)
     )
-    language: str | None = Field(default=None, max_length=10)
+    language: str | None = Field(default=None, max_length=10)  # chosen (/language, staff file)
+    # The language of their Telegram app, as last seen on an update: used when none was chosen.
+    client_language: str | None = Field(default=None, max_length=10)
     active: bool = Field(default=True)
     registered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     disabled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
