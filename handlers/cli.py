@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -765,18 +766,65 @@ def approvals_overdue() -> None:
             )
 
 
-@main.command(
-    help="Run the bot against the built-in Bot API emulator with demo data "
-    "(no token, no internet)."
-)
-@click.option("--port", default=8081, show_default=True, help="Port of the emulator on 127.0.0.1.")
-@click.option("--reset", is_flag=True, help="Start from fresh demo data.")
-def demo(port: int, reset: bool) -> None:
-    """``govbot demo``."""
-    from handlers.demo import run_demo
+SANDBOX_PORT = 8765
 
-    settings = _settings()
-    _run(run_demo(settings, port=port, reset=reset))
+
+def _sandbox_dir(data_dir: Path | None) -> Path:
+    """--data-dir, else GOVBOT_DATA_DIR, else ./data-sandbox: never production's data/."""
+    if data_dir is not None:
+        return data_dir
+    configured = os.environ.get("GOVBOT_DATA_DIR")
+    return Path(configured) if configured else Path("data-sandbox")
+
+
+def _sandbox(
+    port: int, open_browser: bool, reset: bool, data_dir: Path | None, cons: bool
+) -> None:
+    from handlers.sandbox.run import SandboxError, run_sandbox
+
+    try:
+        _run(
+            run_sandbox(
+                _settings(),
+                data_dir=_sandbox_dir(data_dir),
+                port=port,
+                open_browser=open_browser,
+                reset=reset,
+                with_console=cons,
+            )
+        )
+    except SandboxError as exc:
+        _fail(str(exc))
+
+
+@main.command(
+    help="Try the whole assistant in a browser: the real bot against the built-in Telegram "
+    "emulator, a demo city government, several staff side by side (no token, no internet)."
+)
+@click.option(
+    "--port", default=SANDBOX_PORT, show_default=True, help="Port of the page on 127.0.0.1."
+)
+@click.option("--no-browser", is_flag=True, help="Print the address instead of opening it.")
+@click.option("--reset", is_flag=True, help="Forget the saved sandbox and start a fresh one.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the sandbox keeps its data (default: GOVBOT_DATA_DIR or ./data-sandbox).",
+)
+@click.option(
+    "--console", "cons", is_flag=True, help="Also read phone commands from this terminal."
+)
+def sandbox(port: int, no_browser: bool, reset: bool, data_dir: Path | None, cons: bool) -> None:
+    """``govbot sandbox``."""
+    _sandbox(port, not no_browser, reset, data_dir, cons)
+
+
+@main.command(help="The sandbox without a browser, driven from this terminal (see `sandbox`).")
+@click.option("--port", default=SANDBOX_PORT, show_default=True)
+@click.option("--reset", is_flag=True, help="Forget the saved sandbox and start a fresh one.")
+def demo(port: int, reset: bool) -> None:
+    """``govbot demo``: ``sandbox --no-browser --console``."""
+    _sandbox(port, False, reset, None, True)
 
 
 @main.command(help="Run the loopback Bot API emulator alone.")

@@ -13,6 +13,7 @@ import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -26,6 +27,9 @@ __all__ = ["add_control_routes"]
 
 EMU_KEY: web.AppKey[Any] = web.AppKey("emulator", object)
 SSE_KEEPALIVE_S = 15.0
+INLINE_TYPES = frozenset(
+    {"image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf", "text/plain"}
+)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -209,6 +213,24 @@ async def user_toasts(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def user_language(request: web.Request) -> web.StreamResponse:
+    """POST /__emu/users/{id}/language {language_code}: the app's language changed."""
+    body = await _body(request)
+    code = body.get("language_code")
+    if code is not None and (not isinstance(code, str) or len(code) > 35):
+        raise _BadInput("language_code must be a short string or null")
+    phone = _phone(request)
+    phone.set_language(code)
+    return _ok(phone.user.to_json())
+
+
+async def user_commands(request: web.Request) -> web.StreamResponse:
+    """GET /__emu/users/{id}/commands?chat_id=: the command menu this user sees in that chat."""
+    phone = _phone(request)
+    chat_id = _opt_int(request.query.get("chat_id"), "chat_id")
+    return _ok(_emu(request).state.visible_commands(chat_id or phone.chat_id, phone.id))
+
+
 async def create_group(request: web.Request) -> web.StreamResponse:
     """POST /__emu/groups {title, member_ids, forum?, supergroup?, chat_id?}."""
     body = await _body(request)
@@ -238,7 +260,32 @@ async def group_send(request: web.Request) -> web.StreamResponse:
     body = await _body(request)
     phone = _emu(request).phone(_int(body.get("user_id"), "user_id"))
     thread_id = _opt_int(body.get("thread_id"), "thread_id")
-    return _ok({"update_id": await _group(request).send(phone, _text(body), thread_id)})
+    reply_to = _opt_int(body.get("reply_to"), "reply_to")
+    update_id = await _group(request).send(phone, _text(body), thread_id, reply_to=reply_to)
+    return _ok({"update_id": update_id})
+
+
+async def group_upload(request: web.Request) -> web.StreamResponse:
+    """POST /__emu/groups/{chat_id}/upload {user_id, file_name, data_base64, mime_type?,
+    caption?, thread_id?}."""
+    body = await _body(request)
+    phone = _emu(request).phone(_int(body.get("user_id"), "user_id"))
+    name, data = _decode_file(body)
+    update_id = await _group(request).upload(
+        phone,
+        name,
+        data,
+        mime_type=body.get("mime_type"),
+        caption=body.get("caption"),
+        thread_id=_opt_int(body.get("thread_id"), "thread_id"),
+    )
+    return _ok({"update_id": update_id})
+
+
+async def group_topics(request: web.Request) -> web.StreamResponse:
+    """GET /__emu/groups/{chat_id}/topics: the forum's topics."""
+    chat = _emu(request).state.require_chat(_group(request).chat_id)
+    return _ok([topic.to_json() for topic in chat.topics.values()])
 
 
 async def group_press(request: web.Request) -> web.StreamResponse:
@@ -267,8 +314,18 @@ async def chat_messages(request: web.Request) -> web.StreamResponse:
 
 
 async def list_calls(request: web.Request) -> web.StreamResponse:
-    """GET /__emu/calls?method=sendMessage."""
-    return _ok([c.to_json() for c in _emu(request).calls(request.query.get("method"))])
+    """GET /__emu/calls?method=sendMessage&chat_id=&limit=&brief=1 (newest last)."""
+    q = request.query
+    calls = _emu(request).calls(q.get("method"))
+    chat_id = _opt_int(q.get("chat_id"), "chat_id")
+    if chat_id is not None:
+        calls = [c for c in calls if c.chat_id == chat_id]
+    limit = _opt_int(q.get("limit"), "limit")
+    if limit is not None:
+        calls = calls[-limit:] if limit > 0 else []
+    if q.get("brief", "0") in ("1", "true"):
+        return _ok([c.summary() for c in calls])
+    return _ok([c.to_json() for c in calls])
 
 
 async def redeliver(request: web.Request) -> web.StreamResponse:
@@ -349,9 +406,30 @@ async def file_bytes(request: web.Request) -> web.StreamResponse:
     record = _emu(request).state.files.get(request.match_info["file_id"])
     if record is None:
         raise KeyError("no such file_id")
-    return web.Response(
-        body=record.data, content_type=record.mime_type or "application/octet-stream"
+    name = record.file_name or (
+        f"{record.file_unique_id}.jpg" if record.kind == "photo" else record.file_unique_id
     )
+    mime = record.mime_type or ("image/jpeg" if record.kind == "photo" else None)
+    mime = mime or "application/octet-stream"
+    # Only what a browser shows without running anything opens in place; the rest downloads.
+    inline = mime in INLINE_TYPES and request.query.get("download", "0") not in ("1", "true")
+    return web.Response(
+        body=record.data,
+        content_type=mime,
+        charset="utf-8" if mime == "text/plain" else None,
+        headers={
+            "Content-Disposition": _disposition("inline" if inline else "attachment", name),
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def _disposition(kind: str, name: str) -> str:
+    """RFC 6266 Content-Disposition with an ASCII fallback and the UTF-8 name."""
+    ascii_name = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name
+    )
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 async def events(request: web.Request) -> web.StreamResponse:
@@ -396,7 +474,11 @@ def add_control_routes(app: web.Application, emu: BotApiEmulator) -> None:
         ("POST", "/__emu/users/{user_id}/block", user_block),
         ("POST", "/__emu/users/{user_id}/unblock", user_unblock),
         ("GET", "/__emu/users/{user_id}/toasts", user_toasts),
+        ("POST", "/__emu/users/{user_id}/language", user_language),
+        ("GET", "/__emu/users/{user_id}/commands", user_commands),
         ("POST", "/__emu/groups", create_group),
+        ("POST", "/__emu/groups/{chat_id}/upload", group_upload),
+        ("GET", "/__emu/groups/{chat_id}/topics", group_topics),
         ("POST", "/__emu/groups/{chat_id}/add_bot", group_add_bot),
         ("POST", "/__emu/groups/{chat_id}/send", group_send),
         ("POST", "/__emu/groups/{chat_id}/press", group_press),

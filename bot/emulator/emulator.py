@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -11,10 +12,12 @@ from aiohttp import web
 from .control import add_control_routes
 from .limits import Clock, RateLimitConfig, RateLimiter
 from .methods import BotApi, Fault
+from .persist import load_state, save_state
 from .phones import Group, Phone
 from .server import MAX_REQUEST_BYTES, add_bot_routes
 from .state import ApiCall, ApiError, EmulatorState, JsonDict, chat_member_json
 from .webhook import WebhookDispatcher
+from .webui import UiConfig, add_webui_routes, browser_guard
 
 __all__ = ["DEFAULT_TOKEN", "ApiError", "BotApiEmulator"]
 
@@ -37,6 +40,7 @@ class BotApiEmulator:
         strict_html: bool = True,
         webhook_backoff_s: float = 0.05,
         webhook_timeout_s: float = 10.0,
+        ui_config: UiConfig | None = None,
     ) -> None:
         head = token.split(":", 1)[0]
         bot_id = int(head) if head.isdigit() else 123456
@@ -57,6 +61,7 @@ class BotApiEmulator:
         )
         self.api.on_webhook_change = self.webhooks.refresh
         self.port = 0
+        self._ui_config = ui_config
         self._runner: web.AppRunner | None = None
         self._phones: dict[int, Phone] = {}
         self._groups: dict[int, Group] = {}
@@ -65,10 +70,25 @@ class BotApiEmulator:
 
     def build_app(self) -> web.Application:
         """The aiohttp application (bot API, file downloads, /__emu control)."""
-        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        if self._ui_config is None:
+            app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        else:
+            guard = browser_guard(lambda: self.port)
+            app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[guard])
+            add_webui_routes(app, self._ui_config)
         add_bot_routes(app, self.api, self.state)
         add_control_routes(app, self)
         return app
+
+    def load(self, directory: Path) -> bool:
+        """Restore a world saved with ``save`` (before ``start``); False if none was saved."""
+        if self._runner is not None:
+            raise RuntimeError("load the saved world before starting the emulator")
+        return load_state(self.state, directory)
+
+    def save(self, directory: Path) -> None:
+        """Write the world (chats, files, pending updates, ids) to ``directory``."""
+        save_state(self.state, directory)
 
     async def start(self, port: int = 0) -> None:
         """Serve on 127.0.0.1:``port`` (0 picks a free port, see ``self.port``)."""
@@ -137,11 +157,18 @@ class BotApiEmulator:
         return phone
 
     def phone(self, user_id: int) -> Phone:
-        """The Phone of an existing user."""
-        try:
-            return self._phones[user_id]
-        except KeyError:
-            raise KeyError(f"no such user {user_id}; create it with emu.user()") from None
+        """The Phone of an existing user (also one restored by ``load``)."""
+        phone = self._phones.get(user_id)
+        if phone is None:
+            record = self.state.users.get(user_id)
+            if record is None:
+                raise KeyError(f"no such user {user_id}; create it with emu.user()")
+            phone = self._phones[user_id] = Phone(self.state, record)
+        return phone
+
+    def has_user(self, user_id: int) -> bool:
+        """Whether the world has this user."""
+        return user_id in self.state.users
 
     def group(
         self,
@@ -161,11 +188,18 @@ class BotApiEmulator:
         return group
 
     def group_by_id(self, chat_id: int) -> Group:
-        """The Group of an existing chat id."""
-        try:
-            return self._groups[chat_id]
-        except KeyError:
-            raise KeyError(f"no such group {chat_id}") from None
+        """The Group of an existing chat id (also one restored by ``load``)."""
+        group = self._groups.get(chat_id)
+        if group is None:
+            chat = self.state.chats.get(chat_id)
+            if chat is None or not chat.is_group:
+                raise KeyError(f"no such group {chat_id}")
+            group = self._groups[chat_id] = Group(self.state, chat)
+        return group
+
+    def groups(self) -> list[Group]:
+        """Every group and supergroup of the world."""
+        return [self.group_by_id(c.id) for c in self.state.chats.values() if c.is_group]
 
     async def add_bot_to_group(self, group: Group, by: Phone, admin: bool = True) -> int:
         """``by`` adds the bot to ``group``; emits my_chat_member; returns the update_id."""

@@ -259,6 +259,7 @@ class BotApi:
         """Run one call and return (HTTP status, Telegram envelope); logs it in ``calls``."""
         started = time.monotonic()
         at = time.time()
+        key = method.lower()
         params = Params(raw, files or {})
         chat_ref = params.chat_ref()
         chat_id = chat_ref if isinstance(chat_ref, int) else None
@@ -269,7 +270,6 @@ class BotApi:
                 await asyncio.sleep(self.latency_s)
             if token != self.token:
                 raise ApiError(401, "Unauthorized")
-            key = method.lower()
             handler = self._handlers.get(key)
             if handler is None and key not in TRIVIAL_TRUE:
                 raise ApiError(404, "Not Found: method not found")
@@ -280,24 +280,36 @@ class BotApi:
         except Exception as exc:  # a bug in the emulator must not look like a bot bug
             status, description = 500, f"Internal Server Error: emulator bug: {exc!r}"
         self.state.counters[str(status)] += 1
-        self.state.calls_log.append(
-            ApiCall(
-                method=method,
-                params=_loggable(raw, params.files),
-                status=status,
-                error_description=description,
-                at=at,
-                latency_s=time.monotonic() - started,
-                chat_id=chat_id,
-            )
+        call = ApiCall(
+            method=method,
+            params=_loggable(raw, params.files),
+            status=status,
+            error_description=description,
+            at=at,
+            latency_s=time.monotonic() - started,
+            chat_id=chat_id if chat_id is not None else self._callback_chat(method, raw),
         )
-        self.state.touch()
+        self.state.calls_log.append(call)
+        event: JsonDict = {"type": "api_call", **call.summary()}
+        if key == "getupdates" and isinstance(result, list):
+            event["updates"] = [_update_brief(u) for u in result]
+        if key == "getupdates" and not result and status == 200:
+            self.state.touch()  # an empty long poll is not traffic anyone wants to see
+        else:
+            self.state.publish(event)
         if status == 200:
             return 200, {"ok": True, "result": result}
         body: JsonDict = {"ok": False, "error_code": status, "description": description}
         if retry_after is not None:
             body["parameters"] = {"retry_after": retry_after}
         return status, body
+
+    def _callback_chat(self, method: str, raw: JsonDict) -> int | None:
+        """answerCallbackQuery names no chat: take it from the query it answers."""
+        if method.lower() != "answercallbackquery":
+            return None
+        record = self.state.callbacks.get(str(raw.get("callback_query_id", "")))
+        return record.chat_id if record is not None else None
 
     async def call(self, method: str, params: JsonDict | None = None) -> Any:
         """In-process call with the right token; returns the result or raises ApiError."""
@@ -1165,6 +1177,29 @@ def _validate_inline(rows: Any) -> None:
                     ("http://", "https://", "tg://")
                 ):
                     raise ApiError.bad_request("BUTTON_URL_INVALID")
+
+
+def _update_brief(update: Any) -> JsonDict:
+    """update_id, kind and chat of a delivered update (for the traffic event)."""
+    if not isinstance(update, dict):
+        return {}
+    kind = next((k for k in update if k != "update_id"), "")
+    payload = update.get(kind) if kind else None
+    chat_id: Any = None
+    user_id: Any = None
+    if isinstance(payload, dict):
+        message = payload.get("message") if kind == "callback_query" else payload
+        if isinstance(message, dict) and isinstance(message.get("chat"), dict):
+            chat_id = message["chat"].get("id")
+        sender = payload.get("from")
+        if isinstance(sender, dict):
+            user_id = sender.get("id")
+    return {
+        "update_id": update.get("update_id"),
+        "kind": kind,
+        "chat_id": chat_id,
+        "user_id": user_id,
+    }
 
 
 def _loggable(raw: JsonDict, files: dict[str, UploadedFile]) -> JsonDict:

@@ -166,7 +166,16 @@ class _ChatView:
 
     def _push_message(self, record: MessageRecord) -> int:
         payload = self._state.message_json(record)
-        return self._state.push_update("message", payload, f"chat:{self.chat_id}").update_id
+        update_id = self._state.push_update("message", payload, f"chat:{self.chat_id}").update_id
+        # What the user sent shows up on every screen of the chat, like any other message.
+        self._state.publish(
+            {
+                "type": "message",
+                "chat_id": record.chat_id,
+                "message": self._state.snapshot(record).to_json(),
+            }
+        )
+        return update_id
 
     def _upload(
         self,
@@ -290,6 +299,15 @@ class Phone(_ChatView):
         """Press the inline button labelled ``text``; returns the callback query id."""
         self._ensure_can_write()
         return self._press_text(self.user, text, message)
+
+    def set_language(self, language_code: str | None) -> None:
+        """Change the app's language: later updates carry the new ``language_code``."""
+        self.user.language_code = language_code or None
+        self._state.publish({"type": "user", "user": self.user.to_json()})
+
+    def visible_commands(self) -> list[JsonDict]:
+        """The command menu this user sees in the private chat."""
+        return self._state.visible_commands(self.chat_id, self.id)
 
     async def edit(self, message_id: int, text: str) -> int:
         """Edit one of this user's own text messages; returns the edited_message update_id."""

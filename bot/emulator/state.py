@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import re
 import secrets
 import time
@@ -280,6 +281,9 @@ class SentMessage:
     from_bot: bool
     document: SentDocument | None
     edit_date: int | None
+    sender_id: int = 0
+    sender_name: str = ""
+    reply_to_message_id: int | None = None
 
     @property
     def buttons(self) -> list[list[str]]:
@@ -319,6 +323,9 @@ class SentMessage:
             "kind": self.kind,
             "from_bot": self.from_bot,
             "edit_date": self.edit_date,
+            "sender_id": self.sender_id,
+            "sender_name": self.sender_name,
+            "reply_to_message_id": self.reply_to_message_id,
             "document": None,
         }
         if self.document is not None:
@@ -403,6 +410,36 @@ class UpdateRecord:
         return {"update_id": self.update_id, self.kind: self.payload}
 
 
+_PAYLOAD_SKIP = frozenset({"chat_id", "parse_mode"})
+_PAYLOAD_TEXT = 80
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= _PAYLOAD_TEXT else text[: _PAYLOAD_TEXT - 1] + "…"
+
+
+def _short_payload(params: JsonDict) -> str:
+    """``text="…" reply_markup=3 buttons`` — what a traffic panel row shows."""
+    parts: list[str] = []
+    for name, value in params.items():
+        if name in _PAYLOAD_SKIP or value is None:
+            continue
+        if name == "reply_markup":
+            markup = value
+            if isinstance(value, str):
+                try:
+                    markup = json.loads(value)
+                except ValueError:
+                    markup = None
+            rows = _button_rows(markup if isinstance(markup, dict) else None, "text")
+            parts.append(f"{name}={sum(len(r) for r in rows)} buttons")
+            continue
+        parts.append(f"{name}={_short(value)}")
+    return " ".join(parts)
+
+
 @dataclass(frozen=True)
 class ApiCall:
     """One Bot API request as the emulator served it."""
@@ -414,6 +451,18 @@ class ApiCall:
     at: float
     latency_s: float
     chat_id: int | None
+
+    def summary(self) -> JsonDict:
+        """A short, display-ready form: method, status, latency and the key parameters."""
+        return {
+            "method": self.method,
+            "chat_id": self.chat_id,
+            "status": self.status,
+            "error_description": self.error_description,
+            "at": self.at,
+            "latency_ms": round(self.latency_s * 1000, 1),
+            "payload": _short_payload(self.params),
+        }
 
     def to_json(self) -> JsonDict:
         """JSON form for the control API."""
@@ -465,6 +514,7 @@ class EmulatorState:
         self.closing = False
         self.updates_signal = Signal()
         self.changed = Signal()
+        self.revision = 0  # bumped on every visible change (autosave compares it)
         self._subscribers: list[asyncio.Queue[JsonDict | None]] = []
         self._user_ids = itertools.count(1000)
         self._group_ids = itertools.count(1)
@@ -702,7 +752,19 @@ class EmulatorState:
             from_bot=record.from_bot,
             document=document,
             edit_date=record.edit_date,
+            sender_id=record.sender_id,
+            sender_name=self.display_name(record),
+            reply_to_message_id=record.reply_to_id,
         )
+
+    def display_name(self, record: MessageRecord) -> str:
+        """Who sent a message, as a chat list shows it."""
+        if record.from_bot:
+            return self.bot_first_name
+        user = self.users.get(record.sender_id)
+        if user is None:
+            return str(record.sender_id)
+        return " ".join(part for part in (user.first_name, user.last_name) if part)
 
     def chat_messages(
         self, chat_id: int, *, include_user: bool = False, include_deleted: bool = True
@@ -716,6 +778,36 @@ class EmulatorState:
             and m.kind != "service"
             and (include_deleted or not m.deleted)
         ]
+
+    # ---- commands -----------------------------------------------------------------------
+
+    def visible_commands(self, chat_id: int, user_id: int) -> list[JsonDict]:
+        """The command list a Telegram client shows this user in this chat.
+
+        Telegram's documented order: the narrowest scope that has commands wins, and within a
+        scope the user's language beats the language-less list.
+        """
+        chat = self.require_chat(chat_id)
+        user = self.require_user(user_id)
+        if chat.is_group:
+            admin = user_id in chat.admin_ids or user_id == chat.owner_id
+            scopes: list[tuple[str, int | None, int | None]] = [("chat_member", chat_id, user_id)]
+            if admin:
+                scopes.append(("chat_administrators", chat_id, None))
+            scopes.append(("chat", chat_id, None))
+            if admin:
+                scopes.append(("all_chat_administrators", None, None))
+            scopes.append(("all_group_chats", None, None))
+        else:
+            scopes = [("chat", chat_id, None), ("all_private_chats", None, None)]
+        scopes.append(("default", None, None))
+        lang = (user.language_code or "").split("-")[0].lower()
+        for kind, scope_chat, scope_user in scopes:
+            for code in (lang, "") if lang else ("",):
+                found = self.commands.get((kind, scope_chat, scope_user, code))
+                if found:
+                    return [dict(c) for c in found]
+        return []
 
     # ---- updates ------------------------------------------------------------------------
 
@@ -789,6 +881,7 @@ class EmulatorState:
 
     def touch(self) -> None:
         """Something test-visible changed: wake waiters."""
+        self.revision += 1
         self.changed.notify()
 
     def publish(self, event: JsonDict) -> None:

@@ -26,6 +26,18 @@ class Role(StrEnum):
 
 
 ALL_ROLES: frozenset[str] = frozenset(r.value for r in Role)
+# How a role is named to people (translate with the reader's translator).
+ROLE_LABELS: dict[str, str] = {
+    Role.STAFF: N_("Staff"),
+    Role.DEPT_HEAD: N_("Department head"),
+    Role.FINANCE: N_("Finance"),
+    Role.LEADER: N_("Leader"),
+    Role.PRINCIPAL: N_("Principal leader"),
+    Role.OFFICE: N_("Office clerk"),
+    Role.TRAINER: N_("Trainer"),
+    Role.SUPPORT: N_("Support desk"),
+    Role.ADMIN: N_("Administrator"),
+}
 DEFAULT_ROLES: frozenset[str] = frozenset({Role.STAFF.value})
 
 # The columns of a staff file, in the order errors are reported within a line.

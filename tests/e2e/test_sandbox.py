@@ -1,0 +1,128 @@
+"""``govbot sandbox`` as a user runs it: a real process with the real bot, the emulator and the
+page's API; the demo city is there, Ctrl-C stops it cleanly and the next start carries on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.sandbox_proc import ROOT, Sandbox
+
+pytestmark = pytest.mark.slow
+
+XU_LI, WU_QIANG, LIU_YANG = 20011, 20010, 20004
+DESK = -1_001_000_000_001
+
+
+def _has_button(text: str, label: str):  # type: ignore[no-untyped-def]
+    return lambda m: text in m["text"] and any(label in row for row in m["buttons"])
+
+
+def test_fresh_sandbox_runs_the_demo_city_and_carries_on_after_ctrl_c(tmp_path: Path) -> None:
+    box = Sandbox(tmp_path, reset=True)
+    box.wait_ready()
+    config = box.get("__ui/config")
+    people = {p["user_id"]: p for p in config["personas"]}
+    assert len(people) == 16
+    roles = {r for p in config["personas"] for r in p["roles"]["en"].split(", ")}
+    assert {"Staff", "Department head", "Finance", "Leader", "Office clerk", "Trainer"} <= roles
+    assert {"Support desk", "Administrator"} <= roles
+    assert people[XU_LI]["department"] == "政务服务科"
+    (desk,) = config["groups"]
+    assert desk["chat_id"] == DESK and desk["forum"] is True
+    assert (
+        config["strings"]["zh_CN"]["send"] == "发送" and config["strings"]["en"]["send"] == "Send"
+    )
+
+    # Demo content went through the real bot: 孙浩's leave waits on 吴强, 朱琳's trip
+    # (approved by 马超) on finance.
+    box.wait_for(WU_QIANG, _has_button("孙浩", "✅ 同意"), what="孙浩's leave card")
+    box.wait_for(LIU_YANG, _has_button("朱琳", "✅ 同意"), what="朱琳's trip card")
+    box.post(f"__emu/users/{WU_QIANG}/command", {"text": "/todo"})
+    box.wait_for(WU_QIANG, lambda m: m["from_bot"] and "待您处理" in m["text"], what="/todo")
+    assert box.stop() == 0
+    assert "Traceback" not in "".join(box.output)
+
+    again = Sandbox(tmp_path)
+    again.wait_ready()
+    assert "继续上次保存的沙盒" in "".join(again.output)
+    before = again.messages(WU_QIANG)
+    assert any("孙浩" in m["text"] for m in before)  # the chat history came back
+    # New updates are new to the bot too (the inbox would drop a reused update id).
+    again.post(f"__emu/users/{XU_LI}/command", {"text": "/mine"})
+    asked = max(m["message_id"] for m in again.messages(XU_LI))
+    again.wait_for(
+        XU_LI, lambda m: m["from_bot"] and m["message_id"] > asked, what="an answer to /mine"
+    )
+    # Her phone's app switches to English: the bot answers in English from then on, and the
+    # command menu the app shows is the English one.
+    again.post(f"__emu/users/{XU_LI}/language", {"language_code": "en"})
+    asked = max(m["message_id"] for m in again.messages(XU_LI))
+    again.post(f"__emu/users/{XU_LI}/command", {"text": "/apply"})
+    again.wait_for(
+        XU_LI,
+        lambda m: m["message_id"] > asked and "Expense reimbursement" in str(m["buttons"]),
+        what="the English template list",
+    )
+    menu = again.get(f"__emu/users/{XU_LI}/commands")
+    assert {"command": "apply", "description": "Start a request"} in menu
+    # The leave card is still a living card: approving it edits it in place.
+    card = next(m for m in before if "孙浩" in m["text"] and m["buttons"])
+    data = next(
+        d
+        for row, drow in zip(card["buttons"], card["callback_data"], strict=True)
+        for b, d in zip(row, drow, strict=True)
+        if b == "✅ 同意"
+    )
+    again.post(f"__emu/users/{WU_QIANG}/press", {"data": data, "message_id": card["message_id"]})
+    again.wait_for(
+        WU_QIANG,
+        lambda m: m["message_id"] == card["message_id"] and len(m["versions"]) > 1,
+        what="the card edited after approval",
+    )
+    assert again.stop(signal.SIGTERM) == 0
+
+    fresh = Sandbox(tmp_path, reset=True)
+    fresh.wait_ready()
+    assert "全新的演示城市" in "".join(fresh.output)
+    assert all(
+        m["message_id"] != card["message_id"] or len(m["versions"]) == 1
+        for m in fresh.messages(WU_QIANG)
+    )
+    assert fresh.stop() == 0
+
+
+def test_a_taken_port_is_a_clear_message_not_a_traceback(tmp_path: Path) -> None:
+    first = Sandbox(tmp_path / "a", locale="en")
+    url = first.wait_ready()
+    port = url.rsplit(":", 1)[1].strip("/")
+    started = time.monotonic()
+    second = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "handlers.cli",
+            "sandbox",
+            "--no-browser",
+            "--port",
+            port,
+            "--data-dir",
+            str(tmp_path / "b"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "GOVBOT_DEFAULT_LOCALE": "en"},
+    )
+    assert second.returncode == 2, second.stderr
+    assert f"Port {port} on 127.0.0.1 is not free" in second.stderr + second.stdout
+    assert "Traceback" not in second.stderr
+    assert time.monotonic() - started < 30
+    assert first.stop() == 0
