@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,19 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 URL_RE = re.compile(r"(http://127\.0\.0\.1:\d+/)")
+CHROMIUMS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def chromium_path() -> str | None:
+    """A system Chromium for Playwright: GOVBOT_CHROMIUM, else the first on PATH."""
+    configured = os.environ.get("GOVBOT_CHROMIUM")
+    if configured:
+        return configured
+    for name in CHROMIUMS:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
 
 
 class Sandbox:
