@@ -281,10 +281,14 @@ class PeopleRepo:
             await self.session.exec(insert(StaffRole), params=values)
 
     async def staff_with_role(self, role: str) -> Sequence[Staff]:
+        """Active holders of a role, oldest record first: a route is planned from this list,
+        so its order must not depend on where the database happens to keep the rows (on
+        PostgreSQL an UPDATE moves a row, and an unordered scan then returns it last)."""
         rows = await self.session.exec(
             select(Staff)
             .join(StaffRole, col(StaffRole.staff_id) == col(Staff.id))
             .where(col(StaffRole.role) == role, col(Staff.active).is_(True))
+            .order_by(col(Staff.id))
         )
         return rows.all()
 
