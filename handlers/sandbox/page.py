@@ -66,6 +66,7 @@ STRINGS: dict[str, str] = {
     "spoiler_hint": N_("Tap to reveal"),
     "photo": N_("Photo"),
     "loading": N_("Loading…"),
+    "latency_ms": N_("{ms} ms"),
 }
 
 TOUR: tuple[str, ...] = (
