@@ -116,6 +116,15 @@ class Sandbox:
         texts = [m["text"][:80] for m in self.messages(chat_id)]
         raise AssertionError(f"chat {chat_id}: no {what} in {timeout}s; it has {texts}")
 
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Never leave a sandbox running after a failed test."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def stop(self, sig: int = signal.SIGINT, timeout: float = 30.0) -> int:
         """Ask it to stop as Ctrl-C does; its exit code."""
         if self.proc.poll() is None:

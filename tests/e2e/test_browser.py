@@ -25,10 +25,17 @@ playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright is not installed (pip install -e '.[dev]')"
 )
 Page = playwright_api.Page
-Locator = playwright_api.Locator
 expect = playwright_api.expect
 
-TIMEOUT_MS = 20_000
+from tests.sandbox_page import (  # noqa: E402 - needs Playwright, checked just above
+    TIMEOUT_MS,
+    bot_message_after,
+    file_reimbursement,
+    last_id,
+    phone,
+    tap,
+    type_into,
+)
 
 
 def artefacts() -> Path:
@@ -84,42 +91,9 @@ def page(browser: Any, sandbox: Sandbox) -> Iterator[Page]:
     assert problems == [], problems
 
 
-def phone(page: Page, slot: int) -> Locator:
-    return page.locator(f'[data-testid="phone"][data-slot="{slot}"]')
-
-
-def last_id(screen: Locator) -> int:
-    ids = screen.locator('[data-testid="message"]').evaluate_all(
-        "els => els.map(e => Number(e.dataset.messageId))"
-    )
-    return max(ids, default=0)
-
-
-def bot_message_after(screen: Locator, after: int, containing: str | None = None) -> Locator:
-    """The bot's first message newer than ``after`` (optionally containing a text)."""
-    found = screen.locator('[data-testid="message"][data-from-bot="1"]').filter(
-        has_text=containing or re.compile(".")
-    )
-    for _ in range(TIMEOUT_MS // 100):
-        ids = found.evaluate_all("els => els.map(e => Number(e.dataset.messageId))")
-        newer = [i for i in ids if i > after]
-        if newer:
-            return screen.locator(f'[data-testid="message"][data-message-id="{min(newer)}"]')
-        screen.page.wait_for_timeout(100)
-    raise AssertionError(f"no bot message after #{after} containing {containing!r}")
-
-
-def type_into(screen: Locator, text: str) -> None:
-    box = screen.locator('[data-testid="composer-input"]')
-    box.fill(text)
-    box.press("Enter")
-
-
-def tap(message: Locator, label: str) -> None:
-    message.locator('[data-testid="inline-button"]', has_text=label).first.click()
-
-
-def test_two_phones_file_and_approve_a_reimbursement(page: Page, sandbox: Sandbox) -> None:
+def test_two_phones_file_and_approve_a_reimbursement(
+    page: Page, sandbox: Sandbox, tmp_path: Path
+) -> None:
     shots = artefacts()
     xu, wu = phone(page, 0), phone(page, 1)
     expect(xu).to_have_attribute("data-user-id", "20011")  # the page opens on the demo cast
@@ -128,23 +102,11 @@ def test_two_phones_file_and_approve_a_reimbursement(page: Page, sandbox: Sandbo
     page.screenshot(path=shots / "01-opened.png")
 
     # 徐丽 files a 6000元 reimbursement, one question at a time, from the page.
-    mark = last_id(xu)
-    type_into(xu, "/apply")
-    menu = bot_message_after(xu, mark, "费用报销")
-    tap(menu, "费用报销")
-    question = bot_message_after(xu, mark, "金额")
-    type_into(xu, "6000")
-    question = bot_message_after(xu, int(question.get_attribute("data-message-id") or 0), "事由")
-    type_into(xu, "赴省厅参加数字政府培训差旅费")
-    for _ in range(2):  # the optional details and invoice: skip both
-        asked = bot_message_after(xu, int(question.get_attribute("data-message-id") or 0), "跳过")
-        expect(asked.locator('[data-testid="inline-button"]', has_text="跳过")).to_be_visible()
-        question = asked
-        tap(asked, "跳过")
-    summary = bot_message_after(xu, int(question.get_attribute("data-message-id") or 0), "提交")
-    expect(summary).to_contain_text("财务")  # 6000 > 5000: the route shows finance
-    tap(summary, "✅ 提交")
-    status = bot_message_after(xu, mark, "审批中")
+    invoice = tmp_path / "发票.pdf"
+    invoice.write_bytes(b"%PDF-1.4\n% an invoice\n")
+    status = file_reimbursement(
+        xu, "6000", "赴省厅参加数字政府培训差旅费", finance=True, invoice=invoice
+    )
     expect(status).to_contain_text("吴强")
     page.screenshot(path=shots / "02-submitted.png")
 
@@ -155,6 +117,13 @@ def test_two_phones_file_and_approve_a_reimbursement(page: Page, sandbox: Sandbo
         .filter(has_text="¥6,000.00")
     )
     expect(card).to_have_count(1, timeout=TIMEOUT_MS)
+    # The invoice she uploaded from the page reaches him as a document he can open.
+    tap(card, "📎")
+    sent = wu.locator('[data-testid="message"][data-from-bot="1"]').filter(has_text="发票.pdf")
+    link = sent.locator("a[download]").first
+    expect(link).to_be_visible(timeout=TIMEOUT_MS)
+    opened = page.request.get(sandbox.url + (link.get_attribute("href") or "").lstrip("/"))
+    assert opened.body() == invoice.read_bytes()
     tap(card, "✅ 同意")
     expect(wu.locator('[data-testid="toast"]')).to_be_visible(timeout=TIMEOUT_MS)
     expect(card).to_have_class(re.compile(r"\bedited\b"), timeout=TIMEOUT_MS)

@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,13 +22,30 @@ XU_LI, WU_QIANG, LIU_YANG = 20011, 20010, 20004
 DESK = -1_001_000_000_001
 
 
-def _has_button(text: str, label: str):  # type: ignore[no-untyped-def]
+@pytest.fixture
+def launch() -> Iterator[Callable[..., Sandbox]]:
+    """Start sandboxes that are killed at the end of the test, whatever happened."""
+    boxes: list[Sandbox] = []
+
+    def start(data_dir: Path, **options: Any) -> Sandbox:
+        box = Sandbox(data_dir, **options)
+        boxes.append(box)
+        box.wait_ready()
+        return box
+
+    yield start
+    for box in boxes:
+        box.__exit__()
+
+
+def _has_button(text: str, label: str) -> Callable[[dict[str, Any]], bool]:
     return lambda m: text in m["text"] and any(label in row for row in m["buttons"])
 
 
-def test_fresh_sandbox_runs_the_demo_city_and_carries_on_after_ctrl_c(tmp_path: Path) -> None:
-    box = Sandbox(tmp_path, reset=True)
-    box.wait_ready()
+def test_fresh_sandbox_runs_the_demo_city_and_carries_on_after_ctrl_c(
+    tmp_path: Path, launch: Callable[..., Sandbox]
+) -> None:
+    box = launch(tmp_path, reset=True)
     config = box.get("__ui/config")
     people = {p["user_id"]: p for p in config["personas"]}
     assert len(people) == 16
@@ -49,8 +68,7 @@ def test_fresh_sandbox_runs_the_demo_city_and_carries_on_after_ctrl_c(tmp_path: 
     assert box.stop() == 0
     assert "Traceback" not in "".join(box.output)
 
-    again = Sandbox(tmp_path)
-    again.wait_ready()
+    again = launch(tmp_path)
     assert "继续上次保存的沙盒" in "".join(again.output)
     before = again.messages(WU_QIANG)
     assert any("孙浩" in m["text"] for m in before)  # the chat history came back
@@ -88,8 +106,7 @@ def test_fresh_sandbox_runs_the_demo_city_and_carries_on_after_ctrl_c(tmp_path: 
     )
     assert again.stop(signal.SIGTERM) == 0
 
-    fresh = Sandbox(tmp_path, reset=True)
-    fresh.wait_ready()
+    fresh = launch(tmp_path, reset=True)
     assert "全新的演示城市" in "".join(fresh.output)
     assert all(
         m["message_id"] != card["message_id"] or len(m["versions"]) == 1
@@ -98,9 +115,11 @@ def test_fresh_sandbox_runs_the_demo_city_and_carries_on_after_ctrl_c(tmp_path: 
     assert fresh.stop() == 0
 
 
-def test_a_taken_port_is_a_clear_message_not_a_traceback(tmp_path: Path) -> None:
-    first = Sandbox(tmp_path / "a", locale="en")
-    url = first.wait_ready()
+def test_a_taken_port_is_a_clear_message_not_a_traceback(
+    tmp_path: Path, launch: Callable[..., Sandbox]
+) -> None:
+    first = launch(tmp_path / "a", locale="en")
+    url = first.url
     port = url.rsplit(":", 1)[1].strip("/")
     started = time.monotonic()
     second = subprocess.run(

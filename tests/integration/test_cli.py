@@ -36,7 +36,7 @@ def govbot(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProces
 
 def test_help_lists_every_subcommand(tmp_path: Path) -> None:
     out = govbot(tmp_path, "--help").stdout
-    for name in ("run", "check", "db", "staff", "invite", "audit", "demo", "emulator"):
+    for name in ("run", "check", "db", "staff", "invite", "audit", "sandbox", "demo", "emulator"):
         assert f"  {name} " in out, name
 
 
