@@ -62,16 +62,13 @@ async def _start_emulator(emu: BotApiEmulator, port: int, tr: Translator) -> Non
         ) from exc
 
 
-async def _content(emu: BotApiEmulator, data_dir: Path, timezone: str) -> None:
-    """Each capability's demo scenes, once; a failed scene is logged, never fatal."""
+async def _content(emu: BotApiEmulator, timezone: str) -> None:
+    """Each capability's demo scenes; a failed scene is logged, never fatal."""
     today = system_clock().astimezone(ZoneInfo(timezone)).date()
     try:
         await seed.demo_content(emu, today)
     except seed.SeedError:
         logger.exception("demo content could not be prepared; the sandbox works without it")
-        return
-    mark = data_dir / SEEDED_MARK
-    await asyncio.to_thread(mark.write_text, "demo content prepared\n", encoding="utf-8")
 
 
 async def run_sandbox(
@@ -88,9 +85,17 @@ async def run_sandbox(
     started = time.monotonic()
     emu: BotApiEmulator
     emu = BotApiEmulator(token=DEMO_TOKEN, bot_username=DEMO_BOT, ui_config=lambda: _config(emu))
-    restored, first_start = await asyncio.to_thread(_prepare, data_dir, reset, emu)
-    seed.ensure_accounts(emu)
     tr = translator(settings.default_locale)
+    try:
+        restored, first_start = await asyncio.to_thread(_prepare, data_dir, reset, emu)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SandboxError(
+            tr.gettext(
+                "The saved sandbox in {path} cannot be read ({reason}); start a fresh one "
+                "with --reset."
+            ).format(path=data_dir, reason=exc)
+        ) from exc
+    seed.ensure_accounts(emu)
     await _start_emulator(emu, port, tr)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -108,12 +113,16 @@ async def run_sandbox(
         assert runner.services is not None
         if first_start:
             await seed.import_directory(runner.services)
+            # Marked before the scenes play: a sandbox stopped halfway through them must not
+            # play them again (孙浩 would ask for the same leave twice).
+            mark = data_dir / SEEDED_MARK
+            await asyncio.to_thread(mark.write_text, "demo city seeded\n", encoding="utf-8")
         await seed.ensure_desk(emu)
         saver = asyncio.create_task(autosave(emu.state, data_dir / EMULATOR_DIR, stop))
         url = f"{emu.url}/"
         _announce(tr, url, time.monotonic() - started, restored, data_dir, with_console)
         if first_start:
-            tasks.append(asyncio.create_task(_content(emu, data_dir, settings.timezone)))
+            tasks.append(asyncio.create_task(_content(emu, settings.timezone)))
         if open_browser:
             tasks.append(asyncio.create_task(asyncio.to_thread(_open, url)))
         if with_console and sys.stdin.isatty():

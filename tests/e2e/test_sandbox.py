@@ -145,3 +145,32 @@ def test_a_taken_port_is_a_clear_message_not_a_traceback(
     assert "Traceback" not in second.stderr
     assert time.monotonic() - started < 30
     assert first.stop() == 0
+
+
+def test_a_damaged_saved_sandbox_is_a_clear_message(tmp_path: Path) -> None:
+    (tmp_path / "emulator").mkdir()
+    (tmp_path / "emulator" / "state.json").write_text(
+        '{"format": 1, "bot_id": 100000, "us', "utf-8"
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "handlers.cli",
+            "sandbox",
+            "--no-browser",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "GOVBOT_DEFAULT_LOCALE": "en"},
+    )
+    assert run.returncode == 2, run.stderr
+    assert "cannot be read" in run.stderr and "--reset" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert (tmp_path / "emulator" / "state.json").exists()  # nothing was thrown away
