@@ -115,6 +115,19 @@ def test_fresh_sandbox_runs_the_demo_city_and_carries_on_after_ctrl_c(
     assert fresh.stop() == 0
 
 
+def _refused(port: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """A sandbox start that is expected to stop at once (English messages)."""
+    args = ["sandbox", "--no-browser", "--port", port, "--data-dir", str(data_dir)]
+    return subprocess.run(
+        [sys.executable, "-m", "handlers.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "GOVBOT_DEFAULT_LOCALE": "en"},
+    )
+
+
 def test_a_taken_port_is_a_clear_message_not_a_traceback(
     tmp_path: Path, launch: Callable[..., Sandbox]
 ) -> None:
@@ -122,24 +135,7 @@ def test_a_taken_port_is_a_clear_message_not_a_traceback(
     url = first.url
     port = url.rsplit(":", 1)[1].strip("/")
     started = time.monotonic()
-    second = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "handlers.cli",
-            "sandbox",
-            "--no-browser",
-            "--port",
-            port,
-            "--data-dir",
-            str(tmp_path / "b"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "GOVBOT_DEFAULT_LOCALE": "en"},
-    )
+    second = _refused(port, tmp_path / "b")
     assert second.returncode == 2, second.stderr
     assert f"Port {port} on 127.0.0.1 is not free" in second.stderr + second.stdout
     assert "Traceback" not in second.stderr
@@ -152,24 +148,7 @@ def test_a_damaged_saved_sandbox_is_a_clear_message(tmp_path: Path) -> None:
     (tmp_path / "emulator" / "state.json").write_text(
         '{"format": 1, "bot_id": 100000, "us', "utf-8"
     )
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "handlers.cli",
-            "sandbox",
-            "--no-browser",
-            "--port",
-            "0",
-            "--data-dir",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "GOVBOT_DEFAULT_LOCALE": "en"},
-    )
+    run = _refused("0", tmp_path)
     assert run.returncode == 2, run.stderr
     assert "cannot be read" in run.stderr and "--reset" in run.stderr
     assert "Traceback" not in run.stderr

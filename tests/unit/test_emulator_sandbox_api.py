@@ -25,24 +25,24 @@ async def _config() -> dict[str, Any]:
     return {"hello": "世界"}
 
 
-@pytest.fixture
-async def emu() -> AsyncIterator[BotApiEmulator]:
-    emulator = BotApiEmulator()
+async def _running(emulator: BotApiEmulator) -> AsyncIterator[BotApiEmulator]:
     await emulator.start()
     try:
         yield emulator
     finally:
         await emulator.stop()
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[BotApiEmulator]:
+    async for running in _running(BotApiEmulator()):
+        yield running
 
 
 @pytest.fixture
 async def ui_emu() -> AsyncIterator[BotApiEmulator]:
-    emulator = BotApiEmulator(ui_config=_config)
-    await emulator.start()
-    try:
-        yield emulator
-    finally:
-        await emulator.stop()
+    async for running in _running(BotApiEmulator(ui_config=_config)):
+        yield running
 
 
 @pytest.fixture
