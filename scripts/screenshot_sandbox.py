@@ -54,7 +54,9 @@ def main() -> int:
                 mark = last_id(leader)
                 type_into(leader, "/menu")
                 bot_message_after(leader, mark)
-                status = file_reimbursement(xu, "6000", "赴省厅参加数字政府培训差旅费", finance=True)
+                status = file_reimbursement(
+                    xu, "6000", "赴省厅参加数字政府培训差旅费", finance=True
+                )
                 card = wu.locator('[data-testid="message"][data-from-bot="1"]').filter(
                     has_text="徐丽"
                 )
