@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -84,7 +85,10 @@ async def run_sandbox(
     configure_logging()
     started = time.monotonic()
     emu: BotApiEmulator
-    emu = BotApiEmulator(token=DEMO_TOKEN, bot_username=DEMO_BOT, ui_config=lambda: _config(emu))
+    # Telegram's limits are on, as in production: the traffic panel shows what a real chat would.
+    emu = BotApiEmulator(
+        token=DEMO_TOKEN, bot_username=DEMO_BOT, rate_limits=True, ui_config=lambda: _config(emu)
+    )
     tr = translator(settings.default_locale)
     try:
         restored, first_start = await asyncio.to_thread(_prepare, data_dir, reset, emu)
@@ -153,6 +157,13 @@ async def _config(emu: BotApiEmulator) -> dict[str, Any]:
 
 
 def _open(url: str) -> None:
+    """Open the page in the desktop's browser; on a machine without a desktop, do nothing
+    (Python would otherwise start a text-mode browser in this very terminal)."""
+    desktop = sys.platform in ("darwin", "win32") or any(
+        os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY")
+    )
+    if not desktop:
+        return
     with contextlib.suppress(webbrowser.Error):
         webbrowser.open(url)
 
