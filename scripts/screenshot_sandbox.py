@@ -62,7 +62,9 @@ def main() -> int:
                 )
                 expect(card).to_have_count(1, timeout=TIMEOUT_MS)
                 tap(card, "✅ 同意")
-                expect(wu.locator('[data-testid="toast"]')).to_be_visible(timeout=TIMEOUT_MS)
+                expect(wu.locator('[data-testid="toast"]', has_text="已同意")).to_be_visible(
+                    timeout=TIMEOUT_MS
+                )
                 expect(status).to_contain_text("✅ 部门负责人审批", timeout=TIMEOUT_MS)
                 page.wait_for_timeout(1500)  # the edit highlight fades
                 out.parent.mkdir(parents=True, exist_ok=True)

@@ -67,6 +67,9 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     box = Sandbox(tmp_path, reset=True)
     box.wait_ready()
     try:
+        # The demo scenes play on a fresh start; let them finish (朱琳's trip reaching finance
+        # is the last step) so that the test's phones are the only ones busy.
+        box.wait_for(20004, lambda m: "朱琳" in m["text"] and bool(m["buttons"]), timeout=60)
         yield box
     finally:
         assert box.stop() == 0, "".join(box.output)
@@ -125,7 +128,9 @@ def test_two_phones_file_and_approve_a_reimbursement(
     opened = page.request.get(sandbox.url + (link.get_attribute("href") or "").lstrip("/"))
     assert opened.body() == invoice.read_bytes()
     tap(card, "✅ 同意")
-    expect(wu.locator('[data-testid="toast"]')).to_be_visible(timeout=TIMEOUT_MS)
+    expect(wu.locator('[data-testid="toast"]', has_text="已同意")).to_be_visible(
+        timeout=TIMEOUT_MS
+    )
     expect(card).to_have_class(re.compile(r"\bedited\b"), timeout=TIMEOUT_MS)
     expect(card.locator('[data-testid="inline-button"]', has_text="✅ 同意")).to_have_count(0)
 
