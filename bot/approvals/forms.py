@@ -31,8 +31,8 @@ from decimal import Context, Decimal
 from bot.approvals.conditions import DIRECTION, direction_of
 from bot.approvals.model import FieldType, FormField, Template
 from bot.errors import DomainError
-from bot.people.domain import MAX_EMPLOYEE_NO, clean
-from bot.text import N_
+from bot.people.domain import MAX_EMPLOYEE_NO
+from bot.text import N_, clean
 
 SKIP_WORDS = frozenset({"跳过", "skip", "-", "无"})
 TEXT_MAX = 200

@@ -13,10 +13,7 @@ by a user can never run as a formula (OWASP "CSV injection").
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields, replace
 from datetime import UTC, date, datetime
@@ -38,6 +35,7 @@ from bot.audit import AuditService
 from bot.errors import DomainError
 from bot.i18n import N_, Translator, translator
 from bot.runtime import Runtime
+from bot.spreadsheet import csv_bytes, safe_cell, xlsx_bytes
 from storage.tables.approvals import ApprovalInstance, ApprovalTask
 from storage.tables.messaging import PRIORITY_INTERACTIVE
 from storage.tables.people import Staff
@@ -850,12 +848,12 @@ def _time(value: str | None) -> datetime | None:
 
 
 # --- exports ---------------------------------------------------------------------------------
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def safe_cell(text: str) -> str:
-    """Text that a spreadsheet shows as text: a formula-like start gets a leading ``'``."""
-    return "'" + text if text.startswith(_FORMULA_START) else text
+def headers(kind: str, locale: str) -> list[str]:
+    """The register's column headers in ``locale``."""
+    tr = translator("en" if locale == "en" else "zh_CN")
+    return [tr.gettext(label) for _, label in COLUMNS[kind]]
 
 
 def _kind_of(rows: Sequence[RegisterRow], kind: str | None) -> str:
@@ -868,12 +866,6 @@ def _kind_of(rows: Sequence[RegisterRow], kind: str | None) -> str:
     return kind
 
 
-def headers(kind: str, locale: str) -> list[str]:
-    """The register's column headers in ``locale``."""
-    tr = translator("en" if locale == "en" else "zh_CN")
-    return [tr.gettext(label) for _, label in COLUMNS[kind]]
-
-
 def _cell_text(value: object) -> str:
     if value is None:
         return ""
@@ -884,85 +876,35 @@ def _cell_text(value: object) -> str:
     return safe_cell(str(value))
 
 
+def _xlsx_cell(value: object) -> object:
+    if isinstance(value, datetime):  # Excel has no time zones: the office's wall-clock time
+        return value.astimezone(OFFICE_TZ).replace(tzinfo=None)
+    if isinstance(value, date):
+        return value
+    return _cell_text(value)
+
+
 def to_csv(rows: Sequence[RegisterRow], locale: str, *, kind: str | None = None) -> bytes:
     """The register as CSV: UTF-8 with a BOM (Excel then reads the Chinese right), CRLF."""
     kind = _kind_of(rows, kind)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(headers(kind, locale))
-    for row in rows:
-        writer.writerow([_cell_text(getattr(row, name)) for name, _ in COLUMNS[kind]])
-    return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
-
-
-def _width(text: str) -> int:
-    """Display width: a CJK character takes two columns."""
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+    names = [name for name, _ in COLUMNS[kind]]
+    return csv_bytes(
+        headers(kind, locale), ([_cell_text(getattr(row, n)) for n in names] for row in rows)
+    )
 
 
 def to_xlsx(
     rows: Sequence[RegisterRow], locale: str, *, kind: str | None = None, title: str | None = None
 ) -> bytes:
-    """The register as an XLSX workbook: a bold, frozen header row, dates as dates, no formulas.
-
-    Written in openpyxl's streaming mode (about three times faster for a 5,000-row register),
-    so the column widths are measured before the first row goes out.
-    """
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
+    """The register as an XLSX workbook: a bold, frozen header row, dates as dates, no formulas."""
     kind = _kind_of(rows, kind)
     tr = translator("en" if locale == "en" else "zh_CN")
     names = [name for name, _ in COLUMNS[kind]]
-    head = headers(kind, locale)
-    widths = [_width(h) for h in head]
-    table: list[list[object]] = []
-    for row in rows:
-        cells: list[object] = []
-        for i, name in enumerate(names):
-            value = getattr(row, name)
-            if isinstance(value, datetime):
-                # Excel has no time zones: the office's wall-clock time.
-                cells.append(value.astimezone(OFFICE_TZ).replace(tzinfo=None, microsecond=0))
-                widths[i] = max(widths[i], 16)
-            elif isinstance(value, date):
-                cells.append(value)
-                widths[i] = max(widths[i], 10)
-            else:
-                # safe_cell has run: no text starts with "=", so none becomes a formula.
-                text = ILLEGAL_CHARACTERS_RE.sub("", _cell_text(value))
-                cells.append(text)
-                widths[i] = max(widths[i], _width(text))
-        table.append(cells)
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet((title or tr.gettext(REGISTER_NAMES[kind]))[:31])
-    for i, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(i)].width = min(max(width + 2, 8), 60)
-    sheet.freeze_panes = "A2"
-    bold = Font(bold=True)
-    header_cells = []
-    for text in head:
-        cell = WriteOnlyCell(sheet, value=text)
-        cell.font = bold
-        header_cells.append(cell)
-    sheet.append(header_cells)
-    for cells in table:
-        out_cells: list[object] = []
-        for value in cells:
-            if isinstance(value, date):  # datetime is a date too
-                cell = WriteOnlyCell(sheet, value=value)
-                is_time = isinstance(value, datetime)
-                cell.number_format = "yyyy-mm-dd hh:mm" if is_time else "yyyy-mm-dd"
-                out_cells.append(cell)
-            else:
-                out_cells.append(value)
-        sheet.append(out_cells)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return xlsx_bytes(
+        headers(kind, locale),
+        ([_xlsx_cell(getattr(row, n)) for n in names] for row in rows),
+        title=title or tr.gettext(REGISTER_NAMES[kind]),
+    )
 
 
 def file_name(kind: str, year: int | None, fmt: str, locale: str) -> str:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.text import N_
+from bot.text import N_, clean
 
 
 class Role(StrEnum):
@@ -132,19 +131,6 @@ class RowError:
     column: str
     code: str
     value: str
-
-
-def clean(value: str) -> str:
-    """NFKC (full-width digits and letters to ASCII), no invisible marks, trimmed."""
-    if value.isascii() and value.isprintable():  # most cells; NFKC would change nothing
-        return value.strip()
-    chars = []
-    for ch in unicodedata.normalize("NFKC", value):
-        category = unicodedata.category(ch)
-        if category == "Cf":  # zero-width spaces and stray BOMs pasted from web pages
-            continue
-        chars.append(" " if category == "Cc" else ch)  # Alt+Enter line breaks inside a cell
-    return "".join(chars).strip()
 
 
 def parse_language(value: str) -> str | None:

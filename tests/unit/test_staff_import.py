@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
 
+from bot import spreadsheet
 from bot.errors import ImportFileError
 from bot.people import importing
 from bot.people.domain import (
@@ -487,7 +488,7 @@ def test_a_zip_that_is_not_a_workbook_is_unreadable() -> None:
 
 
 def test_a_zip_bomb_is_too_large(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(importing, "MAX_UNZIPPED_BYTES", 1000)
+    monkeypatch.setattr(spreadsheet, "MAX_UNZIPPED_BYTES", 1000)
     with pytest.raises(ImportFileError) as caught:
         read_staff_file(GOOD_XLSX, "s.xlsx")
     assert caught.value.reason == "too_large"
