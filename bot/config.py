@@ -30,6 +30,8 @@ _ENV = {
     "GOVBOT_BOT_USERNAME": "bot_username",
     "GOVBOT_INBOX_LEASE_S": "inbox_lease_s",
     "GOVBOT_DUE_TICK_S": "due_tick_s",
+    "GOVBOT_FAQ_ANSWER": "faq_answer",
+    "GOVBOT_FAQ_SUGGEST": "faq_suggest",
 }
 
 
@@ -57,6 +59,11 @@ class Settings:
     inbox_lease_s: float = 30.0
     # How often due items (reminders, deadlines, escalations, the nightly purge) are run.
     due_tick_s: float = 5.0
+    # Knowledge-base confidence bands (0–1): answer at or above faq_answer, offer "did you
+    # mean" from faq_suggest, else "I don't know". Chosen on the labelled dev set (`govbot faq
+    # eval --calibrate` prints the best answer threshold for a deployment's own set).
+    faq_answer: float = 0.60
+    faq_suggest: float = 0.35
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -109,6 +116,8 @@ class Settings:
             found.append("GOVBOT_DUE_TICK_S must be a positive number of seconds")
         if self.invite_ttl_hours <= 0:
             found.append("invite_ttl_hours must be a positive number of hours")
+        if not 0 <= self.faq_suggest <= self.faq_answer <= 1:
+            found.append("GOVBOT_FAQ_SUGGEST ≤ GOVBOT_FAQ_ANSWER must both lie in 0…1")
         return found
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -147,6 +156,12 @@ def load_settings(
             values["due_tick_s"] = float(values["due_tick_s"])
         except (TypeError, ValueError) as exc:
             raise ConfigError("due_tick_s must be a number of seconds") from exc
+    for name in ("faq_answer", "faq_suggest"):
+        if name in values:
+            try:
+                values[name] = float(values[name])
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{name} must be a number between 0 and 1") from exc
     if "invite_ttl_hours" in values:
         try:
             values["invite_ttl_hours"] = int(values["invite_ttl_hours"])

@@ -12,6 +12,7 @@ from bot.approvals.services import ApprovalService
 from bot.audit import AuditService
 from bot.calendar.services import CalendarService
 from bot.config import Settings
+from bot.faq.library import KnowledgeLibrary
 from bot.inbox import InboxService
 from bot.messaging.services import DeliveryService
 from bot.people.admin import StaffAdminService
@@ -37,6 +38,7 @@ class Services:
     calendar: CalendarService
     approvals: ApprovalService
     registers: RegisterService
+    knowledge: KnowledgeLibrary
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
@@ -69,4 +71,5 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         calendar=calendar,
         approvals=approvals,
         registers=RegisterService(rt, approvals.catalog, default_locale=settings.default_locale),
+        knowledge=KnowledgeLibrary(rt),
     )

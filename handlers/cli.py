@@ -766,6 +766,191 @@ def approvals_overdue() -> None:
             )
 
 
+@main.group(help="The training knowledge base: import, export, publish, roll back.")
+def faq() -> None:
+    """``govbot faq``."""
+
+
+@faq.command(
+    "import", help="Import entries from XLSX, CSV or YAML (checked first, all or nothing)."
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--draft", is_flag=True, help="Save as drafts instead of publishing.")
+@click.option("--dry-run", is_flag=True, help="Only print the report; change nothing.")
+def faq_import(file: Path, draft: bool, dry_run: bool) -> None:
+    """``govbot faq import FILE``."""
+    from bot.faq.library import ImportPlan
+
+    settings = _settings()
+    tr = _tr()
+    data = file.read_bytes()
+
+    async def go(services: Services) -> ImportPlan | ImportFileError:
+        try:
+            plan = await services.knowledge.plan_import(data, file.name)
+        except ImportFileError as exc:  # the file as a whole: said below, not as a traceback
+            return exc
+        if dry_run or not plan.ok:
+            return plan
+        result = await services.knowledge.apply_import(
+            data, file.name, tg_id=None, publish=not draft
+        )
+        return result.plan
+
+    plan = _run(_with_services(settings, go))
+    if isinstance(plan, ImportFileError):
+        _fail(tr.gettext(_file_error(plan.reason), reason=plan.reason))
+        return
+    for problem in plan.checked.problems:
+        click.echo(problem.message(tr.gettext), err=True)
+    click.echo(
+        tr.gettext(
+            "{entries} entries: {new} new, {changed} changed, {unchanged} unchanged",
+            entries=len(plan.checked.entries),
+            new=len(plan.new),
+            changed=len(plan.changed),
+            unchanged=len(plan.unchanged),
+        )
+    )
+    if not plan.ok:
+        click.echo(
+            tr.ngettext(
+                "{n} problem; nothing was changed.",
+                "{n} problems; nothing was changed.",
+                len(plan.checked.problems),
+            ),
+            err=True,
+        )
+        sys.exit(1)
+    if dry_run:
+        click.echo(tr.gettext("dry run: nothing was changed"))
+    elif draft:
+        click.echo(tr.gettext("saved as drafts; publish them with `govbot faq publish KEY`"))
+    else:
+        click.echo(tr.gettext("published"))
+
+
+@faq.command("export", help="Write the published knowledge base to a file (.xlsx, .csv, .yaml).")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--drafts", is_flag=True, help="Export the drafts where there are any.")
+def faq_export(out: Path, drafts: bool) -> None:
+    """``govbot faq export OUT``."""
+    fmt = out.suffix.lower().lstrip(".").replace("yml", "yaml")
+    if fmt not in ("xlsx", "csv", "yaml"):
+        _fail(_tr().gettext("the file must end in .xlsx, .csv or .yaml"))
+    data = _run(_with_services(_settings(), lambda s: s.knowledge.export(fmt, drafts=drafts)))
+    out.write_bytes(data)
+    click.echo(_tr().gettext("wrote {path}", path=out))
+
+
+@faq.command("publish", help="Publish an entry's draft as its next version.")
+@click.argument("key")
+def faq_publish(key: str) -> None:
+    """``govbot faq publish KEY``."""
+    version = _run(_with_services(_settings(), lambda s: s.knowledge.publish(key, tg_id=None)))
+    click.echo(_tr().gettext("{key}: version {version} published", key=key, version=version))
+
+
+@faq.command("rollback", help="Publish an earlier version of an entry again.")
+@click.argument("key")
+@click.argument("version", type=int)
+def faq_rollback(key: str, version: int) -> None:
+    """``govbot faq rollback KEY VERSION``."""
+    number = _run(
+        _with_services(_settings(), lambda s: s.knowledge.rollback(key, version, tg_id=None))
+    )
+    click.echo(
+        _tr().gettext(
+            "{key}: version {old} published again as version {version}",
+            key=key,
+            old=version,
+            version=number,
+        )
+    )
+
+
+@faq.command("list", help="List the entries: key, status, published version, question.")
+def faq_list() -> None:
+    """``govbot faq list``."""
+    views = _run(_with_services(_settings(), lambda s: s.knowledge.entries()))
+    for view in views:
+        version = f"v{view.published_version}" if view.published_version else "-"
+        draft = "*" if view.has_draft else " "
+        click.echo(f"{view.key:32} {view.status:10} {version:>4}{draft} {view.content.question}")
+
+
+@faq.command("eval", help="Evaluate answering on a labelled query file (top-1, abstention, …).")
+@click.option("--kb", "kb", required=True, help="A knowledge-base file (.yaml/.xlsx/.csv) or db.")
+@click.option(
+    "--queries",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Labelled queries: query, expected (an id or null), style.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
+@click.option(
+    "--calibrate", is_flag=True, help="Choose the thresholds on these queries (in-sample)."
+)
+def faq_eval(kb: str, queries: Path, as_json: bool, calibrate: bool) -> None:
+    """``govbot faq eval --kb KB|db --queries Q``."""
+    from bot.faq.evaluation import evaluate
+
+    settings = _settings()
+    if kb == "db":
+        contents = [
+            c for c, _ in _run(_with_services(settings, lambda s: s.knowledge.published_content()))
+        ]
+    else:
+        from bot.faq.files import read_file
+
+        path = Path(kb)
+        if not path.is_file():
+            _fail(_tr().gettext("no such file: {path}", path=kb))
+        try:
+            contents, _ = read_file(path.read_bytes(), path.name)
+        except ImportFileError as exc:
+            _fail(_tr().gettext(_file_error(exc.reason), reason=exc.reason))
+            return
+    report = evaluate(
+        contents,
+        queries,
+        answer=settings.faq_answer,
+        suggest=settings.faq_suggest,
+        calibrate=calibrate,
+    )
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    for line in report_lines(report):
+        click.echo(line)
+
+
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """The evaluation report as aligned lines (numbers, so the same in every language)."""
+
+    def pct(value: Any) -> str:
+        return "-" if value is None else f"{100 * value:5.1f}%"
+
+    lines = [
+        f"queries {report['queries']}, thresholds answer {report['thresholds']['answer']:.3f} "
+        f"suggest {report['thresholds']['suggest']:.3f}"
+        + (" (calibrated on these queries)" if report["calibrated"] else "")
+    ]
+    for key in ("top1", "top3", "overall", "abstain_precision", "abstain_recall"):
+        lines.append(f"  {key:20} {pct(report[key])}")
+    for key in ("english_to_zh_top1", "near_miss_abstained", "suggest_rate"):
+        if key in report:
+            lines.append(f"  {key:20} {pct(report[key])}")
+    latency = report["latency_ms"]
+    lines.append(f"  latency mean {latency['mean']:.2f} ms, p99 {latency['p99']:.2f} ms")
+    for style, row in sorted(report["per_style"].items()):
+        lines.append(
+            f"  {style:14} n={row['n']:3} top1 {pct(row.get('top1'))} overall "
+            f"{pct(row.get('overall'))}"
+        )
+    return lines
+
+
 SANDBOX_PORT = 8765
 
 

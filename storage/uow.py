@@ -17,6 +17,7 @@ from storage.db import Database
 from storage.repos.approvals import ApprovalRepo, DocNumberRepo
 from storage.repos.audit import AuditRepo
 from storage.repos.calendar import CalendarRepo
+from storage.repos.faq import FaqRepo
 from storage.repos.messaging import OutboxRepo
 from storage.repos.people import PeopleRepo
 from storage.repos.runtime import DueRepo, FlowRepo, InboxRepo
@@ -76,6 +77,7 @@ class UnitOfWork:
         self.calendar = CalendarRepo(self.session)
         self.numbers = DocNumberRepo(self.session)
         self.approvals = ApprovalRepo(self.session)
+        self.faq = FaqRepo(self.session)
         self.committed = False
         return self
 

@@ -11,6 +11,7 @@ from storage.tables.approvals import (
 )
 from storage.tables.audit import AuditEntry, AuditHead
 from storage.tables.calendar import WorkCalendarDay, WorkCalendarYear
+from storage.tables.faq import FaqEntry, FaqEntryVersion, FaqGlossaryTerm, FaqQuestion, FaqVector
 from storage.tables.messaging import ChatStatus, LiveCard, OutboxMessage
 from storage.tables.people import (
     Consent,
@@ -36,6 +37,11 @@ __all__ = [
     "Department",
     "DocNumberCounter",
     "DueItem",
+    "FaqEntry",
+    "FaqEntryVersion",
+    "FaqGlossaryTerm",
+    "FaqQuestion",
+    "FaqVector",
     "FlowState",
     "InboxUpdate",
     "Invite",

@@ -257,3 +257,68 @@ async def _seed_requests(data_dir: Path) -> tuple[str, str]:
         return out, inc
     finally:
         await db.dispose()
+
+
+def test_faq_import_export_publish_rollback(tmp_path: Path) -> None:
+    assert govbot(tmp_path, "db", "upgrade").returncode == 0
+    kb = tmp_path / "kb.yaml"
+    kb.write_text(
+        "- id: vpn\n  question: VPN连不上怎么办？\n  answer: 先检查网络。\n"
+        "- id: leave\n  question: 怎么请假？\n  answer: 用 /apply 选请假。\n",
+        encoding="utf-8",
+    )
+    done = govbot(tmp_path, "faq", "import", str(kb), GOVBOT_DEFAULT_LOCALE="en")
+    assert done.returncode == 0 and "2 new, 0 changed" in done.stdout, done.stderr
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("id,question,answer\nx,VPN连不上怎么办?,另一个\ny,空,\n", encoding="utf-8")
+    refused = govbot(tmp_path, "faq", "import", str(wrong), GOVBOT_DEFAULT_LOCALE="en")
+    assert refused.returncode == 1 and "Line 2:" in refused.stderr and "Line 3:" in refused.stderr
+    assert "2 problems; nothing was changed" in refused.stderr
+    out = tmp_path / "export.xlsx"
+    assert govbot(tmp_path, "faq", "export", str(out)).returncode == 0
+    again = govbot(tmp_path, "faq", "import", str(out), GOVBOT_DEFAULT_LOCALE="en")
+    assert "0 new, 0 changed, 2 unchanged" in again.stdout
+    kb.write_text(
+        kb.read_text(encoding="utf-8").replace("先检查网络。", "先重启路由器。"), "utf-8"
+    )
+    assert govbot(tmp_path, "faq", "import", str(kb)).returncode == 0
+    rolled = govbot(tmp_path, "faq", "rollback", "vpn", "1", GOVBOT_DEFAULT_LOCALE="en")
+    assert "version 1 published again as version 3" in rolled.stdout, rolled.stderr
+    listing = govbot(tmp_path, "faq", "list").stdout.splitlines()
+    assert listing[1].split()[:3] == ["vpn", "published", "v3"]
+    assert govbot(tmp_path, "faq", "rollback", "vpn", "9").returncode == 2
+
+
+def test_faq_eval_measures_the_stored_knowledge_base(tmp_path: Path) -> None:
+    shared = ROOT.parent / "shared" / "eval" / "faq"
+    if not (shared / "dev_kb.yaml").exists():
+        pytest.skip(f"no {shared}")
+    assert govbot(tmp_path, "db", "upgrade").returncode == 0
+    assert govbot(tmp_path, "faq", "import", str(shared / "dev_kb.yaml")).returncode == 0
+    from_db = govbot(
+        tmp_path,
+        "faq",
+        "eval",
+        "--kb",
+        "db",
+        "--queries",
+        str(shared / "dev_queries.yaml"),
+        "--json",
+    )
+    assert from_db.returncode == 0, from_db.stderr
+    report = json.loads(from_db.stdout)
+    assert {"top1", "top3", "overall", "abstain_precision", "abstain_recall"} <= set(report)
+    assert set(report["latency_ms"]) >= {"mean", "p99"}
+    assert report["per_style"]["english"]["n"] > 0 and not report["calibrated"]
+    assert report["top1"] >= 0.9 and report["overall"] >= 0.8
+    from_file = govbot(
+        tmp_path,
+        "faq",
+        "eval",
+        "--kb",
+        str(shared / "dev_kb.yaml"),
+        "--queries",
+        str(shared / "dev_queries.yaml"),
+        "--json",
+    )
+    assert json.loads(from_file.stdout)["top1"] == report["top1"]  # the same words, same ranks
