@@ -102,12 +102,7 @@ class KnowledgeLibrary:
 
     async def _existing(self, uow: UnitOfWork) -> dict[str, EntryContent]:
         found: dict[str, EntryContent] = {}
-        for entry in await uow.faq.entries(statuses=(PUBLISHED, DRAFT)):
-            published = (
-                await uow.faq.version(entry.id, entry.published_version)
-                if entry.id is not None and entry.published_version is not None
-                else None
-            )
+        for entry, published in await uow.faq.with_published(statuses=(PUBLISHED, DRAFT)):
             content = current_content(entry, published)
             if content is not None:
                 found[entry.key] = content
@@ -267,12 +262,7 @@ class KnowledgeLibrary:
         views: list[EntryView] = []
         async with self._rt.detached_uow() as uow:
             statuses = (PUBLISHED, DRAFT) if include_drafts else (PUBLISHED,)
-            for entry in await uow.faq.entries(statuses=statuses):
-                published = (
-                    await uow.faq.version(entry.id, entry.published_version)
-                    if entry.id is not None and entry.published_version is not None
-                    else None
-                )
+            for entry, published in await uow.faq.with_published(statuses=statuses):
                 content = current_content(entry, published)
                 if content is None:
                     continue

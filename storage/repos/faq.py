@@ -6,17 +6,18 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.tables.faq import FaqEntry, FaqEntryVersion, FaqGlossaryTerm, FaqQuestion, FaqVector
+from storage.tables.faq import FaqEntry, FaqEntryVersion
 
 _BATCH = 500
 
 
 class FaqRepo:
-    """Entries and their versions, the embedding cache, the glossary, the question log."""
+    """Entries and their published versions (the embedding cache, glossary and question log
+    get their queries with the features that use them)."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -27,19 +28,9 @@ class FaqRepo:
         await self.session.flush()
         return entry
 
-    async def entry(self, entry_id: int) -> FaqEntry | None:
-        return await self.session.get(FaqEntry, entry_id)
-
     async def entry_by_key(self, key: str) -> FaqEntry | None:
         rows = await self.session.exec(select(FaqEntry).where(col(FaqEntry.key) == key))
         return rows.first()
-
-    async def entries(self, *, statuses: Iterable[str] | None = None) -> Sequence[FaqEntry]:
-        """Entries in key order (optionally only these statuses)."""
-        query = select(FaqEntry).order_by(col(FaqEntry.key))
-        if statuses is not None:
-            query = query.where(col(FaqEntry.status).in_(list(statuses)))
-        return (await self.session.exec(query)).all()
 
     async def save_entry(
         self, entry_id: int, *, seen_revision: int, now: datetime, **values: Any
@@ -76,6 +67,24 @@ class FaqRepo:
         )
         return int(rows.first() or 0)
 
+    async def with_published(
+        self, *, statuses: Iterable[str]
+    ) -> list[tuple[FaqEntry, FaqEntryVersion | None]]:
+        """Entries of these statuses with the version staff see (None before the first
+        publish), in key order: one query, however large the knowledge base."""
+        rows = await self.session.exec(
+            select(FaqEntry, FaqEntryVersion)
+            .join(
+                FaqEntryVersion,
+                (col(FaqEntryVersion.entry_id) == col(FaqEntry.id))
+                & (col(FaqEntryVersion.version) == col(FaqEntry.published_version)),
+                isouter=True,
+            )
+            .where(col(FaqEntry.status).in_(list(statuses)))
+            .order_by(col(FaqEntry.key))
+        )
+        return [(entry, version) for entry, version in rows.all()]
+
     async def published(self) -> list[tuple[FaqEntry, FaqEntryVersion]]:
         """Every published entry with the version staff see, in key order."""
         rows = await self.session.exec(
@@ -90,63 +99,4 @@ class FaqRepo:
         )
         return [(entry, version) for entry, version in rows.all()]
 
-    # embeddings ------------------------------------------------------------------------
-    async def vectors(self, model: str, hashes: Iterable[str]) -> dict[str, bytes]:
-        wanted = list(set(hashes))
-        found: dict[str, bytes] = {}
-        for start in range(0, len(wanted), _BATCH):
-            rows = await self.session.exec(
-                select(FaqVector.text_hash, FaqVector.vector).where(
-                    col(FaqVector.model) == model,
-                    col(FaqVector.text_hash).in_(wanted[start : start + _BATCH]),
-                )
-            )
-            found.update({h: v for h, v in rows.all()})
-        return found
-
-    async def add_vectors(self, model: str, vectors: dict[str, bytes], now: datetime) -> None:
-        for text_hash, data in vectors.items():
-            self.session.add(
-                FaqVector(model=model, text_hash=text_hash, vector=data, created_at=now)
-            )
-        await self.session.flush()
-
-    # glossary --------------------------------------------------------------------------
-    async def glossary(self) -> Sequence[FaqGlossaryTerm]:
-        rows = await self.session.exec(select(FaqGlossaryTerm).order_by(col(FaqGlossaryTerm.id)))
-        return rows.all()
-
-    async def replace_glossary(
-        self, groups: Sequence[Sequence[str]], *, now: datetime, by: int | None
-    ) -> None:
-        await self.session.exec(delete(FaqGlossaryTerm))
-        for terms in groups:
-            self.session.add(FaqGlossaryTerm(terms=list(terms), updated_at=now, updated_by=by))
-        await self.session.flush()
-
     # what staff asked ------------------------------------------------------------------
-    async def log_question(self, question: FaqQuestion) -> FaqQuestion:
-        self.session.add(question)
-        await self.session.flush()
-        return question
-
-    async def question(self, question_id: int) -> FaqQuestion | None:
-        return await self.session.get(FaqQuestion, question_id)
-
-    async def set_question(self, question_id: int, **values: Any) -> None:
-        await self.session.exec(
-            update(FaqQuestion).where(col(FaqQuestion.id) == question_id).values(**values)
-        )
-
-    async def untriaged(self, *, since: datetime) -> Sequence[FaqQuestion]:
-        """Questions not answered (or answered and then 👎) that no trainer has handled."""
-        rows = await self.session.exec(
-            select(FaqQuestion)
-            .where(
-                col(FaqQuestion.asked_at) >= since,
-                col(FaqQuestion.triage) == "new",
-                (col(FaqQuestion.band) != "answer") | (col(FaqQuestion.feedback) == "down"),
-            )
-            .order_by(col(FaqQuestion.asked_at))
-        )
-        return rows.all()
