@@ -12,8 +12,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.tables.faq import FaqEntry, FaqEntryVersion
 
-_BATCH = 500
-
 
 class FaqRepo:
     """Entries and their published versions (the embedding cache, glossary and question log
