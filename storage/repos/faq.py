@@ -85,16 +85,5 @@ class FaqRepo:
 
     async def published(self) -> list[tuple[FaqEntry, FaqEntryVersion]]:
         """Every published entry with the version staff see, in key order."""
-        rows = await self.session.exec(
-            select(FaqEntry, FaqEntryVersion)
-            .join(
-                FaqEntryVersion,
-                (col(FaqEntryVersion.entry_id) == col(FaqEntry.id))
-                & (col(FaqEntryVersion.version) == col(FaqEntry.published_version)),
-            )
-            .where(col(FaqEntry.status) == "published")
-            .order_by(col(FaqEntry.key))
-        )
-        return [(entry, version) for entry, version in rows.all()]
-
-    # what staff asked ------------------------------------------------------------------
+        rows = await self.with_published(statuses=("published",))
+        return [(entry, version) for entry, version in rows if version is not None]
