@@ -168,7 +168,7 @@ class KnowledgeLibrary:
                         raise StaleEntryError(content.key)
                     entry.revision += 1
                 if publish:
-                    await self._publish_in(uow, content.key, actor_id=actor_id, note="import")
+                    await self.publish_in(uow, content.key, actor_id=actor_id, note="import")
                     published.append(content.key)
                 else:
                     drafted.append(content.key)
@@ -188,9 +188,10 @@ class KnowledgeLibrary:
             await uow.commit()
         return ImportResult(plan, tuple(published), tuple(drafted))
 
-    async def _publish_in(
+    async def publish_in(
         self, uow: UnitOfWork, key: str, *, actor_id: int | None, note: str | None = None
     ) -> int:
+        """Publish the entry's draft inside the caller's unit of work (the caller commits)."""
         entry = await uow.faq.entry_by_key(key)
         if entry is None or entry.id is None or not entry.draft:
             raise UnknownEntryError(key)
@@ -228,7 +229,7 @@ class KnowledgeLibrary:
         """Publish an entry's draft as its next version; the version number."""
         async with self._rt.detached_uow() as uow:
             actor_id = await self._actor_id(uow, tg_id)
-            number = await self._publish_in(uow, key, actor_id=actor_id)
+            number = await self.publish_in(uow, key, actor_id=actor_id)
             await uow.commit()
         return number
 
@@ -251,7 +252,7 @@ class KnowledgeLibrary:
                 raise StaleEntryError(key)
             entry.revision += 1
             entry.draft = dict(old.content)
-            number = await self._publish_in(
+            number = await self.publish_in(
                 uow, key, actor_id=actor_id, note=f"rollback to v{version}"
             )
             await uow.commit()
