@@ -6,6 +6,7 @@ import os
 import secrets
 import tomllib
 from dataclasses import dataclass, field, replace
+from datetime import time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,6 +33,10 @@ _ENV = {
     "GOVBOT_DUE_TICK_S": "due_tick_s",
     "GOVBOT_FAQ_ANSWER": "faq_answer",
     "GOVBOT_FAQ_SUGGEST": "faq_suggest",
+    "GOVBOT_FAQ_DIGEST_AT": "faq_digest_at",
+    "GOVBOT_FAQ_DIGEST_DAYS": "faq_digest_days",
+    "GOVBOT_FAQ_EMBEDDER": "faq_embedder",
+    "GOVBOT_DESK_CHAT_ID": "desk_chat_id",
 }
 
 
@@ -64,6 +69,17 @@ class Settings:
     # eval --calibrate` prints the best answer threshold for a deployment's own set).
     faq_answer: float = 0.60
     faq_suggest: float = 0.35
+    # The trainers' digest of questions the knowledge base could not answer: sent each
+    # working day at this local time (HH:MM), covering the questions of the last N days.
+    faq_digest_at: str = "17:00"
+    faq_digest_days: int = 14
+    # The sentence encoder behind semantic matching: "use" (the multilingual Universal
+    # Sentence Encoder shipped in its wheel), "hash" (character n-grams; for tests only), or
+    # "package.module:Class" for another local model behind knowledge.Embedder.
+    faq_embedder: str = "use"
+    # Where tickets opened from the FAQ are announced (the support desk group); without it,
+    # every active support-role staff member gets them in a private chat.
+    desk_chat_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -86,6 +102,14 @@ class Settings:
     def tz(self) -> ZoneInfo:
         """The configured time zone."""
         return ZoneInfo(self.timezone)
+
+    @property
+    def faq_digest_time(self) -> time:
+        """When the trainers' digest goes out, local time (ValueError if malformed)."""
+        hours, _, minutes = self.faq_digest_at.partition(":")
+        if not (hours.isascii() and hours.isdigit() and minutes.isascii() and minutes.isdigit()):
+            raise ValueError(self.faq_digest_at)
+        return time(int(hours), int(minutes))
 
     def problems(self, *, need_token: bool) -> list[str]:
         """One line per problem found in these settings."""
@@ -118,6 +142,17 @@ class Settings:
             found.append("invite_ttl_hours must be a positive number of hours")
         if not 0 <= self.faq_suggest <= self.faq_answer <= 1:
             found.append("GOVBOT_FAQ_SUGGEST ≤ GOVBOT_FAQ_ANSWER must both lie in 0…1")
+        try:
+            self.faq_digest_time  # noqa: B018  (raises if malformed)
+        except ValueError:
+            found.append(f"GOVBOT_FAQ_DIGEST_AT must be HH:MM (got {self.faq_digest_at!r})")
+        if self.faq_digest_days < 1:
+            found.append("GOVBOT_FAQ_DIGEST_DAYS must be at least 1 day")
+        if self.faq_embedder not in ("use", "hash") and ":" not in self.faq_embedder:
+            found.append(
+                "GOVBOT_FAQ_EMBEDDER must be use, hash or package.module:Class "
+                f"(got {self.faq_embedder!r})"
+            )
         return found
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -162,6 +197,16 @@ def load_settings(
                 values[name] = float(values[name])
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"{name} must be a number between 0 and 1") from exc
+    if "desk_chat_id" in values:
+        try:
+            values["desk_chat_id"] = int(values["desk_chat_id"])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError("desk_chat_id must be a Telegram chat id (a whole number)") from exc
+    if "faq_digest_days" in values:
+        try:
+            values["faq_digest_days"] = int(values["faq_digest_days"])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError("faq_digest_days must be a whole number of days") from exc
     if "invite_ttl_hours" in values:
         try:
             values["invite_ttl_hours"] = int(values["invite_ttl_hours"])

@@ -12,7 +12,12 @@ from bot.approvals.services import ApprovalService
 from bot.audit import AuditService
 from bot.calendar.services import CalendarService
 from bot.config import Settings
+from bot.faq.answering import FaqService
+from bot.faq.digest import DigestService
+from bot.faq.editor import FaqEditorService
+from bot.faq.glossary import GlossaryService
 from bot.faq.library import KnowledgeLibrary
+from bot.faq.live import LiveIndex, shared_embedder
 from bot.inbox import InboxService
 from bot.messaging.services import DeliveryService
 from bot.people.admin import StaffAdminService
@@ -20,6 +25,7 @@ from bot.people.import_service import StaffImportService
 from bot.people.services import PeopleService
 from bot.runtime import Runtime
 from bot.scheduling import DueService
+from knowledge import Thresholds
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,10 @@ class Services:
     approvals: ApprovalService
     registers: RegisterService
     knowledge: KnowledgeLibrary
+    faq: FaqService
+    faq_digest: DigestService
+    faq_editor: FaqEditorService
+    faq_glossary: GlossaryService
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
@@ -54,6 +64,22 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         default_locale=settings.default_locale,
     )
     approvals.register_due(due)
+    live = LiveIndex(
+        rt, shared_embedder(settings.faq_embedder), cache_dir=settings.data_dir / "faq-index"
+    )
+    library = KnowledgeLibrary(rt)
+    digest = DigestService(
+        rt,
+        library,
+        live.embed,
+        default_locale=settings.default_locale,
+        calendar=calendar.calendar,
+        tz=settings.tz,
+        at=settings.faq_digest_time,
+        days=settings.faq_digest_days,
+    )
+    digest.register_due(due)
+    glossary = GlossaryService(rt)
     return Services(
         runtime=rt,
         settings=settings,
@@ -71,5 +97,17 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         calendar=calendar,
         approvals=approvals,
         registers=RegisterService(rt, approvals.catalog, default_locale=settings.default_locale),
-        knowledge=KnowledgeLibrary(rt),
+        knowledge=library,
+        faq=FaqService(
+            rt,
+            live,
+            thresholds=Thresholds(lower=settings.faq_suggest, upper=settings.faq_answer),
+            default_locale=settings.default_locale,
+            desk_chat_id=settings.desk_chat_id,
+        ),
+        faq_digest=digest,
+        faq_editor=FaqEditorService(
+            rt, library, settings.default_locale, glossary=glossary
+        ),
+        faq_glossary=glossary,
     )

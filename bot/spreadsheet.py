@@ -17,11 +17,11 @@ import io
 import os
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from openpyxl import load_workbook
 
@@ -38,6 +38,7 @@ _DELIMITERS = (",", ";", "\t")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 Rows = list[tuple[int, dict[str, str]]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,13 @@ def _cell_text(value: Any) -> str:
 
 
 def _read_xlsx(data: bytes, spec: TableSpec) -> Rows:
+    return _with_xlsx_lines(data, lambda lines: _rows(lines, spec))
+
+
+def _with_xlsx_lines(
+    data: bytes, consume: Callable[[Iterator[tuple[int, Sequence[str]]]], T]
+) -> T:
+    """Open a workbook and hand the numbered lines of its first sheet to ``consume``."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if sum(info.file_size for info in archive.infolist()) > MAX_UNZIPPED_BYTES:
@@ -205,7 +213,7 @@ def _read_xlsx(data: bytes, spec: TableSpec) -> Rows:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:
             if not workbook.worksheets:
-                raise ImportFileError("missing_columns:" + ",".join(spec.required))
+                return consume(iter(()))
             sheet = workbook.worksheets[0]
             # Some writers store a wrong <dimension>, which would cut rows off in read-only mode.
             sheet.reset_dimensions()
@@ -213,7 +221,7 @@ def _read_xlsx(data: bytes, spec: TableSpec) -> Rows:
                 (line, [_cell_text(v) for v in values])
                 for line, values in enumerate(sheet.iter_rows(values_only=True), start=1)
             )
-            return _rows(lines, spec)
+            return consume(lines)
         finally:
             workbook.close()
     except ImportFileError:
@@ -222,6 +230,35 @@ def _read_xlsx(data: bytes, spec: TableSpec) -> Rows:
         # A damaged workbook surfaces as any of zipfile, XML, KeyError, ValueError, TypeError...
         # from deep inside openpyxl; to the user they all mean the same thing.
         raise ImportFileError("unreadable") from exc
+
+
+def read_grid(
+    data: bytes | bytearray,
+    filename: str,
+    *,
+    max_rows: int = MAX_ROWS,
+    max_bytes: int = MAX_BYTES,
+) -> list[tuple[int, list[str]]]:
+    """Every non-blank line of a CSV or XLSX file without a header row, as (line, cells):
+    for lists such as a glossary, where each row is a group and has no named columns."""
+    suffix = Path(filename).suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise ImportFileError("unsupported_format")
+    loaded = _load(data, max_bytes)
+
+    def grid(lines: Iterator[tuple[int, Sequence[str]]]) -> list[tuple[int, list[str]]]:
+        found: list[tuple[int, list[str]]] = []
+        for line, cells in lines:
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(found) == max_rows:
+                raise ImportFileError("too_large")
+            found.append((line, list(cells)))
+        return found
+
+    if suffix == ".csv":
+        return grid(iter(_csv_lines(loaded)))
+    return _with_xlsx_lines(loaded, grid)
 
 
 # --- writing ---------------------------------------------------------------------------------

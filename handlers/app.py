@@ -26,6 +26,9 @@ from bot.runtime import Runtime
 from bot.services import Services, build_services
 from handlers import approvals as approval_handlers
 from handlers import approvals_office as approval_office_handlers
+from handlers import faq as faq_handlers
+from handlers import faq_digest as faq_digest_handlers
+from handlers import faq_trainer as faq_trainer_handlers
 from handlers import people as people_handlers
 from handlers import render  # noqa: F401  (registers renderers)
 from handlers import staff as staff_handlers
@@ -39,8 +42,12 @@ from handlers.inbox import (
 )
 from handlers.render import approvals as _approval_renderers  # noqa: F401
 from handlers.render import approvals_office as _approval_office_renderers  # noqa: F401
+from handlers.render import faq as _faq_renderers  # noqa: F401
+from handlers.render import faq_digest as _faq_digest_renderers  # noqa: F401
+from handlers.render import faq_trainer as _faq_trainer_renderers  # noqa: F401
 from handlers.render import people as _people_renderers  # noqa: F401
 from handlers.render import staff as _staff_renderers  # noqa: F401
+from handlers.render import support as _support_renderers  # noqa: F401
 from handlers.request import AiohttpRequest
 from handlers.sender import Limits, OutboxSender
 
@@ -53,6 +60,7 @@ COMMANDS = (
     ("menu", N_("Main menu")),
     ("help", N_("What I can do")),
     ("language", N_("Language: 中文 / English")),
+    ("ask", N_("Ask the knowledge base a question")),
     ("apply", N_("Start a request")),
     ("todo", N_("What waits for me")),
     ("mine", N_("My requests")),
@@ -60,6 +68,8 @@ COMMANDS = (
     ("delegate", N_("Let a colleague approve for me while I am away")),
     ("register", N_("Export the outgoing or incoming register (office)")),
     ("overdue", N_("Overdue documents by department (office)")),
+    ("digest", N_("Questions the knowledge base could not answer (trainers)")),
+    ("kb", N_("Edit the knowledge base (trainers)")),
     ("cancel", N_("Stop what you are doing")),
     ("start", N_("Register with your invite link")),
 )
@@ -96,7 +106,10 @@ def build_application(
         people_handlers.handlers()
         + approval_handlers.handlers()
         + approval_office_handlers.handlers()
+        + faq_trainer_handlers.handlers()
         + staff_handlers.handlers()
+        + faq_handlers.handlers()
+        + faq_digest_handlers.handlers()
     ):
         app.add_handler(handler, group=group)
     for group, handler in people_handlers.fallback_handlers():
@@ -136,6 +149,7 @@ class BotRunner:
     _receiver: PollingReceiver | None = None
     _webhook: WebhookServer | None = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    _faq_warm: asyncio.Task[None] | None = None
     webhook_port: int | None = None
     # Benchmarks lift Telegram's limits to measure the update path itself.
     sender_limits: Limits | None = None
@@ -159,6 +173,9 @@ class BotRunner:
         await self.services.due.ensure_maintenance()
         await self.services.approvals.catalog.ensure_shipped()
         await self.services.calendar.calendar()  # seeds a fresh database, warms the cache
+        await self.services.faq_digest.ensure_schedule()
+        # The FAQ index loads (or builds) in the background; the first question waits for it.
+        self._faq_warm = asyncio.create_task(self._warm_faq())
         if self.app.job_queue is not None:
             self.app.job_queue.run_repeating(
                 self._due_tick,
@@ -194,6 +211,13 @@ class BotRunner:
             self.app.bot.username,
             "webhook" if self.webhook_url else "polling",
         )
+
+    async def _warm_faq(self) -> None:
+        assert self.services is not None
+        try:
+            await self.services.faq.live.refresh()
+        except Exception:  # the next question tries again
+            logger.exception("could not build the FAQ index")
 
     async def _due_tick(self, _context: Any) -> None:
         assert self.services is not None
@@ -233,6 +257,12 @@ class BotRunner:
             await self._webhook.stop()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
+        if self._faq_warm is not None:
+            self._faq_warm.cancel()
+            with contextlib.suppress(BaseException):
+                await self._faq_warm
+        if self.services is not None:
+            self.services.faq.live.close()
         if self.sender is not None:
             await self.sender.stop()
         if self.app is not None:

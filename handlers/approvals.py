@@ -15,12 +15,28 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 from bot.approvals.services import AlreadyHandledError, ApprovalService, Pressed
 from bot.i18n import Translator, translator
 from handlers import callbacks
-from handlers import people as people_handlers
+from handlers import faq as faq_handlers
+from handlers import faq_trainer as faq_trainer_handlers
 from handlers import staff as staff_handlers
 from handlers.context import Ctx
 from handlers.render.approvals import already_handled_text, toast_text
 
 logger = logging.getLogger(__name__)
+
+_FORMATTING = frozenset(
+    {
+        "bold",
+        "italic",
+        "underline",
+        "strikethrough",
+        "spoiler",
+        "code",
+        "pre",
+        "text_link",
+        "blockquote",
+        "expandable_blockquote",
+    }
+)
 
 
 def _who(update: Update) -> tuple[int, int] | None:
@@ -70,19 +86,30 @@ async def on_delegate_command(update: Update, context: Ctx) -> None:
 
 
 async def on_text(update: Update, context: Ctx) -> None:
-    """Plain text: an answer to the open question or a reason; anything else, the fallback."""
+    """Plain text: the open form's answer or a reason, a trainer's editing step, else a
+    question for the knowledge base."""
     who = _who(update)
     message = update.effective_message
     if who is None or message is None or message.text is None:
         return
     reply = message.reply_to_message
-    if not await context.services.approvals.answer(
+    if await context.services.approvals.answer(
         tg_id=who[0],
         chat_id=who[1],
         text=message.text,
         reply_to=reply.message_id if reply is not None else None,
     ):
-        await people_handlers.on_other_text(update, context)
+        return
+    # Formatting made with the app's menu reaches an answer as HTML; without any, the text
+    # goes as typed (a trainer may write <b>…</b> by hand).
+    formatted = (
+        message.text_html if any(e.type in _FORMATTING for e in message.entities or ()) else None
+    )
+    if await context.services.faq_editor.answer(
+        tg_id=who[0], chat_id=who[1], text=message.text, formatted=formatted
+    ):
+        return
+    await faq_handlers.on_question(update, context, message.text)
 
 
 async def on_file(update: Update, context: Ctx) -> None:
@@ -110,7 +137,10 @@ async def on_file(update: Update, context: Ctx) -> None:
         mime=mime,
         size=size,
     )
-    if not taken and message.document is not None:
+    if taken or message.document is None:
+        return
+    # A trainer's import waiting for a file takes it; otherwise it is the staff file.
+    if not await faq_trainer_handlers.on_kb_file(update, context):
         await staff_handlers.on_staff_file(update, context)
 
 

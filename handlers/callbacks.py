@@ -46,6 +46,46 @@ ACTIONS = frozenset(
         "ap.files",  # send the attachments (object: request id)
         "ap.read",  # a CC recipient has read it (object: request id)
         "ap.rvk",  # 通过后撤销 (object: request id, version: request version)
+        "kb.open",  # show an entry's answer (object: entry id, version: the question it was
+        # suggested for, 0 = a follow-up, logged as a question of its own)
+        "kb.up",  # the answer solved it (object: question id)
+        "kb.down",  # it did not
+        "kb.ask",  # hand the question to a person: a support ticket (object: question id)
+        "kd.add",  # digest: add a group as a phrasing of its entry (object: group id, version:
+        # group version)
+        "kd.draft",  # digest: draft a new entry from a group
+        "kd.ignore",  # digest: ignore a group
+        "ke.open",  # open an entry's card in the trainers' editor (object: entry id)
+        "ke.home",  # the trainers' home card
+        "ke.find",  # ask for words to search the entries for
+        "ke.list",  # list entries (version: 1 drafts waiting, 2 archived)
+        "ke.page",  # another page of a list (object: list flow version, version: page, 0-based)
+        "ke.new",  # create an entry step by step
+        "ke.done",  # no more phrasings for the new entry
+        "ke.cat",  # a category (object: entry id, 0 = the new entry; version: choice, 0 = none)
+        "ke.editq",  # type a new question (object: entry id, version: entry revision)
+        "ke.addalt",  # type another phrasing (object: entry id, version: entry revision)
+        "ke.delalt",  # pick a phrasing to remove (object: entry id, version: entry revision)
+        "ke.rmalt",  # remove this phrasing (object: entry id, version: its number, 1-based)
+        "ke.editans",  # type a new answer (object: entry id, version: entry revision)
+        "ke.editcat",  # choose a category (object: entry id, version: entry revision)
+        "ke.view",  # preview the answer as staff will see it (object: entry id)
+        "ke.pub",  # publish the draft (object: entry id, version: entry revision)
+        "ke.keep",  # keep a new entry as a draft (object: entry id)
+        "ke.vers",  # the entry's published versions (object: entry id)
+        "ke.rb",  # ask before rolling back (object: entry id, version: version to publish again)
+        "ke.rbok",  # roll back, confirmed (object: entry id, version: version number)
+        "ke.arch",  # ask before archiving (object: entry id, version: entry revision)
+        "ke.arok",  # archive, confirmed (object: entry id)
+        "ke.unarch",  # restore an archived entry (object: entry id, version: entry revision)
+        "ke.quit",  # leave the trainer's step (object: entry id to show again, 0 = none)
+        "ke.imp",  # ask for a file to import (version: 0 knowledge base, 1 glossary)
+        "ke.imok",  # apply the checked file, publishing (object: import flow version)
+        "ke.imdr",  # apply the checked file as drafts (object: import flow version)
+        "ke.imno",  # discard the checked file (object: import flow version)
+        "ke.exp",  # export the knowledge base (version: 0 XLSX, 1 CSV, 2 YAML)
+        "ke.gloss",  # the trainers' glossary card
+        "ke.gexp",  # export the glossary (version: 0 XLSX, 1 CSV)
     }
 )
 MAX_BYTES = 64  # Telegram counts bytes, not characters

@@ -879,6 +879,80 @@ def faq_list() -> None:
         click.echo(f"{view.key:32} {view.status:10} {version:>4}{draft} {view.content.question}")
 
 
+@faq.group("glossary", help="The trainers' glossary of synonyms: export and import.")
+def faq_glossary() -> None:
+    """``govbot faq glossary``."""
+
+
+@faq_glossary.command("export", help="Write the trainers' glossary to a file (.xlsx or .csv).")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+def faq_glossary_export(out: Path) -> None:
+    """``govbot faq glossary export OUT``."""
+    fmt = out.suffix.lower().lstrip(".")
+    if fmt not in ("xlsx", "csv"):
+        _fail(_tr().gettext("the file must end in .xlsx or .csv"))
+    data = _run(_with_services(_settings(), lambda s: s.faq_glossary.export(fmt)))
+    out.write_bytes(data)
+    click.echo(_tr().gettext("wrote {path}", path=out))
+
+
+@faq_glossary.command(
+    "import", help="Replace the trainers' glossary with a file (checked first, all or nothing)."
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Only print the report; change nothing.")
+def faq_glossary_import(file: Path, dry_run: bool) -> None:
+    """``govbot faq glossary import FILE``."""
+    from bot.faq.glossary import GlossaryPlan
+    from handlers.render.faq_trainer import file_error_text
+
+    tr = _tr()
+    data = file.read_bytes()
+
+    async def go(services: Services) -> GlossaryPlan | ImportFileError:
+        try:
+            plan = await services.faq_glossary.plan_import(data, file.name)
+        except ImportFileError as exc:
+            return exc
+        if dry_run or not plan.ok:
+            return plan
+        return await services.faq_glossary.apply_import(data, file.name)
+
+    plan = _run(_with_services(_settings(), go))
+    if isinstance(plan, ImportFileError):
+        _fail(file_error_text(plan.reason, tr, kind="glossary"))
+        return
+    for problem in plan.problems:
+        click.echo(problem.message(tr.gettext), err=True)
+    click.echo(
+        tr.gettext(
+            "{total} synonym groups: {new} new, {changed} changed, {removed} removed, "
+            "{unchanged} unchanged",
+            total=len(plan.groups),
+            new=plan.added,
+            changed=plan.changed,
+            removed=plan.removed,
+            unchanged=plan.unchanged,
+        )
+    )
+    if not plan.ok:
+        click.echo(
+            tr.ngettext(
+                "{n} problem; nothing was changed.",
+                "{n} problems; nothing was changed.",
+                len(plan.problems),
+            ),
+            err=True,
+        )
+        sys.exit(1)
+    if dry_run:
+        click.echo(tr.gettext("dry run: nothing was changed"))
+    elif plan.same:
+        click.echo(tr.gettext("the glossary already matches the file: nothing was changed"))
+    else:
+        click.echo(tr.gettext("the trainers' glossary is replaced"))
+
+
 @faq.command("eval", help="Evaluate answering on a labelled query file (top-1, abstention, …).")
 @click.option("--kb", "kb", required=True, help="A knowledge-base file (.yaml/.xlsx/.csv) or db.")
 @click.option(

@@ -15,6 +15,7 @@ from telegram.error import TelegramError
 from bot import errors as e
 from bot.approvals import engine as eng
 from bot.approvals import services as ap
+from bot.faq import library as kb
 from bot.i18n import N_, negotiate, translator
 from bot.runtime import ReplayedUpdateError, current_update, is_unavailable
 from handlers.context import Ctx
@@ -84,6 +85,12 @@ ERROR_MESSAGES: tuple[tuple[type[BaseException], str, str], ...] = (
     (eng.TaskGoneError, "stale", N_("This card is out of date. Please open it again.")),
     (eng.NotYourTaskError, "denied", N_("You are not allowed to do that.")),
     (e.StaleCardError, "stale", N_("This card is out of date. Please open it again.")),
+    (kb.StaleEntryError, "stale", N_("This card is out of date. Please open it again.")),
+    (
+        kb.UnknownEntryError,
+        "entry_gone",
+        N_("This knowledge-base entry no longer exists. Please search again with /kb."),
+    ),
     (
         e.InviteRateLimitedError,
         "invite_rate_limited",

@@ -139,6 +139,14 @@ async def on_menu_button(update: Update, context: Ctx) -> None:
         await context.services.approvals.show_templates(tg_id=who[0], chat_id=who[1])
         await query.answer()
         return
+    if MENU_KEYS[press.obj_id] == "knowledge":
+        await context.services.faq.prompt(tg_id=who[0], chat_id=who[1])
+        await query.answer()
+        return
+    if MENU_KEYS[press.obj_id] == "trainer":
+        await context.services.faq_editor.home(tg_id=who[0], chat_id=who[1])
+        await query.answer()
+        return
     await context.services.people.open_menu_item(
         tg_id=who[0], chat_id=who[1], key=MENU_KEYS[press.obj_id]
     )

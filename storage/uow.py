@@ -18,9 +18,11 @@ from storage.repos.approvals import ApprovalRepo, DocNumberRepo
 from storage.repos.audit import AuditRepo
 from storage.repos.calendar import CalendarRepo
 from storage.repos.faq import FaqRepo
+from storage.repos.faq_digest import FaqDigestRepo
 from storage.repos.messaging import OutboxRepo
 from storage.repos.people import PeopleRepo
 from storage.repos.runtime import DueRepo, FlowRepo, InboxRepo
+from storage.repos.support import SupportRepo
 
 # Errors that mean "the database is not there right now", as opposed to a bug.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -78,6 +80,8 @@ class UnitOfWork:
         self.numbers = DocNumberRepo(self.session)
         self.approvals = ApprovalRepo(self.session)
         self.faq = FaqRepo(self.session)
+        self.faq_digest = FaqDigestRepo(self.session)
+        self.support = SupportRepo(self.session)
         self.committed = False
         return self
 

@@ -24,6 +24,11 @@ MAX_ALTERNATIVES = 30
 MAX_CATEGORY = 60
 MAX_TAGS = 20
 MAX_FOLLOW_UPS = 5  # buttons under an answer; more is a menu, not a follow-up
+MAX_ATTACHMENTS = 5  # documents sent after the answer (a guide, a form to fill in)
+MAX_ATTACHMENT_NAME = 200
+# A Telegram file id: what the bot sends the document again by (its own bot's ids only).
+FILE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,255}$")
+_ATTACHMENT_CELL = re.compile(r"^(.*?)\s*<([^<>]*)>$")
 LOCALES = ("zh", "en")
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -56,7 +61,40 @@ ERRORS: dict[str, str] = {
         "Line {line}: follow-up “{value}” is not an entry of this knowledge base."
     ),
     "self_follow_up": N_("Line {line}: an entry cannot be its own follow-up."),
+    "bad_attachment": N_(
+        "Line {line}: attachment “{value}” is not written as “file name <Telegram file id>”."
+    ),
+    "too_many_attachments": N_("Line {line}: more than 5 attachments."),
 }
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A document sent after the answer, by the Telegram file id a trainer uploaded it as."""
+
+    name: str
+    file_id: str
+
+    def cell(self) -> str:
+        """How a spreadsheet cell (or a YAML string) writes it: ``name <file id>``."""
+        return f"{self.name} <{self.file_id}>"
+
+    @classmethod
+    def parse(cls, text: str) -> Attachment:
+        """Read ``name <file id>``; anything else keeps its words so that the check names it."""
+        found = _ATTACHMENT_CELL.match(text.strip())
+        if found is None:
+            return cls(text.strip(), "")
+        return cls(found[1].strip(), found[2].strip())
+
+    @property
+    def ok(self) -> bool:
+        """Whether it can be sent."""
+        return (
+            bool(self.name)
+            and len(self.name) <= MAX_ATTACHMENT_NAME
+            and bool(FILE_ID_RE.match(self.file_id))
+        )
 
 
 @dataclass(frozen=True)
@@ -71,6 +109,7 @@ class EntryContent:
     category: str = ""
     tags: tuple[str, ...] = ()
     follow_ups: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
 
     def phrasings(self) -> tuple[str, ...]:
         """The question and its alternatives."""
@@ -87,6 +126,7 @@ class EntryContent:
             "category": self.category,
             "tags": list(self.tags),
             "follow_ups": list(self.follow_ups),
+            "attachments": [{"name": a.name, "file_id": a.file_id} for a in self.attachments],
         }
 
     @classmethod
@@ -101,6 +141,11 @@ class EntryContent:
             category=str(data.get("category") or ""),
             tags=tuple(str(t) for t in data.get("tags") or ()),
             follow_ups=tuple(str(f) for f in data.get("follow_ups") or ()),
+            attachments=tuple(
+                Attachment(str(a.get("name") or ""), str(a.get("file_id") or ""))
+                for a in data.get("attachments") or ()
+                if isinstance(a, Mapping)
+            ),
         )
 
 
@@ -174,6 +219,13 @@ def _row_problems(entry: EntryContent, line: int) -> list[Problem]:
         problems.append(Problem(line, "too_many_follow_ups"))
     if entry.key in entry.follow_ups:
         problems.append(Problem(line, "self_follow_up"))
+    if len(entry.attachments) > MAX_ATTACHMENTS:
+        problems.append(Problem(line, "too_many_attachments"))
+    problems.extend(
+        Problem(line, "bad_attachment", a.cell() if a.file_id else a.name)
+        for a in entry.attachments
+        if not a.ok
+    )
     return problems
 
 

@@ -1,9 +1,11 @@
 """The knowledge base as a file trainers edit: XLSX, CSV or YAML, in and out (#6).
 
-Columns: id, locale, category, question, alternatives, answer, tags, follow_ups (the header
-may also be in Chinese: 编号, 语言, 分类, 问题, 相似问法, 答案, 标签, 后续问题). A list cell holds
-one item per line or items separated by ``｜``. The YAML form is the evaluation set's: a list
-of mappings with the same keys (``id`` for the key). Exporting and importing the same file
+Columns: id, locale, category, question, alternatives, answer, tags, follow_ups, attachments
+(the header may also be in Chinese: 编号, 语言, 分类, 问题, 相似问法, 答案, 标签, 后续问题,
+附件). A list cell holds one item per line or items separated by ``｜``; an attachment is
+written ``file name <Telegram file id>`` (trainers attach files in chat; a file id is valid
+only for the bot that received the file). The YAML form is the evaluation set's: a list of
+mappings with the same keys (``id`` for the key). Exporting and importing the same file
 changes nothing. Synchronous, CPU-bound: call from the event loop with ``asyncio.to_thread``.
 """
 
@@ -17,12 +19,22 @@ from typing import Any
 import yaml
 
 from bot.errors import ImportFileError
-from bot.faq.content import EntryContent
+from bot.faq.content import Attachment, EntryContent
 from bot.spreadsheet import TableSpec, csv_bytes, read_table, safe_cell, unsafe_cell, xlsx_bytes
 from bot.text import clean
 
-COLUMNS = ("id", "locale", "category", "question", "alternatives", "answer", "tags", "follow_ups")
-LIST_COLUMNS = ("alternatives", "tags", "follow_ups")
+COLUMNS = (
+    "id",
+    "locale",
+    "category",
+    "question",
+    "alternatives",
+    "answer",
+    "tags",
+    "follow_ups",
+    "attachments",
+)
+LIST_COLUMNS = ("alternatives", "tags", "follow_ups", "attachments")
 KB_TABLE = TableSpec(
     columns=COLUMNS,
     required=("question", "answer"),
@@ -44,6 +56,8 @@ KB_TABLE = TableSpec(
         "关联问题": "follow_ups",
         "follow-ups": "follow_ups",
         "followups": "follow_ups",
+        "附件": "attachments",
+        "files": "attachments",
     },
     max_rows=100_000,
 )
@@ -84,6 +98,7 @@ def _from_cells(line: int, cells: dict[str, str]) -> EntryContent:
         answer=text("answer"),
         tags=_items(text("tags")),
         follow_ups=tuple(f.lower() for f in _items(text("follow_ups"))),
+        attachments=tuple(Attachment.parse(a) for a in _items(text("attachments"))),
     )
 
 
@@ -137,10 +152,24 @@ def _read_yaml(data: bytes) -> tuple[list[EntryContent], list[int]]:
                 answer=_scalar(item.get("answer")).strip(),
                 tags=_list(item.get("tags")),
                 follow_ups=tuple(f.lower() for f in _list(item.get("follow_ups"))),
+                attachments=_attachments(item.get("attachments")),
             )
         )
         lines.append(line)
     return entries, lines
+
+
+def _attachments(value: Any) -> tuple[Attachment, ...]:
+    """YAML attachments: ``name <file id>`` strings or {name, file_id} mappings."""
+    if not isinstance(value, list | tuple):
+        return tuple(Attachment.parse(a) for a in _list(value))
+    found = []
+    for item in value:
+        if isinstance(item, dict):
+            found.append(Attachment(_scalar(item.get("name")), _scalar(item.get("file_id"))))
+        else:
+            found.append(Attachment.parse(_scalar(item)))
+    return tuple(found)
 
 
 def _cells(entry: EntryContent) -> list[str]:
@@ -153,6 +182,7 @@ def _cells(entry: EntryContent) -> list[str]:
         entry.answer,
         SEPARATOR.join(entry.tags),
         SEPARATOR.join(entry.follow_ups),
+        "\n".join(a.cell() for a in entry.attachments),
     ]
 
 
@@ -174,6 +204,8 @@ def write_file(entries: Sequence[EntryContent], fmt: str, *, title: str = "FAQ")
             item["tags"] = list(e.tags)
             if e.follow_ups:
                 item["follow_ups"] = list(e.follow_ups)
+            if e.attachments:
+                item["attachments"] = [a.cell() for a in e.attachments]
             items.append(item)
         dumped = yaml.safe_dump(items, allow_unicode=True, sort_keys=False, width=1000)
         return dumped.encode("utf-8")

@@ -134,58 +134,79 @@ class KnowledgeLibrary:
         plan = await self.plan_import(data, filename)
         if not plan.ok:
             raise ImportRejectedError(plan.checked)
+        async with self._rt.detached_uow() as uow:
+            actor_id = await self._actor_id(uow, tg_id)
+            result = await self.apply_plan_in(
+                uow, plan, filename=filename, actor_id=actor_id, publish=publish
+            )
+            await uow.commit()
+        return result
+
+    async def apply_plan_in(
+        self,
+        uow: UnitOfWork,
+        plan: ImportPlan,
+        *,
+        filename: str,
+        actor_id: int | None,
+        publish: bool,
+    ) -> ImportResult:
+        """Apply a checked plan inside the caller's unit of work (the caller commits)."""
+        if not plan.ok:
+            raise ImportRejectedError(plan.checked)
         touched = {*plan.new, *plan.changed}
         published: list[str] = []
         drafted: list[str] = []
-        async with self._rt.detached_uow() as uow:
-            actor_id = await self._actor_id(uow, tg_id)
-            now = self._rt.clock()
-            for content in plan.checked.entries:
-                if content.key not in touched:
-                    continue
-                entry = await uow.faq.entry_by_key(content.key)
-                if entry is None:
-                    entry = await uow.faq.add_entry(
-                        FaqEntry(
-                            key=content.key,
-                            locale=content.locale,
-                            status=DRAFT,
-                            draft=content.to_json(),
-                            created_at=now,
-                            updated_at=now,
-                        )
-                    )
-                else:
-                    assert entry.id is not None
-                    ok = await uow.faq.save_entry(
-                        entry.id,
-                        seen_revision=entry.revision,
-                        now=now,
-                        draft=content.to_json(),
+        now = self._rt.clock()
+        for content in plan.checked.entries:
+            if content.key not in touched:
+                continue
+            entry = await uow.faq.entry_by_key(content.key)
+            if entry is None:
+                entry = await uow.faq.add_entry(
+                    FaqEntry(
+                        key=content.key,
                         locale=content.locale,
+                        status=DRAFT,
+                        draft=content.to_json(),
+                        created_at=now,
+                        updated_at=now,
                     )
-                    if not ok:
-                        raise StaleEntryError(content.key)
-                    entry.revision += 1
-                if publish:
-                    await self.publish_in(uow, content.key, actor_id=actor_id, note="import")
-                    published.append(content.key)
-                else:
-                    drafted.append(content.key)
-            await uow.audit.append(
-                actor_id=actor_id,
-                action="faq.import",
-                obj="faq",
-                details={
-                    "file": filename,
-                    "new": list(plan.new),
-                    "changed": list(plan.changed),
-                    "unchanged": len(plan.unchanged),
-                    "published": publish,
-                },
-                now=now,
-            )
-            await uow.commit()
+                )
+            else:
+                assert entry.id is not None
+                # An archived entry brought back by a file is a draft again, not hidden.
+                status = DRAFT if entry.status == ARCHIVED else entry.status
+                ok = await uow.faq.save_entry(
+                    entry.id,
+                    seen_revision=entry.revision,
+                    now=now,
+                    draft=content.to_json(),
+                    locale=content.locale,
+                    status=status,
+                )
+                if not ok:
+                    raise StaleEntryError(content.key)
+                # The UPDATE also refreshed the loaded row (the session synchronises it), so
+                # publish_in compares against the new revision.
+            if publish:
+                await self.publish_in(uow, content.key, actor_id=actor_id, note="import")
+                published.append(content.key)
+            else:
+                drafted.append(content.key)
+        await uow.audit.append(
+            actor_id=actor_id,
+            action="faq.import",
+            obj="faq",
+            details={
+                "file": filename,
+                "new": list(plan.new),
+                "changed": list(plan.changed),
+                "unchanged": len(plan.unchanged),
+                "published": publish,
+            },
+            now=now,
+        )
         return ImportResult(plan, tuple(published), tuple(drafted))
 
     async def publish_in(
@@ -237,26 +258,28 @@ class KnowledgeLibrary:
         """Publish version ``version``'s words again, as the newest version."""
         async with self._rt.detached_uow() as uow:
             actor_id = await self._actor_id(uow, tg_id)
-            entry = await uow.faq.entry_by_key(key)
-            old = (
-                await uow.faq.version(entry.id, version)
-                if entry is not None and entry.id is not None
-                else None
-            )
-            if entry is None or entry.id is None or old is None:
-                raise UnknownEntryError(f"{key} v{version}")
-            now = self._rt.clock()
-            if not await uow.faq.save_entry(
-                entry.id, seen_revision=entry.revision, now=now, draft=dict(old.content)
-            ):
-                raise StaleEntryError(key)
-            entry.revision += 1
-            entry.draft = dict(old.content)
-            number = await self.publish_in(
-                uow, key, actor_id=actor_id, note=f"rollback to v{version}"
-            )
+            number = await self.rollback_in(uow, key, version, actor_id=actor_id)
             await uow.commit()
         return number
+
+    async def rollback_in(
+        self, uow: UnitOfWork, key: str, version: int, *, actor_id: int | None
+    ) -> int:
+        """Roll back inside the caller's unit of work (the caller commits); the new number."""
+        entry = await uow.faq.entry_by_key(key)
+        old = (
+            await uow.faq.version(entry.id, version)
+            if entry is not None and entry.id is not None
+            else None
+        )
+        if entry is None or entry.id is None or old is None:
+            raise UnknownEntryError(f"{key} v{version}")
+        now = self._rt.clock()
+        if not await uow.faq.save_entry(
+            entry.id, seen_revision=entry.revision, now=now, draft=dict(old.content)
+        ):
+            raise StaleEntryError(key)
+        return await self.publish_in(uow, key, actor_id=actor_id, note=f"rollback to v{version}")
 
     async def entries(self, *, include_drafts: bool = True) -> list[EntryView]:
         """Every entry that is not archived, in key order."""

@@ -10,7 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from telegram import InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
 
 from bot.i18n import Translator
 from bot.messaging.outgoing import Outgoing
@@ -31,6 +36,20 @@ class Rendered:
     file_id: str | None = None
     file_bytes: bytes | None = None
     file_name: str | None = None
+
+
+def living_card(
+    out: Outgoing, text: str, rows: list[list[InlineKeyboardButton]] | None = None
+) -> Rendered:
+    """A living card: sent the first time, edited in place after (same key, same message).
+
+    No rows: no markup at all (an edit without one removes the buttons; PTB would send an
+    empty inline keyboard as {}, which Telegram refuses).
+    """
+    markup = InlineKeyboardMarkup(rows) if rows else None
+    if out.card_message_id is None:
+        return Rendered("send", text, markup)
+    return Rendered("edit", text, markup, message_id=out.card_message_id)
 
 
 Renderer = Callable[[Outgoing, Translator], Rendered]

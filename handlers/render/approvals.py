@@ -19,7 +19,7 @@ from bot.approvals.forms import INPUT_ERRORS
 from bot.i18n import N_, Translator
 from bot.messaging.outgoing import Outgoing
 from handlers.callbacks import Press, encode
-from handlers.render import Rendered, renders
+from handlers.render import Rendered, living_card, renders
 
 SLOT_MARKS = {
     "approved": "✅",
@@ -236,16 +236,6 @@ def _status(facts: Mapping[str, Any], tr: Translator) -> str:
     )
 
 
-def _card(out: Outgoing, text: str, rows: list[list[InlineKeyboardButton]]) -> Rendered:
-    """A living card: sent the first time, edited in place after (same key, same message)."""
-    # No rows: no markup at all (an edit without one removes the buttons; PTB would send an
-    # empty inline keyboard as {}, which Telegram refuses).
-    markup = InlineKeyboardMarkup(rows) if rows else None
-    if out.card_message_id is None:
-        return Rendered("send", text, markup)
-    return Rendered("edit", text, markup, message_id=out.card_message_id)
-
-
 def _button(label: str, action: str, obj: int, version: int = 0) -> InlineKeyboardButton:
     return InlineKeyboardButton(label, callback_data=encode(Press(action, obj, version)))
 
@@ -445,7 +435,7 @@ def task_card(out: Outgoing, tr: Translator) -> Rendered:
         else:
             text += "\n\n" + tr.gettext("No action is needed from you any more.")
         text += "\n" + _status(f, tr)
-    return _card(out, text, rows)
+    return living_card(out, text, rows)
 
 
 @renders("ap.status")
@@ -482,7 +472,7 @@ def status_card(out: Outgoing, tr: Translator) -> Rendered:
     if f.get("files"):
         label = tr.gettext("📎 Attachments ({n})", n=f["files"])
         rows.append([_button(label, "ap.files", iid)])
-    return _card(out, text, rows)
+    return living_card(out, text, rows)
 
 
 @renders("ap.finished")
@@ -520,7 +510,7 @@ def sign_confirm(out: Outgoing, tr: Translator) -> Rendered:
             name=html.escape(str(f.get("name", ""))),
             at=html.escape(tr.when(datetime.fromisoformat(str(f["at"])), "medium")),
         )
-        return _card(out, text, [])
+        return living_card(out, text, [])
     text = tr.gettext(
         "Confirm the sign-off?\nOpinion: {opinion}\nSigner: {name}\nDate: {at}",
         opinion=html.escape(str(f.get("opinion", ""))),
@@ -529,7 +519,7 @@ def sign_confirm(out: Outgoing, tr: Translator) -> Rendered:
     )
     confirm = tr.gettext("✍️ Confirm sign-off")
     rows = [[_button(confirm, "ap.sign", int(f["task_id"]), int(f["version"]))]]
-    return _card(out, text, rows)
+    return living_card(out, text, rows)
 
 
 @renders("ap.urged")
@@ -637,7 +627,7 @@ def cc_card(out: Outgoing, tr: Translator) -> Rendered:
     if f.get("files"):
         label = tr.gettext("📎 Attachments ({n})", n=f["files"])
         rows.append([_button(label, "ap.files", iid)])
-    return _card(out, text, rows)
+    return living_card(out, text, rows)
 
 
 @renders("ap.commented")

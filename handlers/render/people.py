@@ -221,6 +221,14 @@ def help_text(out: Outgoing, tr: Translator) -> Rendered:
             tr.gettext("/disable EMPLOYEE_NO – disable a staff member at once"),
             tr.gettext("Send a CSV or XLSX staff file to import or update the directory."),
         ]
+    if "trainer" in _items(out):
+        lines += [
+            "",
+            tr.gettext("<b>Knowledge base</b>"),
+            tr.gettext(
+                "/kb – search, create and edit entries, publish, roll back, import and export"
+            ),
+        ]
     return Rendered("send", "\n".join(lines), menu_keyboard(_items(out), tr))
 
 

@@ -97,8 +97,13 @@ TOUR: tuple[str, ...] = (
         "checks it, 张建国 signs it (签发) and 王磊 numbers and files it."
     ),
     N_(
-        "Open the support desk group on 杨帆's phone (chat menu): the desk lives there "
-        "(tickets arrive with the support desk feature)."
+        "Ask the knowledge base on any phone: just type a question in your own words, e.g. "
+        "“U盾被锁了” or “how do I claim travel expenses”. Tap 👍 or 👎 under the answer; after "
+        "👎, “Ask a person” opens a support ticket."
+    ),
+    N_(
+        "Tickets from the knowledge base arrive in the support desk group: open it on 赵敏's "
+        "phone (chat menu) to see who asked what, and what the bot had shown them."
     ),
 )
 

@@ -27,7 +27,7 @@ from handlers.app import BotRunner, configure_logging
 from . import seed
 from .console import console, intro, phones
 from .page import ui_config
-from .people import DEMO_BOT, DEMO_TOKEN
+from .people import DEMO_BOT, DEMO_TOKEN, DESK_CHAT_ID
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ def sandbox_settings(settings: Settings, data_dir: Path, emu: BotApiEmulator) ->
         bot_username=DEMO_BOT,
         data_dir=data_dir,
         database_url=None,  # the embedded default: SQLite in data_dir
+        desk_chat_id=DESK_CHAT_ID,  # tickets from the FAQ arrive in the desk group
     )
 
 
@@ -117,6 +118,7 @@ async def run_sandbox(
         assert runner.services is not None
         if first_start:
             await seed.import_directory(runner.services)
+            await seed.import_knowledge(runner.services)
             # Marked before the scenes play: a sandbox stopped halfway through them must not
             # play them again (孙浩 would ask for the same leave twice).
             mark = data_dir / SEEDED_MARK

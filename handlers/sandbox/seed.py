@@ -11,8 +11,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 from bot.emulator import BotApiEmulator, Phone
+from bot.faq.library import ImportRejectedError
 from bot.services import Services
 
 from .people import DEMO_STAFF, DESK_CHAT_ID, DESK_MEMBERS, DESK_OWNER, DESK_TITLE
@@ -41,6 +43,19 @@ async def ensure_desk(emu: BotApiEmulator) -> None:
     group = emu.group(title=DESK_TITLE, members=members, forum=True, chat_id=DESK_CHAT_ID)
     group.add_member(emu.phone(DESK_OWNER), admin=True)
     await emu.add_bot_to_group(group, emu.phone(DESK_OWNER), admin=True)
+
+
+KNOWLEDGE_FILE = Path(__file__).with_name("faq_kb.yaml")
+
+
+async def import_knowledge(services: Services) -> None:
+    """Publish the demo knowledge base (the labelled dev set's entries), as an import would."""
+    try:
+        await services.knowledge.apply_import(
+            KNOWLEDGE_FILE.read_bytes(), KNOWLEDGE_FILE.name, tg_id=None, publish=True
+        )
+    except ImportRejectedError as exc:
+        raise SeedError(f"demo knowledge base rejected: {exc.checked.problems[:3]}") from exc
 
 
 async def import_directory(services: Services) -> None:
@@ -149,6 +164,17 @@ def approval_scenes(today: date) -> list[Step]:
     return leave + trip
 
 
+def faq_scenes() -> list[Step]:
+    """Questions staff asked the knowledge base: one it answers, and three ways of asking
+    about video meetings, which it cannot answer yet (the trainers' digest groups them)."""
+    return [
+        Step(20012, "command", "/ask 忘记OA密码了怎么办"),
+        Step(20014, "command", "/ask 视频会议怎么开"),
+        Step(20015, "command", "/ask 怎么用视频会议系统开会"),
+        Step(20011, "command", "/ask 视频会议的账号在哪里申请"),
+    ]
+
+
 async def demo_content(emu: BotApiEmulator, today: date) -> None:
     """Play every capability's demo scenes (first start only)."""
-    await Script(emu).play(approval_scenes(today))
+    await Script(emu).play(approval_scenes(today) + faq_scenes())

@@ -6,16 +6,19 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.tables.faq import FaqEntry, FaqEntryVersion
+from storage.repos import insert_for
+from storage.tables.faq import FaqEntry, FaqEntryVersion, FaqGlossaryTerm, FaqQuestion, FaqVector
+
+_IN_CHUNK = 500  # bound parameters per IN (...) list
 
 
 class FaqRepo:
-    """Entries and their published versions (the embedding cache, glossary and question log
-    get their queries with the features that use them)."""
+    """Entries and their published versions, the embedding cache, the glossary, and the log of
+    questions staff asked."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -29,6 +32,9 @@ class FaqRepo:
     async def entry_by_key(self, key: str) -> FaqEntry | None:
         rows = await self.session.exec(select(FaqEntry).where(col(FaqEntry.key) == key))
         return rows.first()
+
+    async def entry(self, entry_id: int) -> FaqEntry | None:
+        return await self.session.get(FaqEntry, entry_id)
 
     async def save_entry(
         self, entry_id: int, *, seen_revision: int, now: datetime, **values: Any
@@ -87,3 +93,96 @@ class FaqRepo:
         """Every published entry with the version staff see, in key order."""
         rows = await self.with_published(statuses=("published",))
         return [(entry, version) for entry, version in rows if version is not None]
+
+    # what the search index follows ---------------------------------------------------------
+    async def stamp(self) -> tuple[int, datetime | None, int, datetime | None]:
+        """Changes to entries or the glossary change this (count and newest edit of each)."""
+        entries = (
+            await self.session.exec(select(func.count(), func.max(FaqEntry.updated_at)))
+        ).one()
+        terms = (
+            await self.session.exec(select(func.count(), func.max(FaqGlossaryTerm.updated_at)))
+        ).one()
+        return int(entries[0]), entries[1], int(terms[0]), terms[1]
+
+    async def published_versions(self) -> dict[str, tuple[int, int]]:
+        """key → (entry id, published version) of every published entry: no content loaded."""
+        rows = await self.session.exec(
+            select(FaqEntry.key, FaqEntry.id, FaqEntry.published_version).where(
+                col(FaqEntry.status) == "published",
+                col(FaqEntry.published_version).is_not(None),
+            )
+        )
+        return {key: (int(eid or 0), int(ver or 0)) for key, eid, ver in rows.all()}
+
+    async def published_of(self, keys: Sequence[str]) -> list[tuple[FaqEntry, FaqEntryVersion]]:
+        """The published entries among ``keys``, with the version staff see."""
+        found: list[tuple[FaqEntry, FaqEntryVersion]] = []
+        for start in range(0, len(keys), _IN_CHUNK):
+            rows = await self.session.exec(
+                select(FaqEntry, FaqEntryVersion)
+                .join(
+                    FaqEntryVersion,
+                    (col(FaqEntryVersion.entry_id) == col(FaqEntry.id))
+                    & (col(FaqEntryVersion.version) == col(FaqEntry.published_version)),
+                )
+                .where(
+                    col(FaqEntry.status) == "published",
+                    col(FaqEntry.key).in_(list(keys[start : start + _IN_CHUNK])),
+                )
+            )
+            found.extend((entry, version) for entry, version in rows.all())
+        return found
+
+    # the embedding cache ---------------------------------------------------------------------
+    async def vectors(self, model: str, hashes: Iterable[str] | None = None) -> dict[str, bytes]:
+        """Stored vectors of one model (all of them, or those with these text hashes)."""
+        base = select(FaqVector.text_hash, FaqVector.vector).where(col(FaqVector.model) == model)
+        if hashes is None:
+            return {h: bytes(v) for h, v in (await self.session.exec(base)).all()}
+        wanted = list(hashes)
+        found: dict[str, bytes] = {}
+        for start in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[start : start + _IN_CHUNK]
+            rows = await self.session.exec(base.where(col(FaqVector.text_hash).in_(chunk)))
+            found.update((h, bytes(v)) for h, v in rows.all())
+        return found
+
+    async def add_vectors(self, model: str, vectors: dict[str, bytes], *, now: datetime) -> None:
+        """Store new vectors (one already stored by another process is left as it is)."""
+        items = list(vectors.items())
+        for start in range(0, len(items), _IN_CHUNK):
+            values = [
+                {"model": model, "text_hash": h, "vector": v, "created_at": now}
+                for h, v in items[start : start + _IN_CHUNK]
+            ]
+            await self.session.exec(
+                insert_for(self.session)(FaqVector).values(values).on_conflict_do_nothing()
+            )
+
+    # the question log ------------------------------------------------------------------------
+    async def add_question(self, question: FaqQuestion) -> FaqQuestion:
+        self.session.add(question)
+        await self.session.flush()
+        return question
+
+    async def question(self, question_id: int) -> FaqQuestion | None:
+        return await self.session.get(FaqQuestion, question_id)
+
+    # the trainers' glossary --------------------------------------------------------------------
+    async def glossary_groups(self) -> list[list[str]]:
+        """The trainers' synonym groups (canonical term first), in the order they were given."""
+        rows = await self.session.exec(select(FaqGlossaryTerm).order_by(col(FaqGlossaryTerm.id)))
+        return [list(row.terms) for row in rows.all()]
+
+    async def replace_glossary(
+        self, groups: Sequence[Sequence[str]], *, by: int | None, now: datetime
+    ) -> None:
+        """The trainers' glossary becomes exactly ``groups`` (a file replaces the whole list)."""
+        await self.session.exec(delete(FaqGlossaryTerm))
+        for start in range(0, len(groups), _IN_CHUNK):
+            values = [
+                {"terms": list(terms), "updated_at": now, "updated_by": by}
+                for terms in groups[start : start + _IN_CHUNK]
+            ]
+            await self.session.exec(insert_for(self.session)(FaqGlossaryTerm).values(values))

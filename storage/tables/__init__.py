@@ -12,6 +12,7 @@ from storage.tables.approvals import (
 from storage.tables.audit import AuditEntry, AuditHead
 from storage.tables.calendar import WorkCalendarDay, WorkCalendarYear
 from storage.tables.faq import FaqEntry, FaqEntryVersion, FaqGlossaryTerm, FaqQuestion, FaqVector
+from storage.tables.faq_digest import FaqDigestGroup
 from storage.tables.messaging import ChatStatus, LiveCard, OutboxMessage
 from storage.tables.people import (
     Consent,
@@ -22,6 +23,7 @@ from storage.tables.people import (
     StaffRole,
 )
 from storage.tables.runtime import DueItem, FlowState, InboxUpdate
+from storage.tables.support import SupportMessage, SupportTicket
 
 __all__ = [
     "ApprovalDraft",
@@ -37,6 +39,7 @@ __all__ = [
     "Department",
     "DocNumberCounter",
     "DueItem",
+    "FaqDigestGroup",
     "FaqEntry",
     "FaqEntryVersion",
     "FaqGlossaryTerm",
@@ -50,6 +53,8 @@ __all__ = [
     "SignInAttempt",
     "Staff",
     "StaffRole",
+    "SupportMessage",
+    "SupportTicket",
     "WorkCalendarDay",
     "WorkCalendarYear",
 ]

@@ -92,6 +92,7 @@ class FaqQuestion(SQLModel, table=True):
     band: str = Field(max_length=10, index=True)  # answer | suggest | unknown
     entry_key: str | None = Field(default=None, max_length=64)
     score: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
+    chosen: str | None = Field(default=None, max_length=64)  # picked from "did you mean"
     feedback: str | None = Field(default=None, max_length=10)  # up | down
     ticket: str | None = Field(default=None, max_length=40)
     triage: str = Field(default="new", max_length=10, index=True)  # new|added|drafted|ignored

@@ -10,7 +10,7 @@ import pytest
 from openpyxl import Workbook
 
 from bot.errors import ImportFileError
-from bot.faq.content import MAX_ANSWER, EntryContent, check
+from bot.faq.content import MAX_ANSWER, Attachment, EntryContent, check
 from bot.faq.files import read_file, write_file
 from bot.i18n import translator
 
@@ -29,6 +29,10 @@ RESET = EntryContent(
     question="忘记OA密码怎么办？",
     answer="在登录页点“忘记密码”。\n=不是公式\n-也不是",
     alternatives=("OA密码忘了", "+86 手机收不到验证码"),
+    attachments=(
+        Attachment("密码重置指南.pdf", "BQACAgUAAxkBAAIBQ2X_reset-guide"),
+        Attachment("账号申请表 (2026).docx", "BQACAgUAAxkBAAIBRGX_form_2026"),
+    ),
 )
 
 
@@ -133,3 +137,23 @@ def test_unusable_files_are_refused_as_a_whole() -> None:
     with pytest.raises(ImportFileError) as caught:
         read_file(b"whatever", "kb.docx")
     assert caught.value.reason == "unsupported_format"
+
+
+def test_attachments_are_checked() -> None:
+    bad = EntryContent(
+        key="bad",
+        question="有附件吗？",
+        answer="有。",
+        attachments=(
+            Attachment.parse("只有名字"),
+            Attachment.parse("名字 <not a file id!>"),
+            *(Attachment(f"f{i}.pdf", f"BQACAgUAAxkB{i:04d}") for i in range(5)),
+        ),
+    )
+    found = check([bad]).problems
+    assert [p.code for p in found] == ["bad_attachment", "bad_attachment", "too_many_attachments"]
+    assert [p.value for p in found[:2]] == ["只有名字", "名字 <not a file id!>"]
+    assert Attachment.parse(" 指南.pdf <BQACAgUAAxkBAAIB> ") == Attachment(
+        "指南.pdf", "BQACAgUAAxkBAAIB"
+    )
+    assert EntryContent.from_json(RESET.to_json()) == RESET

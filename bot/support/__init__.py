@@ -1,0 +1,1 @@
+"""Support tickets: problems staff hand to a person."""

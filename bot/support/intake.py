@@ -1,0 +1,142 @@
+"""Opening a ticket: a gap-free number, what the user asked and what they were already shown,
+and word to the support desk, all in the caller's unit of work.
+
+The FAQ's "ask a person" (#6) opens tickets this way; the support desk (#7) works them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.access import Actor
+from bot.messaging.services import PRIORITY_INTERACTIVE, PRIORITY_NOTIFY
+from storage.tables.support import SupportMessage, SupportTicket
+from storage.uow import UnitOfWork
+
+NUMBER_PREFIX = "T"
+MAX_SUBJECT = 200  # the first line of the question, for lists and cards
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the bot had already shown the user before they asked for a person."""
+
+    question: str
+    shown_key: str | None = None
+    shown_question: str | None = None
+    score: float | None = None
+    band: str | None = None
+
+
+def ticket_number(year: int, serial: int) -> str:
+    """``T2026-000123``: the year, then a serial with no gaps within it."""
+    return f"{NUMBER_PREFIX}{year}-{serial:06d}"
+
+
+def subject_of(text: str) -> str:
+    """The first non-empty line, cut to fit a card."""
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return line if len(line) <= MAX_SUBJECT else line[: MAX_SUBJECT - 1] + "…"
+
+
+async def open_ticket(
+    uow: UnitOfWork,
+    *,
+    requester: Actor,
+    context: Context,
+    source: str,
+    chat_id: int,
+    now: datetime,
+    desk_chat_id: int | None,
+    desk_locale: str,
+    faq_question_id: int | None = None,
+) -> SupportTicket:
+    """Create the ticket with its first messages, tell the user and the desk; caller commits."""
+    year = now.year
+    number = ticket_number(year, await uow.numbers.allocate(NUMBER_PREFIX, year, now=now))
+    ticket = await uow.support.add_ticket(
+        SupportTicket(
+            number=number,
+            requester_id=requester.staff_id,
+            status="new",
+            source=source,
+            subject=subject_of(context.question),
+            faq_question_id=faq_question_id,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    assert ticket.id is not None
+    await uow.support.add_message(
+        SupportMessage(
+            ticket_id=ticket.id,
+            at=now,
+            author="user",
+            staff_id=requester.staff_id,
+            body=context.question,
+        )
+    )
+    if context.shown_key is not None or context.score is not None:
+        note = (
+            f"FAQ band={context.band or '-'} shown={context.shown_key or '-'}"
+            f" ({context.shown_question or '-'}) score={(context.score or 0.0):.2f}"
+        )
+        await uow.support.add_message(
+            SupportMessage(ticket_id=ticket.id, at=now, author="bot", body=note)
+        )
+    department = await uow.people.department(requester.department_id)
+    facts = {
+        "ticket_id": ticket.id,
+        "number": number,
+        "name": requester.name,
+        "department": department.name if department is not None else "",
+        "question": context.question,
+        "shown_key": context.shown_key,
+        "shown_question": context.shown_question,
+        "score": context.score,
+        "band": context.band,
+        "source": source,
+    }
+    await uow.outbox.add(
+        chat_id=chat_id,
+        kind="support.opened",
+        staff_id=requester.staff_id,
+        now=now,
+        facts={"number": number, "question": context.question},
+        ref_id=ticket.id,
+        priority=PRIORITY_INTERACTIVE,
+    )
+    if desk_chat_id is not None:
+        await uow.outbox.add(
+            chat_id=desk_chat_id,
+            kind="support.new_ticket",
+            locale=desk_locale,
+            now=now,
+            facts=facts,
+            ref_id=ticket.id,
+            priority=PRIORITY_NOTIFY,
+            dedupe_key=f"ticket-desk:{ticket.id}",
+        )
+    else:
+        for agent in await uow.people.staff_with_role("support"):
+            if agent.telegram_id is None or agent.id is None:
+                continue
+            await uow.outbox.add(
+                chat_id=agent.telegram_id,
+                kind="support.new_ticket",
+                staff_id=agent.id,
+                now=now,
+                facts=facts,
+                ref_id=ticket.id,
+                priority=PRIORITY_NOTIFY,
+                dedupe_key=f"ticket-agent:{ticket.id}:{agent.id}",
+            )
+    await uow.audit.append(
+        actor_id=requester.staff_id,
+        action="ticket.open",
+        obj=f"ticket:{number}",
+        details={"source": source, "faq_question": faq_question_id},
+        now=now,
+    )
+    return ticket

@@ -1,0 +1,236 @@
+"""The trainers' tools (#6) played on phones against the emulator with the real bot: create an
+entry step by step, preview it as staff will see it, publish, edit and roll back, import and
+export files, and the failures (a forged button, a broken file, a stale card)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.emulator import Phone
+from bot.emulator.state import SentMessage
+from bot.faq.content import EntryContent
+from bot.faq.files import write_file
+from tests.e2e.conftest import Org, RunningBot
+
+pytestmark = pytest.mark.asyncio
+
+LOGIN = EntryContent(
+    key="oa-login",
+    question="第一次登录OA用什么密码？",
+    answer="初始密码见<b>短信</b>。",
+    alternatives=("OA初始密码是什么",),
+    category="账号",
+)
+LEAVE = EntryContent(
+    key="leave", question="怎么请假？", answer="在OA提交请假申请。", category="人事"
+)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def seed(bot: RunningBot, *entries: EntryContent) -> None:
+    data = write_file(list(entries), "yaml")
+    await bot.services.knowledge.apply_import(data, "kb.yaml", tg_id=None, publish=True)
+
+
+async def staff_id(bot: RunningBot, phone: Phone) -> int:
+    async with bot.services.runtime.detached_uow() as uow:
+        staff = await uow.people.by_telegram_id(phone.id)
+    assert staff is not None and staff.id is not None
+    return staff.id
+
+
+async def audit(bot: RunningBot) -> list[tuple[str, str, int | None]]:
+    async with bot.services.runtime.detached_uow() as uow:
+        return [(e.action, e.object, e.actor_id) async for e in uow.audit.iterate()]
+
+
+async def home(phone: Phone) -> SentMessage:
+    start = phone.last_message()
+    await phone.command("/kb")
+    return await phone.wait_message(containing="Knowledge base editing", after=start)
+
+
+def button(message: SentMessage, containing: str) -> str:
+    """The label of the message's button that contains a text."""
+    return next(label for row in message.buttons for label in row if containing in label)
+
+
+async def open_by_search(phone: Phone, words: str, question: str) -> SentMessage:
+    card = await home(phone)
+    await phone.press("🔎 Search", message=card)
+    ask = await phone.wait_message(containing="Type words to search for", after=card)
+    await phone.send(words)
+    found = await phone.wait_message(containing="found", after=ask)
+    await phone.press(button(found, question), message=found)
+    return await phone.wait_message(containing="Answer:", after=found)
+
+
+async def test_a_trainer_creates_previews_and_publishes_an_entry(
+    bot: RunningBot, org: Org
+) -> None:
+    await seed(bot, LOGIN)
+    trainer = await org.phone("trainer", language_code="en", name="Trainer Tan")
+    start = trainer.last_message()
+    await trainer.command("/menu")
+    menu = await trainer.wait_message(containing="Main menu", after=start)
+    await trainer.press("🧑‍🏫 Knowledge base editing", message=menu)
+    card = await trainer.wait_message(containing="Entries: 1 published", after=menu)
+    await trainer.press("➕ New entry", message=card)
+    ask = await trainer.wait_message(containing="step 1 of 4", after=card)
+    await trainer.send("忘记VPN密码怎么办？")
+    ask = await trainer.wait_message(containing="step 2 of 4", after=ask)
+    await trainer.send("VPN密码忘了")
+    ask = await trainer.wait_message(containing="Phrasings so far: 1", after=ask)
+    await trainer.send("OA初始密码是什么")  # another entry's phrasing: refused, with why
+    ask = await trainer.wait_message(containing="already leads to entry oa-login", after=ask)
+    await trainer.press("✅ Done", message=ask)
+    ask = await trainer.wait_message(containing="step 3 of 4", after=ask)
+    await trainer.send("在<b>VPN客户端点“忘记密码”")
+    ask = await trainer.wait_message(containing="Telegram would refuse", after=ask)
+    await trainer.send("在<b>VPN客户端</b>点“忘记密码”。")
+    ask = await trainer.wait_message(containing="step 4 of 4", after=ask)
+    await trainer.press("账号", message=ask)
+    preview = await trainer.wait_message(containing="Preview", after=ask)
+    assert "在VPN客户端点“忘记密码”。" in preview.text and "<b>VPN客户端</b>" in (
+        preview.html or ""
+    )
+    assert preview.buttons == [] and "Did this answer" not in preview.text
+    card = await trainer.wait_message(containing="New entry saved as a draft", after=ask)
+    assert "wang-ji-vpn-mi-ma-zen" in card.text and "VPN密码忘了" in card.text
+    assert await bot.services.knowledge.published_content() != []
+    assert "wang-ji-vpn-mi-ma-zen" not in [
+        c.key for c, _ in await bot.services.knowledge.published_content()
+    ]
+    await trainer.press("🚀 Publish", message=card)
+    done = await trainer.wait_message(containing="Published as version 1", after=card)
+    assert "Published" in done.text
+    history = await bot.services.knowledge.versions("wang-ji-vpn-mi-ma-zen")
+    trainer_id = await staff_id(bot, trainer)
+    assert [(v["version"], v["published_by"]) for v in history] == [(1, trainer_id)]
+    trail = await audit(bot)
+    assert ("faq.create", "faq:wang-ji-vpn-mi-ma-zen", trainer_id) in trail
+    assert ("faq.publish", "faq:wang-ji-vpn-mi-ma-zen", trainer_id) in trail
+    assert (await bot.services.audit.verify()).ok
+    await bot.settle()
+    assert bot.emulator.unanswered_callbacks() == []
+
+
+async def test_edit_publish_and_roll_back(bot: RunningBot, org: Org) -> None:
+    await seed(bot, LOGIN, LEAVE)
+    trainer = await org.phone("trainer", language_code="en")
+    card = await open_by_search(trainer, "初始密码", "第一次登录")
+    await trainer.press("✏️ Answer", message=card)
+    ask = await trainer.wait_message(containing="Type the new answer for oa-login", after=card)
+    assert "初始密码见<b>短信</b>。" in ask.text  # the raw answer, to copy and change
+    await trainer.send("初始密码是工号后六位。")
+    card = await trainer.wait_message(containing="Saved as a draft", after=ask)
+    assert "a draft is waiting to be published" in card.text
+    await trainer.press("🚀 Publish", message=card)
+    card = await trainer.wait_message(containing="Published as version 2", after=card)
+    await trainer.press("🕘 Versions", message=card)
+    listing = await trainer.wait_message(containing="Versions of oa-login", after=card)
+    await trainer.press("↩️ Roll back to v1", message=listing)
+    confirm = await trainer.wait_message(
+        containing="Publish the words of version 1", after=listing
+    )
+    await trainer.press("↩️ Roll back", message=confirm)
+    card = await trainer.wait_message(containing="published again as version 3", after=confirm)
+    assert "短信" in card.text
+    words = {c.key: (c.answer, v) for c, v in await bot.services.knowledge.published_content()}
+    assert words["oa-login"] == (LOGIN.answer, 3)
+    edits = [a for a in await audit(bot) if a[0] == "faq.edit"]
+    trainer_id = await staff_id(bot, trainer)
+    assert edits and all(a[2] == trainer_id for a in edits)
+
+
+async def test_a_stale_card_is_shown_again_and_changes_nothing(bot: RunningBot, org: Org) -> None:
+    await seed(bot, LOGIN)
+    first = await org.phone("trainer", language_code="en")
+    second = await org.phone("trainer", language_code="en")
+    old = await open_by_search(first, "oa-login", "第一次登录")
+    card = await open_by_search(second, "oa-login", "第一次登录")
+    await second.press("➕ Phrasing", message=card)
+    ask = await second.wait_message(containing="Type another way staff ask", after=card)
+    await second.send("OA默认密码是什么")
+    await second.wait_message(containing="Saved as a draft", after=ask)
+    await first.press("➕ Phrasing", message=old)  # drawn before the second trainer's edit
+    again = await first.wait_message(containing="changed after that card was shown", after=old)
+    assert "OA默认密码是什么" in again.text
+    await first.press("✏️ Question", message=old)
+    await first.wait_message(containing="changed after that card was shown", after=again)
+    # The fresh card works, and what the other trainer added is still there.
+    await first.press("🚀 Publish", message=again)
+    await first.wait_message(containing="Published as version 2", after=again)
+    [(content, _)] = await bot.services.knowledge.published_content()
+    assert content.alternatives == ("OA初始密码是什么", "OA默认密码是什么")
+
+
+async def test_a_forged_button_from_a_non_trainer_is_refused(bot: RunningBot, org: Org) -> None:
+    await seed(bot, LOGIN)
+    clerk = await org.phone("staff", language_code="en")
+    async with bot.services.runtime.detached_uow() as uow:
+        entry = await uow.faq.entry_by_key("oa-login")
+    assert entry is not None
+    await clerk.press_data(f"ke.open:{entry.id}:0")
+    await clerk.press_data(f"ke.pub:{entry.id}:{entry.revision}")
+    await clerk.press_data("ke.zzz:1:1")
+    await clerk.command("/kb")
+    await clerk.wait_message(containing="You are not allowed to do that")
+    await bot.settle()
+    toasts = [t.text for t in clerk.toasts()][-3:]  # the earlier one accepted the notice
+    assert toasts == ["You are not allowed to do that."] * 2 + [
+        "This button is not valid. Please use /menu."
+    ]
+    assert not any("oa-login" in m.text for m in clerk.messages())
+    assert [v["version"] for v in await bot.services.knowledge.versions("oa-login")] == [1]
+
+
+async def test_imports_report_first_and_export_import_changes_nothing(
+    bot: RunningBot, org: Org
+) -> None:
+    await seed(bot, LOGIN)
+    trainer = await org.phone("trainer", language_code="en")
+    card = await home(trainer)
+    await trainer.press("📥 Import a file", message=card)
+    ask = await trainer.wait_message(containing="Send the knowledge-base file", after=card)
+    dup = EntryContent(key="dup", question="第一次登录OA用什么密码?", answer="另一个答案")
+    await trainer.upload("kb.xlsx", write_file([LEAVE, dup], "xlsx"), mime_type=XLSX)
+    report = await trainer.wait_message(containing="Check of kb.xlsx", after=ask)
+    assert "Line 3: the phrasing “第一次登录OA用什么密码?” already leads to entry oa-login" in (
+        report.text
+    )
+    assert "Nothing was changed" in report.text and report.buttons == [["Cancel"]]
+    assert [v.key for v in await bot.services.knowledge.entries()] == ["oa-login"]
+
+    await trainer.upload("kb.pdf", b"%PDF-1.4", mime_type="application/pdf")
+    error = await trainer.wait_message(containing=".xlsx, .csv or .yaml", after=report)
+    await trainer.upload("kb.xlsx", b"not a workbook", mime_type=XLSX)
+    error = await trainer.wait_message(containing="could not be read", after=error)
+
+    good = write_file([LOGIN, LEAVE], "csv")
+    await trainer.upload("kb.csv", good, mime_type="text/csv")
+    report = await trainer.wait_message(containing="Check of kb.csv", after=error)
+    assert "2 entries: 1 new, 0 changed, 1 unchanged" in report.text
+    await trainer.press("🚀 Publish all", message=report)
+    done = await trainer.wait_message(containing="1 entry published", after=report)
+    assert "kb.csv" in done.text
+    published = {c.key: v for c, v in await bot.services.knowledge.published_content()}
+    assert published == {"leave": 1, "oa-login": 1}
+    await trainer.press("🚀 Publish all", message=report)  # the same report again: gone
+    await bot.settle()
+    assert trainer.toasts()[-1].text == "This card is out of date. Please open it again."
+
+    card = await home(trainer)
+    await trainer.press("📤 Export XLSX", message=card)
+    exported = await trainer.wait_message(containing="Knowledge base: 2 entries", after=card)
+    assert exported.document is not None and exported.document.file_name is not None
+    assert exported.document.file_name.endswith(".xlsx")
+    await trainer.press("📥 Import a file", message=card)
+    ask = await trainer.wait_message(containing="Send the knowledge-base file", after=exported)
+    await trainer.upload("kb.xlsx", exported.document.read(), mime_type=XLSX)
+    report = await trainer.wait_message(containing="Check of kb.xlsx", after=ask)
+    assert "2 entries: 0 new, 0 changed, 2 unchanged" in report.text
+    assert "there is nothing to change" in report.text
+    assert {c.key: v for c, v in await bot.services.knowledge.published_content()} == published
+    await bot.settle()
+    assert bot.emulator.unanswered_callbacks() == []
