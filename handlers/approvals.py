@@ -13,12 +13,11 @@ from telegram.ext import BaseHandler as PTBHandler
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.approvals.services import AlreadyHandledError, ApprovalService, Pressed
-from bot.i18n import Translator, translator
 from handlers import callbacks
 from handlers import faq as faq_handlers
 from handlers import faq_trainer as faq_trainer_handlers
 from handlers import staff as staff_handlers
-from handlers.context import Ctx
+from handlers.context import Ctx, user_translator
 from handlers.render.approvals import already_handled_text, toast_text
 
 logger = logging.getLogger(__name__)
@@ -174,7 +173,9 @@ async def on_form_button(update: Update, context: Ctx) -> None:
             version=press.version,
             from_return=press.action == "ap.send",
         )
-        toast = toast_text("ap.toast.submitted", {"number": number}, await _tr(update, context))
+        toast = toast_text(
+            "ap.toast.submitted", {"number": number}, await user_translator(update, context)
+        )
     elif press.action == "ap.drop":
         await service.discard(tg_id=tg_id, chat_id=chat_id, draft_id=press.obj_id)
     await query.answer(toast)
@@ -194,13 +195,15 @@ async def on_task_button(update: Update, context: Ctx) -> None:
         result = await _task_press(service, verb, press, tg_id, chat_id)
     except AlreadyHandledError as exc:
         # 已由 X 于 T 处理: the loser of a race is told who won, not just "out of date".
-        tr = await _tr(update, context)
+        tr = await user_translator(update, context)
         await query.answer(already_handled_text(exc.by, exc.at, tr), show_alert=True)
         return
     if result is None:
         await query.answer()
         return
-    await query.answer(toast_text(result.toast, result.facts, await _tr(update, context)))
+    await query.answer(
+        toast_text(result.toast, result.facts, await user_translator(update, context))
+    )
 
 
 async def _task_press(
@@ -239,14 +242,6 @@ async def _task_press(
     return await service.resubmit(
         tg_id=tg_id, chat_id=chat_id, instance_id=press.obj_id, from_return=press.version == 1
     )
-
-
-async def _tr(update: Update, context: Ctx) -> Translator:
-    user = update.effective_user
-    locale = await context.services.people.locale_for(
-        user.id if user else 0, user.language_code if user else None
-    )
-    return translator(locale)
 
 
 def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:

@@ -7,9 +7,9 @@ from telegram import Chat, Update
 from telegram.ext import BaseHandler as PTBHandler
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from bot.i18n import N_, Translator, translator
+from bot.i18n import N_
 from handlers import callbacks
-from handlers.context import Ctx
+from handlers.context import Ctx, user_translator
 
 TOASTS = {
     "up": N_("Thank you!"),
@@ -62,20 +62,14 @@ async def on_button(update: Update, context: Ctx) -> None:
         result = await service.feedback(
             tg_id=tg_id, chat_id=chat_id, question_id=press.obj_id, up=press.action == "kb.up"
         )
-        await query.answer((await _tr(update, context)).gettext(TOASTS[result.toast]))
+        await query.answer((await user_translator(update, context)).gettext(TOASTS[result.toast]))
     else:
         number = await service.hand_over(tg_id=tg_id, chat_id=chat_id, question_id=press.obj_id)
         await query.answer(
-            (await _tr(update, context)).gettext("Ticket {number} is open.", number=number)
+            (await user_translator(update, context)).gettext(
+                "Ticket {number} is open.", number=number
+            )
         )
-
-
-async def _tr(update: Update, context: Ctx) -> Translator:
-    user = update.effective_user
-    locale = await context.services.people.locale_for(
-        user.id if user else 0, user.language_code if user else None
-    )
-    return translator(locale)
 
 
 def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:

@@ -17,9 +17,8 @@ from bot.faq.digest import (
     PhrasingRejectedError,
 )
 from bot.faq.library import StaleEntryError
-from bot.i18n import Translator, translator
 from handlers import callbacks
-from handlers.context import Ctx
+from handlers.context import Ctx, user_translator
 from handlers.render import faq_digest as render
 
 
@@ -28,14 +27,6 @@ def _who(update: Update) -> tuple[int, int] | None:
     if user is None or chat is None or chat.type != Chat.PRIVATE:
         return None
     return user.id, chat.id
-
-
-async def _tr(update: Update, context: Ctx) -> Translator:
-    user = update.effective_user
-    locale = await context.services.people.locale_for(
-        user.id if user else 0, user.language_code if user else None
-    )
-    return translator(locale)
 
 
 async def on_digest_command(update: Update, context: Ctx) -> None:
@@ -62,21 +53,31 @@ async def on_digest_button(update: Update, context: Ctx) -> None:
             verb=verb,
         )
     except DigestHandledError as exc:
-        await query.answer(render.handled_text(exc, await _tr(update, context)), show_alert=True)
+        await query.answer(
+            render.handled_text(exc, await user_translator(update, context)), show_alert=True
+        )
         return
     except PhrasingRejectedError as exc:
-        await query.answer(render.rejected_text(exc, await _tr(update, context)), show_alert=True)
+        await query.answer(
+            render.rejected_text(exc, await user_translator(update, context)), show_alert=True
+        )
         return
     except GroupGoneError:
-        await query.answer(render.gone_text(await _tr(update, context)), show_alert=True)
+        await query.answer(
+            render.gone_text(await user_translator(update, context)), show_alert=True
+        )
         return
     except NoSuggestionError:
-        await query.answer(render.no_suggestion_text(await _tr(update, context)), show_alert=True)
+        await query.answer(
+            render.no_suggestion_text(await user_translator(update, context)), show_alert=True
+        )
         return
     except StaleEntryError:
-        await query.answer(render.stale_entry_text(await _tr(update, context)), show_alert=True)
+        await query.answer(
+            render.stale_entry_text(await user_translator(update, context)), show_alert=True
+        )
         return
-    await query.answer(render.decided_toast(decided, await _tr(update, context)))
+    await query.answer(render.decided_toast(decided, await user_translator(update, context)))
 
 
 def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:

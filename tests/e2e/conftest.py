@@ -262,3 +262,15 @@ class Org:
 @pytest.fixture
 def org(bot: RunningBot) -> Org:
     return Org(bot)
+
+
+async def toast(phone: Phone, query_id: str, within: float = 10.0) -> str:
+    """The text the bot answered one press with (waits for the answer)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        found = [t for t in phone.toasts() if t.callback_query_id == query_id]
+        if found:
+            return found[0].text or ""
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"no answer to press {query_id}")
+        await asyncio.sleep(0.05)

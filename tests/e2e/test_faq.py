@@ -3,7 +3,6 @@ and the real sentence encoder: each band, feedback, follow-ups, and 👎 → a s
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +16,7 @@ from bot.emulator.state import SentMessage
 from bot.faq.content import Attachment, EntryContent
 from bot.faq.files import write_file
 from storage.tables.faq import FaqQuestion
-from tests.e2e.conftest import Org, RunningBot, _WallClock, bot_settings, prepare_database
+from tests.e2e.conftest import Org, RunningBot, _WallClock, bot_settings, prepare_database, toast
 
 pytestmark = pytest.mark.asyncio
 
@@ -47,18 +46,6 @@ async def kb_bot(
         yield running
     finally:
         await running.stop()
-
-
-async def _toast(phone: Phone, query_id: str, within: float = 10.0) -> str:
-    """The text the bot answered one press with (waits for the answer)."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        found = [t for t in phone.toasts() if t.callback_query_id == query_id]
-        if found:
-            return found[0].text or ""
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"no answer to press {query_id}")
-        await asyncio.sleep(0.05)
 
 
 def _labels(message: SentMessage) -> list[str]:
@@ -102,7 +89,7 @@ async def test_confident_answer_with_feedback(kb_bot: RunningBot) -> None:
     assert asked[0].text == "OA密码忘了怎么办"
     # A second 👍 on the same answer (another phone's stale copy, a double tap) counts once.
     pressed = await phone.press_data(f"kb.up:{asked[0].id}:0", message=answer)
-    assert await _toast(phone, pressed) == "You already told us, thank you."
+    assert await toast(phone, pressed) == "You already told us, thank you."
 
 
 async def test_unknown_question_hands_over_to_support(kb_bot: RunningBot) -> None:
@@ -205,13 +192,13 @@ async def test_someone_elses_question_and_forged_buttons(kb_bot: RunningBot) -> 
     # Another person cannot give feedback on, or open tickets for, someone else's question.
     for data in (f"kb.down:{asked.id}:0", f"kb.ask:{asked.id}:0"):
         pressed = await other.press_data(data)
-        assert await _toast(other, pressed) == "You are not allowed to do that."
+        assert await toast(other, pressed) == "You are not allowed to do that."
     pressed = await other.press_data("kb.up:999999:0")
-    assert await _toast(other, pressed) == "This button is not valid. Please use /menu."
+    assert await toast(other, pressed) == "This button is not valid. Please use /menu."
     await other.press_data("kb.open:999999:0")
     await other.wait_message(containing="no longer available")
     pressed = await other.press_data("kb.open:1:x")
-    assert await _toast(other, pressed) == "This button is not valid. Please use /menu."
+    assert await toast(other, pressed) == "This button is not valid. Please use /menu."
     refreshed = (await _questions(kb_bot))[0]
     assert refreshed.feedback is None and refreshed.ticket is None
 

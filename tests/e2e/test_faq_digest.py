@@ -4,7 +4,6 @@ the working day's digest falls due on the bot's clock, the trainer adds one grou
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,13 +12,13 @@ import pytest
 from sqlmodel import col, select
 
 from bot.clock import FakeClock
-from bot.emulator import BotApiEmulator, Phone
+from bot.emulator import BotApiEmulator
 from bot.faq.content import EntryContent
 from bot.faq.digest import KIND
 from bot.faq.files import write_file
 from storage.tables.faq import FaqQuestion
 from storage.tables.runtime import DueItem
-from tests.e2e.conftest import Org, RunningBot, _WallClock, bot_settings, prepare_database
+from tests.e2e.conftest import Org, RunningBot, _WallClock, bot_settings, prepare_database, toast
 
 pytestmark = pytest.mark.asyncio
 
@@ -50,17 +49,6 @@ async def digest_bot(
         yield running
     finally:
         await running.stop()
-
-
-async def _toast(phone: Phone, query_id: str, within: float = 10.0) -> str:
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        found = [t for t in phone.toasts() if t.callback_query_id == query_id]
-        if found:
-            return found[0].text or ""
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"no answer to press {query_id}")
-        await asyncio.sleep(0.05)
 
 
 async def _log(bot: RunningBot, text: str, *, asker: str) -> None:
@@ -120,16 +108,16 @@ async def test_the_digest_on_a_schedule_add_ignore_and_forged_presses(
     forged = card.callback_data[0][0]
     assert forged is not None and forged.startswith("kd.add:")
     refused = await clerk.press_data(forged, message=clerk.last_message())
-    assert "not allowed" in await _toast(clerk, refused)
+    assert "not allowed" in await toast(clerk, refused)
     # The trainer's own forged data: a group that does not exist, and garbage.
     gone = await trainer.press_data("kd.add:99999:1", message=card)
-    assert "does not exist" in await _toast(trainer, gone)
+    assert "does not exist" in await toast(trainer, gone)
     bad = await trainer.press_data("kd.add:x:1", message=card)
-    assert "not valid" in await _toast(trainer, bad)
+    assert "not valid" in await toast(trainer, bad)
     assert [c for c, _ in await bot.services.knowledge.published_content()] == [RESET, VPN]
 
     added = await trainer.press(labels[0], message=card)
-    assert "published as version 2" in await _toast(trainer, added)
+    assert "published as version 2" in await toast(trainer, added)
     edited = await trainer.wait_edit(card)
     assert "✅ Added as a phrasing of «忘记OA密码怎么办？» by 王培训." in edited.text
     assert not any(b.startswith("1.") for row in edited.buttons for b in row)
@@ -138,12 +126,12 @@ async def test_the_digest_on_a_schedule_add_ignore_and_forged_presses(
     assert version == 2 and content.alternatives == ("OA密码忘了怎么办",)
 
     ignored = await trainer.press("2. 🙈 Ignore", message=edited)
-    assert await _toast(trainer, ignored) == "Ignored."
+    assert await toast(trainer, ignored) == "Ignored."
     final = await trainer.wait_edit(edited)
     assert "🙈 Ignored by 王培训." in final.text and final.buttons == []
     # The old card's button again: told it was already handled.
     again = await trainer.press_data(forged, message=final)
-    assert "already handled" in await _toast(trainer, again)
+    assert "already handled" in await toast(trainer, again)
 
     await bot.settle()
     async with bot.services.runtime.detached_uow() as uow:
