@@ -112,7 +112,8 @@ async def on_text(update: Update, context: Ctx) -> None:
 
 
 async def on_file(update: Update, context: Ctx) -> None:
-    """A document or photo: an attachment of the open form, else the staff-file upload."""
+    """A document or photo: an attachment of the open form, else a trainer's step waiting for
+    a file (an import, an entry's attachments), else (a document) the staff-file upload."""
     who = _who(update)
     message = update.effective_message
     if who is None or message is None:
@@ -136,11 +137,13 @@ async def on_file(update: Update, context: Ctx) -> None:
         mime=mime,
         size=size,
     )
-    if taken or message.document is None:
+    if taken:
         return
-    # A trainer's import waiting for a file takes it; otherwise it is the staff file.
-    if not await faq_trainer_handlers.on_kb_file(update, context):
-        await staff_handlers.on_staff_file(update, context)
+    # A trainer's import or attachments step waiting for a file takes it (a photo there is
+    # asked for again as a document); otherwise a document is the staff file.
+    if await faq_trainer_handlers.on_kb_file(update, context) or message.document is None:
+        return
+    await staff_handlers.on_staff_file(update, context)
 
 
 async def on_form_button(update: Update, context: Ctx) -> None:

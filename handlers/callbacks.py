@@ -69,6 +69,18 @@ ACTIONS = frozenset(
         "ke.rmalt",  # remove this phrasing (object: entry id, version: its number, 1-based)
         "ke.editans",  # type a new answer (object: entry id, version: entry revision)
         "ke.editcat",  # choose a category (object: entry id, version: entry revision)
+        "ke.tags",  # type the entry's tags (object: entry id, version: entry revision)
+        "ke.notags",  # remove all the tags, in the tags step (object: entry id)
+        "ke.fups",  # the follow-ups step: list, remove, search to add (object: entry id,
+        # version: entry revision)
+        "ke.fuadd",  # add a search result as a follow-up (object: entry id, version: the
+        # follow-up's entry id)
+        "ke.furm",  # remove a follow-up (object: follow-ups step's flow version, version: its
+        # number, 1-based)
+        "ke.files",  # the attachments step: send documents to attach (object: entry id,
+        # version: entry revision)
+        "ke.rmfile",  # remove an attachment (object: attachments step's flow version, version:
+        # its number, 1-based)
         "ke.view",  # preview the answer as staff will see it (object: entry id)
         "ke.pub",  # publish the draft (object: entry id, version: entry revision)
         "ke.keep",  # keep a new entry as a draft (object: entry id)

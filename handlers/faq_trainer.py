@@ -2,7 +2,7 @@
 
 Thin adapters over FaqEditorService: parse, call one method, answer the tap once. Cards and
 replies come back through the outbox. Text typed during a step reaches the service from
-handlers/approvals.py (``faq_editor.answer``), documents through ``on_kb_file``.
+handlers/approvals.py (``faq_editor.answer``), documents and photos through ``on_kb_file``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ EDIT_FIELDS = {
     "addalt": "phrasing",
     "editans": "answer",
     "editcat": "category",
+    "tags": "tags",
 }
 
 
@@ -64,23 +65,28 @@ async def on_kb_command(update: Update, context: Ctx) -> None:
 
 
 async def on_kb_file(update: Update, context: Ctx) -> bool:
-    """A document while a trainer's import waits for one; False if it is not for us."""
+    """A document while a trainer's import or an entry's attachments step waits for one (a
+    photo there is asked for again as a file); False if it is not for us."""
     who = _who(update)
     message = update.effective_message
-    if who is None or message is None or message.document is None:
+    if who is None or message is None:
         return False
+    editor = context.services.faq_editor
     document = message.document
+    if document is None:
+        return bool(message.photo) and await editor.take_photo(tg_id=who[0], chat_id=who[1])
 
     async def fetch() -> bytes:
         return await _download(context, document.file_id, document.file_size)
 
-    return await context.services.faq_editor.take_file(
+    return await editor.take_file(
         tg_id=who[0],
         chat_id=who[1],
-        file_name=document.file_name or "file",
+        file_name=document.file_name,
         file_id=document.file_id,
         size=document.file_size,
         fetch=fetch,
+        mime=document.mime_type,
     )
 
 
@@ -159,6 +165,24 @@ async def _press(
         await editor.phrasings_done(tg_id=tg_id, chat_id=chat_id)
     elif verb == "cat":
         await editor.choose_category(tg_id=tg_id, chat_id=chat_id, entry_id=obj, index=version)
+    elif verb == "notags":
+        await editor.clear_tags(tg_id=tg_id, chat_id=chat_id, entry_id=obj)
+    elif verb == "fups":
+        await editor.start_follow_ups(tg_id=tg_id, chat_id=chat_id, entry_id=obj, revision=version)
+    elif verb == "fuadd":
+        await editor.add_follow_up(
+            tg_id=tg_id, chat_id=chat_id, entry_id=obj, follow_up_id=version
+        )
+    elif verb == "furm":
+        await editor.remove_follow_up(
+            tg_id=tg_id, chat_id=chat_id, flow_version=obj, index=version
+        )
+    elif verb == "files":
+        await editor.start_attach(tg_id=tg_id, chat_id=chat_id, entry_id=obj, revision=version)
+    elif verb == "rmfile":
+        await editor.remove_attachment(
+            tg_id=tg_id, chat_id=chat_id, flow_version=obj, index=version
+        )
     elif verb == "delalt":
         await editor.ask_remove(tg_id=tg_id, chat_id=chat_id, entry_id=obj, revision=version)
     elif verb == "rmalt":
@@ -183,7 +207,8 @@ async def _press(
 
 VERBS = (
     "home|find|list|page|new|imp|imok|imdr|imno|exp|gloss|gexp|open|view|pub|keep|done|cat"
-    "|editq|addalt|delalt|rmalt|editans|editcat|vers|rb|rbok|arch|arok|unarch|quit"
+    "|editq|addalt|delalt|rmalt|editans|editcat|tags|notags|fups|fuadd|furm|files|rmfile"
+    "|vers|rb|rbok|arch|arok|unarch|quit"
 )
 
 

@@ -1,5 +1,6 @@
-"""The trainers' tools in chat (#6): search, the entry card, create and edit step by step,
-preview, publish, versions and rollback, archive, spreadsheet import and export, the glossary.
+"""The trainers' tools in chat (#6): search, the entry card, create and edit step by step
+(words, tags, follow-ups, attached documents), preview, publish, versions and rollback,
+archive, spreadsheet import and export, the glossary.
 
 Each public method is one unit of work bound to the update being handled, so its changes, its
 audit rows and its replies (outbox rows rendered by ``handlers/render/faq_trainer.py``) commit
@@ -13,7 +14,9 @@ did not see. Nothing reaches staff before it is published, and every publish is 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import mimetypes
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -27,8 +30,16 @@ from bot import access
 from bot.access import Actor
 from bot.emulator.html import HtmlParseError, parse_html
 from bot.errors import ImportFileError, StaleCardError
-from bot.faq.answers import answer_facts
-from bot.faq.content import KEY_RE, EntryContent, Problem, answer_problem, check
+from bot.faq.answers import answer_facts, queue_attachments
+from bot.faq.content import (
+    KEY_RE,
+    MAX_ATTACHMENT_NAME,
+    Attachment,
+    EntryContent,
+    Problem,
+    answer_problem,
+    check,
+)
 from bot.faq.files import KB_TABLE
 from bot.faq.glossary import GlossaryPlan, GlossaryService
 from bot.faq.library import (
@@ -40,6 +51,7 @@ from bot.faq.library import (
     UnknownEntryError,
     current_content,
 )
+from bot.i18n import N_, negotiate, translator
 from bot.runtime import Runtime
 from knowledge.glossary import Glossary, default_glossary
 from knowledge.normalise import is_cjk, normalise
@@ -53,11 +65,14 @@ logger = logging.getLogger(__name__)
 
 FLOW_SEARCH = "kb_search"  # step "query": waiting for words; "results": a list is shown
 FLOW_NEW = "kb_new"  # steps "question", "phrasings", "answer", "category"
-FLOW_EDIT = "kb_edit"  # steps "question", "phrasing", "answer", "category" (typed or tapped),
+FLOW_EDIT = "kb_edit"  # steps "question", "phrasing", "answer", "category", "tags" (typed or
+# tapped), "follow_up" (words to search for, then a tap), "attach" (waiting for documents),
 # "remove", "rollback", "archive" (waiting for a tap)
 FLOW_IMPORT = "kb_import"  # steps "file" (waiting for a document), "confirm" (report shown)
 FLOWS = frozenset({FLOW_SEARCH, FLOW_NEW, FLOW_EDIT, FLOW_IMPORT})
-TYPED_STEPS = frozenset({"question", "phrasing", "phrasings", "answer", "category", "query"})
+TYPED_STEPS = frozenset(
+    {"question", "phrasing", "phrasings", "answer", "category", "tags", "follow_up", "query"}
+)
 # A prompt from long ago: the next text is not the answer it asked for but a new question.
 TEXT_TTL = timedelta(hours=1)
 
@@ -86,7 +101,15 @@ FIELD_CODES = {
     ),
     "answer": frozenset({"empty_answer", "long_answer", "bad_html"}),
     "category": frozenset({"long_category"}),
+    "tags": frozenset({"too_many_tags"}),
 }
+FOLLOW_UP_CODES = frozenset({"too_many_follow_ups", "self_follow_up", "broken_follow_up"})
+ATTACHMENT_CODES = frozenset({"too_many_attachments", "bad_attachment"})
+# What a typed list of tags is split at: commas, the enumeration comma, bars, semicolons,
+# line breaks (half- and full-width alike).
+_TAG_SEPARATORS = re.compile(r"[,，、|｜;；\n]+")
+# A document sent without a file name is named in the entry's language (staff read it).
+FALLBACK_NAME = N_("Attachment {n}")
 _WORD = re.compile(r"[a-z0-9]+(?:\.[a-z0-9]+)*|[^\sa-z0-9]+")
 _KEY_PART = re.compile(r"[a-z0-9]+")
 
@@ -222,6 +245,30 @@ def make_key(question: str, taken: Iterable[str]) -> str:
     return key
 
 
+def split_tags(text: str) -> tuple[str, ...]:
+    """Typed tags: split at commas, 、, bars, semicolons or lines; blanks and repeats dropped
+    (a repeat in another width or case counts as the same tag)."""
+    tags: list[str] = []
+    seen: set[str] = set()
+    for part in _TAG_SEPARATORS.split(text):
+        tag = " ".join(part.split())
+        norm = normalise(tag)
+        if tag and norm not in seen:
+            seen.add(norm)
+            tags.append(tag)
+    return tuple(tags)
+
+
+def attachment_name(file_name: str | None, mime: str | None, locale: str, n: int) -> str:
+    """What an attached document is called: its file name, else "Attachment N" in the entry's
+    language with the extension its type has (staff see the name under the answer)."""
+    name = " ".join((file_name or "").split())
+    if name:
+        return name
+    extension = mimetypes.guess_extension(mime or "", strict=False) or ""
+    return translator(negotiate(locale)).gettext(FALLBACK_NAME, n=n) + extension
+
+
 def _problem_facts(problem: Problem) -> dict[str, Any]:
     return {"code": problem.code, "value": problem.value, "entry": problem.entry}
 
@@ -240,6 +287,7 @@ def _card_facts(entry: FaqEntry, content: EntryContent, **extra: Any) -> dict[st
         "category": content.category,
         "tags": list(content.tags),
         "follow_ups": list(content.follow_ups),
+        "attachments": [a.name for a in content.attachments],
         "answer": content.answer,
         "answer_ok": answer_problem(content.answer) is None,
         "note": "",
@@ -790,6 +838,319 @@ class FaqEditorService:
                 await self._edit_field(uow, actor, flow, chat_id, "category", category)
             await uow.commit()
 
+    async def clear_tags(self, *, tg_id: int, chat_id: int, entry_id: int) -> None:
+        """The tags step's "remove all tags" button."""
+        async with self._rt.uow() as uow:
+            actor = await self._actor(uow, tg_id)
+            flow = await uow.flows.get(tg_id, chat_id)
+            if not _flow_is(flow, FLOW_EDIT, "tags", entry_id):
+                await self._notice(uow, actor, chat_id, "stale_step")
+            else:
+                assert flow is not None
+                await self._edit_field(uow, actor, flow, chat_id, "tags", "")
+            await uow.commit()
+
+    # --- follow-ups: found by the trainers' search, tapped to add ------------------------------
+    async def start_follow_ups(
+        self, *, tg_id: int, chat_id: int, entry_id: int, revision: int
+    ) -> None:
+        """The entry's follow-ups, each with a remove button; typed words search for more."""
+        async with self._rt.uow() as uow:
+            actor = await self._actor(uow, tg_id)
+            entry, content = await self._entry(uow, entry_id)
+            if await self._stale(uow, actor, chat_id, entry, content, revision):
+                await uow.commit()
+                return
+            flow = await uow.flows.put(
+                tg_id,
+                chat_id,
+                flow=FLOW_EDIT,
+                step="follow_up",
+                data={"entry_id": entry_id, "revision": entry.revision},
+                now=self._rt.clock(),
+            )
+            await self._follow_up_step(uow, actor, chat_id, flow, entry, content)
+            await uow.commit()
+
+    async def add_follow_up(
+        self, *, tg_id: int, chat_id: int, entry_id: int, follow_up_id: int
+    ) -> None:
+        """A search result tapped: that entry becomes a follow-up, if the check allows it."""
+        async with self._rt.uow() as uow:
+            actor = await self._actor(uow, tg_id)
+            flow = await uow.flows.get(tg_id, chat_id)
+            if not _flow_is(flow, FLOW_EDIT, "follow_up", entry_id):
+                await self._notice(uow, actor, chat_id, "stale_step")
+                await uow.commit()
+                return
+            assert flow is not None
+            entry, content = await self._entry(uow, entry_id)
+            if await self._stale(uow, actor, chat_id, entry, content, int(flow.data["revision"])):
+                await uow.flows.clear(tg_id, chat_id)
+                await uow.commit()
+                return
+            other = await uow.faq.entry(follow_up_id) if follow_up_id > 0 else None
+            if other is None:
+                raise UnknownEntryError(str(follow_up_id))
+            changed = _replace(content, follow_ups=(*content.follow_ups, other.key))
+            problem: dict[str, Any] | None = None
+            if other.key in content.follow_ups:
+                problem = {"code": "same_follow_up", "value": other.key, "entry": other.key}
+            else:
+                others = await self._others(uow, entry.key)
+                for found in check([changed], [1], others=others).problems:
+                    # A follow-up that was broken before is not this tap's fault.
+                    if found.code in FOLLOW_UP_CODES and (
+                        found.code != "broken_follow_up" or found.value == other.key
+                    ):
+                        problem = _problem_facts(found)
+                        break
+            if problem is not None:
+                await self._follow_up_step(uow, actor, chat_id, flow, entry, content, problem)
+            else:
+                await self._save(uow, actor, entry, changed, field="follow_ups", added=other.key)
+                moved = await self._move(uow, flow, "follow_up", revision=entry.revision)
+                await self._follow_up_step(
+                    uow, actor, chat_id, moved, entry, changed, note="added", name=other.key
+                )
+            await uow.commit()
+
+    async def remove_follow_up(
+        self, *, tg_id: int, chat_id: int, flow_version: int, index: int
+    ) -> None:
+        """A follow-up's remove button (1-based, as the step's card listed them)."""
+        async with self._rt.uow() as uow:
+            actor = await self._actor(uow, tg_id)
+            flow = await uow.flows.get(tg_id, chat_id)
+            if not _flow_is(flow, FLOW_EDIT, "follow_up") or (
+                flow is not None and flow.version != flow_version
+            ):
+                await self._notice(uow, actor, chat_id, "stale_step")
+                await uow.commit()
+                return
+            assert flow is not None
+            entry, content = await self._entry(uow, int(flow.data.get("entry_id", 0)))
+            seen = int(flow.data["revision"])
+            if not 1 <= index <= len(content.follow_ups):
+                seen = -1  # a list that is not the entry's any more
+            if await self._stale(uow, actor, chat_id, entry, content, seen):
+                await uow.flows.clear(tg_id, chat_id)
+                await uow.commit()
+                return
+            gone = content.follow_ups[index - 1]
+            kept = content.follow_ups[: index - 1] + content.follow_ups[index:]
+            changed = _replace(content, follow_ups=kept)
+            await self._save(uow, actor, entry, changed, field="follow_ups", removed=gone)
+            moved = await self._move(uow, flow, "follow_up", revision=entry.revision)
+            await self._follow_up_step(
+                uow, actor, chat_id, moved, entry, changed, note="removed", name=gone
+            )
+            await uow.commit()
+
+    async def _follow_up_results(
+        self, uow: UnitOfWork, actor: Actor, flow: FlowState, chat_id: int, text: str
+    ) -> None:
+        """Words typed in the follow-ups step: the entries they find, one button each."""
+        entry, content = await self._entry(uow, int(flow.data.get("entry_id", 0)))
+        if await self._stale(uow, actor, chat_id, entry, content, int(flow.data["revision"])):
+            await uow.flows.clear(flow.telegram_id, flow.chat_id)
+            return
+        query = text[:MAX_QUERY]
+        found = [
+            item
+            for item in await self._find(uow, "search", query)
+            if item.key != entry.key and item.key not in content.follow_ups
+        ]
+        await self._ask(
+            uow,
+            actor,
+            chat_id,
+            "follow_up_results",
+            entry_id=entry.id,
+            key=entry.key,
+            query=query,
+            total=len(found),
+            items=[
+                [item.entry_id, item.key, item.question, item.status, item.has_draft]
+                for item in found[:PAGE_SIZE]
+            ],
+        )
+
+    async def _follow_up_step(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        chat_id: int,
+        flow: FlowState,
+        entry: FaqEntry,
+        content: EntryContent,
+        problem: dict[str, Any] | None = None,
+        *,
+        note: str = "",
+        name: str = "",
+    ) -> None:
+        await self._ask(
+            uow,
+            actor,
+            chat_id,
+            "follow_ups",
+            entry_id=entry.id,
+            key=entry.key,
+            flow_version=flow.version,
+            follow_ups=await self._follow_up_questions(uow, content.follow_ups),
+            note=note,
+            name=name,
+            problem=problem,
+        )
+
+    async def _follow_up_questions(self, uow: UnitOfWork, keys: Sequence[str]) -> list[list[str]]:
+        """[key, question] of each follow-up (the question "" for a key that leads nowhere)."""
+        found: list[list[str]] = []
+        for key in keys:
+            other = await uow.faq.entry_by_key(key)
+            content: EntryContent | None = None
+            if other is not None and other.id is not None and other.status != ARCHIVED:
+                published = None
+                if other.published_version is not None:
+                    published = await uow.faq.version(other.id, other.published_version)
+                content = current_content(other, published)
+            found.append([key, content.question if content is not None else ""])
+        return found
+
+    # --- attached documents: sent after the answer by their Telegram file id -------------------
+    async def start_attach(
+        self, *, tg_id: int, chat_id: int, entry_id: int, revision: int
+    ) -> None:
+        """The entry's documents, each with a remove button; each document sent is attached."""
+        async with self._rt.uow() as uow:
+            actor = await self._actor(uow, tg_id)
+            entry, content = await self._entry(uow, entry_id)
+            if await self._stale(uow, actor, chat_id, entry, content, revision):
+                await uow.commit()
+                return
+            flow = await uow.flows.put(
+                tg_id,
+                chat_id,
+                flow=FLOW_EDIT,
+                step="attach",
+                data={"entry_id": entry_id, "revision": entry.revision},
+                now=self._rt.clock(),
+            )
+            await self._attach_step(uow, actor, chat_id, flow, entry, content)
+            await uow.commit()
+
+    async def remove_attachment(
+        self, *, tg_id: int, chat_id: int, flow_version: int, index: int
+    ) -> None:
+        """An attachment's remove button (1-based, as the step's card listed them)."""
+        async with self._rt.uow() as uow:
+            actor = await self._actor(uow, tg_id)
+            flow = await uow.flows.get(tg_id, chat_id)
+            if not _flow_is(flow, FLOW_EDIT, "attach") or (
+                flow is not None and flow.version != flow_version
+            ):
+                await self._notice(uow, actor, chat_id, "stale_step")
+                await uow.commit()
+                return
+            assert flow is not None
+            entry, content = await self._entry(uow, int(flow.data.get("entry_id", 0)))
+            seen = int(flow.data["revision"])
+            if not 1 <= index <= len(content.attachments):
+                seen = -1  # a list that is not the entry's any more
+            if await self._stale(uow, actor, chat_id, entry, content, seen):
+                await uow.flows.clear(tg_id, chat_id)
+                await uow.commit()
+                return
+            gone = content.attachments[index - 1]
+            kept = content.attachments[: index - 1] + content.attachments[index:]
+            changed = _replace(content, attachments=kept)
+            await self._save(uow, actor, entry, changed, field="attachments", removed=gone.name)
+            moved = await self._move(uow, flow, "attach", revision=entry.revision)
+            await self._attach_step(
+                uow, actor, chat_id, moved, entry, changed, note="removed", name=gone.name
+            )
+            await uow.commit()
+
+    async def _attach(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        flow: FlowState,
+        chat_id: int,
+        *,
+        file_name: str | None,
+        file_id: str,
+        mime: str | None,
+    ) -> None:
+        """A document sent in the attachments step: added to the draft if the check allows."""
+        entry, content = await self._entry(uow, int(flow.data.get("entry_id", 0)))
+        if await self._stale(uow, actor, chat_id, entry, content, int(flow.data["revision"])):
+            await uow.flows.clear(flow.telegram_id, flow.chat_id)
+            return
+        name = attachment_name(file_name, mime, content.locale, len(content.attachments) + 1)
+        added = Attachment(name, file_id)
+        changed = _replace(content, attachments=(*content.attachments, added))
+        problem: dict[str, Any] | None = None
+        if any(a.name == name for a in content.attachments):
+            problem = {"code": "same_attachment", "value": name, "entry": entry.key}
+        else:
+            others = await self._others(uow, entry.key)
+            for found in check([changed], [1], others=others).problems:
+                if found.code not in ATTACHMENT_CODES:
+                    continue
+                if found.code != "bad_attachment":
+                    problem = _problem_facts(found)
+                elif found.value in (added.cell(), name):  # not one that was bad before
+                    code = "long_file_name" if len(name) > MAX_ATTACHMENT_NAME else "bad_file"
+                    problem = {"code": code, "value": name, "entry": entry.key}
+                else:
+                    continue
+                break
+        if problem is not None:
+            await self._attach_step(uow, actor, chat_id, flow, entry, content, problem)
+            return
+        await self._save(uow, actor, entry, changed, field="attachments", added=name)
+        moved = await self._move(uow, flow, "attach", revision=entry.revision)
+        await self._attach_step(
+            uow, actor, chat_id, moved, entry, changed, note="added", name=name
+        )
+
+    def _attaching(self, flow: FlowState | None) -> bool:
+        """Whether the attachments step waits for a document (one left open long ago does
+        not: the next document is for whatever else takes documents)."""
+        return (
+            _flow_is(flow, FLOW_EDIT, "attach")
+            and flow is not None
+            and self._rt.clock() - flow.updated_at <= TEXT_TTL
+        )
+
+    async def _attach_step(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        chat_id: int,
+        flow: FlowState,
+        entry: FaqEntry,
+        content: EntryContent,
+        problem: dict[str, Any] | None = None,
+        *,
+        note: str = "",
+        name: str = "",
+    ) -> None:
+        await self._ask(
+            uow,
+            actor,
+            chat_id,
+            "attachments",
+            entry_id=entry.id,
+            key=entry.key,
+            flow_version=flow.version,
+            attachments=[a.name for a in content.attachments],
+            note=note,
+            name=name,
+            problem=problem,
+        )
+
     async def quit(self, *, tg_id: int, chat_id: int, entry_id: int) -> None:
         """Cancel the trainer's step; from an entry's step, back to its card."""
         async with self._rt.uow() as uow:
@@ -825,12 +1186,20 @@ class FaqEditorService:
                 )
                 await uow.commit()
                 return True
+            if flow.flow == FLOW_EDIT and flow.step == "attach":
+                actor = await self._actor(uow, tg_id)
+                entry_id = int(flow.data.get("entry_id", 0))
+                await self._notice(uow, actor, chat_id, "send_document", entry_id=entry_id)
+                await uow.commit()
+                return True
             if flow.step not in TYPED_STEPS:
                 return False
             actor = await self._actor(uow, tg_id)
             typed = text.strip()
             if flow.step == "answer" and formatted is not None and formatted.strip():
                 typed = formatted.strip()
+            elif flow.step == "tags":
+                typed = text  # as sent: only the "remove all tags" button means no tags
             if flow.flow == FLOW_SEARCH:
                 moved = await self._move(
                     uow, flow, "results", mode="search", query=typed[:MAX_QUERY]
@@ -838,6 +1207,8 @@ class FaqEditorService:
                 await self._results(uow, actor, chat_id, moved, page=0)
             elif flow.flow == FLOW_NEW:
                 await self._typed_new(uow, actor, flow, chat_id, typed)
+            elif flow.step == "follow_up":
+                await self._follow_up_results(uow, actor, flow, chat_id, typed)
             else:
                 await self._edit_field(uow, actor, flow, chat_id, flow.step, typed)
             await uow.commit()
@@ -968,6 +1339,8 @@ class FaqEditorService:
             changed = _replace(content, alternatives=(*content.alternatives, text))
         elif field == "answer":
             changed = _replace(content, answer=text)
+        elif field == "tags":
+            changed = _replace(content, tags=split_tags(text))
         else:
             changed = _replace(content, category=text)
         problem = await self._field_problem(uow, changed, field, text, own=content)
@@ -1009,6 +1382,8 @@ class FaqEditorService:
                 return {"code": "no_words", "value": "", "entry": ""}
             if field == "phrasing" and any(normalise(p) == norm for p in own.phrasings()):
                 return {"code": "same_entry", "value": text, "entry": own.key}
+        if field == "tags" and text and not candidate.tags:
+            return {"code": "no_tags", "value": "", "entry": ""}
         others = await self._others(uow, candidate.key or own.key)
         problems = check([candidate], [1], others=others).problems
         for problem in problems:
@@ -1029,21 +1404,33 @@ class FaqEditorService:
         *,
         tg_id: int,
         chat_id: int,
-        file_name: str,
+        file_name: str | None,
         file_id: str,
         size: int | None,
         fetch: Callable[[], Awaitable[bytes]],
+        mime: str | None = None,
     ) -> bool:
-        """A document sent while an import waits for one: checked, reported, nothing changed.
+        """A document sent while a trainer's step waits for one: in an import it is checked
+        and reported (nothing changed); in an entry's attachments step it is attached by its
+        file id (never downloaded, whatever its size).
 
-        False (and nothing downloaded) if this chat is not in a trainer's import. ``fetch``
-        downloads the file; it raises ImportFileError("too_large") past the limit.
+        False (and nothing downloaded) if this chat is in neither. ``fetch`` downloads the
+        file; it raises ImportFileError("too_large") past the limit.
         """
         async with self._rt.uow() as uow:
             flow = await uow.flows.get(tg_id, chat_id)
+            if self._attaching(flow):
+                assert flow is not None
+                actor = await self._actor(uow, tg_id)
+                await self._attach(
+                    uow, actor, flow, chat_id, file_name=file_name, file_id=file_id, mime=mime
+                )
+                await uow.commit()
+                return True
             if flow is None or flow.flow != FLOW_IMPORT:
                 return False
             actor = await self._actor(uow, tg_id)
+        file_name = file_name or "file"
         kind = str(flow.data.get("kind", ENTRIES))
         types = GLOSSARY_FILE_TYPES if kind == GLOSSARY else KB_FILE_TYPES
         plan: ImportPlan | GlossaryPlan | None = None
@@ -1091,6 +1478,25 @@ class FaqEditorService:
             await self._say(uow, actor, chat_id, "faq_trainer.import_report", report)
             await uow.commit()
         logger.info("kb %s file checked by staff %s", kind, actor.staff_id)
+        return True
+
+    async def take_photo(self, *, tg_id: int, chat_id: int) -> bool:
+        """A photo while a trainer's step waits for a document: it cannot be attached or
+        imported (Telegram sends a photo again only as a photo), so the trainer is told to
+        send it as a file. False if no such step is open."""
+        async with self._rt.uow() as uow:
+            flow = await uow.flows.get(tg_id, chat_id)
+            facts: dict[str, Any]
+            if self._attaching(flow):
+                assert flow is not None
+                code, facts = "send_document", {"entry_id": int(flow.data.get("entry_id", 0))}
+            elif flow is not None and flow.flow == FLOW_IMPORT:
+                code, facts = "send_file", {"kind": str(flow.data.get("kind", ENTRIES))}
+            else:
+                return False
+            actor = await self._actor(uow, tg_id)
+            await self._notice(uow, actor, chat_id, code, **facts)
+            await uow.commit()
         return True
 
     async def pending_import(
@@ -1420,12 +1826,13 @@ class FaqEditorService:
     ) -> None:
         if note in ("published", "rolled_back", "archived", "restored"):
             content = (await self._entry(uow, int(entry.id or 0)))[1]
+        questions = await self._follow_up_questions(uow, content.follow_ups)
         await self._say(
             uow,
             actor,
             chat_id,
             "faq_trainer.card",
-            _card_facts(entry, content, note=note, **extra),
+            _card_facts(entry, content, note=note, follow_up_questions=questions, **extra),
         )
 
     async def _preview(
@@ -1469,6 +1876,9 @@ class FaqEditorService:
                 content, entry_id=entry.id, follow_ups=follow_ups, question_id=None, preview=True
             ),
         )
+        await queue_attachments(
+            uow, content, chat_id=chat_id, staff_id=actor.staff_id, now=self._rt.clock()
+        )
 
 
 def _flow_is(flow: FlowState | None, name: str, step: str, entry_id: int | None = None) -> bool:
@@ -1491,18 +1901,11 @@ def _current(content: EntryContent, field: str) -> str:
         return content.answer
     if field == "category":
         return content.category
+    if field == "tags":
+        return "｜".join(content.tags)
     return ""
 
 
 def _replace(content: EntryContent, **changes: Any) -> EntryContent:
-    values = content.to_json() | changes
-    return EntryContent(
-        key=str(values["key"]),
-        question=str(values["question"]),
-        answer=str(values["answer"]),
-        alternatives=tuple(values["alternatives"]),
-        locale=str(values["locale"]),
-        category=str(values["category"]),
-        tags=tuple(values["tags"]),
-        follow_ups=tuple(values["follow_ups"]),
-    )
+    """The same entry with some fields changed (every other one kept, attachments too)."""
+    return dataclasses.replace(content, **changes)

@@ -12,7 +12,15 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.faq import glossary as kb_glossary
-from bot.faq.content import ERRORS, EntryContent, Problem
+from bot.faq.content import (
+    ERRORS,
+    MAX_ATTACHMENT_NAME,
+    MAX_ATTACHMENTS,
+    MAX_FOLLOW_UPS,
+    MAX_TAGS,
+    EntryContent,
+    Problem,
+)
 from bot.faq.editor import EXPORT_FORMATS, GLOSSARY, GLOSSARY_FORMATS, PAGE_SIZE, plain
 from bot.faq.files import write_file
 from bot.i18n import N_, Translator
@@ -23,6 +31,7 @@ from handlers.render.people import ITEM_LABELS
 
 CARD_ANSWER = 1500  # characters of the answer shown on a card (the preview shows it whole)
 CARD_PHRASINGS = 1200
+CARD_TAGS = 300  # characters of the tags shown on a card
 SHOWN_RAW = 3000  # an answer longer than this is not repeated under the edit prompt
 BUTTON_TEXT = 40
 
@@ -51,6 +60,29 @@ CHAT_PROBLEMS = {
         "closed, and type < and & as &lt; and &amp;."
     ),
     "long_category": N_("A category can have at most 60 characters."),
+    "no_tags": N_("That has no tags. Type them separated by commas."),
+    "too_many_tags": N_("An entry can have at most {most} tags."),
+    "same_follow_up": N_("{entry} is already a follow-up of this entry."),
+    "self_follow_up": N_("An entry cannot be its own follow-up."),
+    "too_many_follow_ups": N_(
+        "An entry can have at most {most} follow-ups. Remove one before adding another."
+    ),
+    "broken_follow_up": N_("{value} cannot be a follow-up: it is archived or no longer exists."),
+    "same_attachment": N_("A document named “{value}” is already attached."),
+    "too_many_attachments": N_(
+        "An entry can have at most {most} attachments. Remove one before attaching another."
+    ),
+    "long_file_name": N_(
+        "The file name is too long (at most {most} characters). Rename the file and send it again."
+    ),
+    "bad_file": N_("“{value}” cannot be attached. Please send it again as a document."),
+}
+# The limit each of those problems names.
+PROBLEM_LIMITS = {
+    "too_many_tags": MAX_TAGS,
+    "too_many_follow_ups": MAX_FOLLOW_UPS,
+    "too_many_attachments": MAX_ATTACHMENTS,
+    "long_file_name": MAX_ATTACHMENT_NAME,
 }
 NOTES = {
     "stale": N_(
@@ -66,6 +98,12 @@ NOTES = {
     "rolled_back": N_("✅ Version {old}'s words are published again as version {number}."),
     "archived": N_("🗄 Archived: staff no longer get this entry. You can restore it."),
     "restored": N_("✅ Restored."),
+}
+# The steps whose changes are saved one by one: they end with Done, not Cancel.
+DONE_STEPS = frozenset({"follow_ups", "follow_up_results", "attachments"})
+STEP_NOTES = {
+    "added": N_("✅ Added {name}. Saved as a draft."),
+    "removed": N_("✅ Removed {name}. Saved as a draft."),
 }
 NOTICES = {
     "stale_list": N_("This list is out of date. Please search again."),
@@ -83,6 +121,9 @@ NOTICES = {
     "cannot_preview": N_("The answer cannot be shown:"),
     "no_phrasings": N_("This entry has no other phrasings to remove."),
     "send_file": N_("Please send the file as a document (the 📎 button), or tap Cancel."),
+    "send_document": N_(
+        "Please send what staff should get as a document (📎, then File), or tap Finished."
+    ),
     "import_cancelled": N_("The uploaded file was discarded; nothing changed."),
     "same_version": N_("Version {version} is the one staff get now."),
     "has_followers": N_(
@@ -142,7 +183,13 @@ def problem_text(problem: Mapping[str, Any], tr: Translator) -> str:
     code = str(problem.get("code", ""))
     value, entry = str(problem.get("value", "")), str(problem.get("entry", ""))
     if code in CHAT_PROBLEMS:
-        return html.escape(tr.gettext(CHAT_PROBLEMS[code], value=_short(value, 80), entry=entry))
+        text = tr.gettext(
+            CHAT_PROBLEMS[code],
+            value=_short(value, 80),
+            entry=entry,
+            most=PROBLEM_LIMITS.get(code),
+        )
+        return html.escape(text)
     if code in ERRORS:
         return html.escape(Problem(1, code, value, entry=entry).message(tr.gettext))
     return html.escape(code)
@@ -277,6 +324,18 @@ def _phrasing_lines(alternatives: Sequence[str], tr: Translator) -> list[str]:
     return lines
 
 
+def _follow_up_pairs(f: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(key, question) of each follow-up; a card queued before questions were listed has the
+    keys only."""
+    asked = {str(k): str(q) for k, q in f.get("follow_up_questions") or ()}
+    return [(str(key), asked.get(str(key), "")) for key in f.get("follow_ups") or ()]
+
+
+def _follow_up_line(key: str, question: str) -> str:
+    code = f"<code>{html.escape(key)}</code>"
+    return f"{html.escape(_short(question, 80))} {code}" if question else code
+
+
 @renders("faq_trainer.card")
 def card(out: Outgoing, tr: Translator) -> Rendered:
     """One entry: its words, where it stands, and the buttons to change it."""
@@ -307,11 +366,16 @@ def card(out: Outgoing, tr: Translator) -> Rendered:
     category = str(f.get("category") or "") or "—"
     lines.append(tr.gettext("<b>Category:</b> {category}", category=html.escape(category)))
     if f.get("tags"):
-        tags = "｜".join(str(t) for t in f["tags"])
+        tags = _short("｜".join(str(t) for t in f["tags"]), CARD_TAGS)
         lines.append(tr.gettext("<b>Tags:</b> {tags}", tags=html.escape(tags)))
-    if f.get("follow_ups"):
-        keys = ", ".join(str(k) for k in f["follow_ups"])
-        lines.append(tr.gettext("<b>Follow-ups:</b> {keys}", keys=html.escape(keys)))
+    follow_ups = _follow_up_pairs(f)
+    if follow_ups:
+        lines.append(tr.gettext("<b>Follow-ups ({n}):</b>", n=len(follow_ups)))
+        lines += ["• " + _follow_up_line(key, question) for key, question in follow_ups]
+    attachments = [str(a) for a in f.get("attachments") or ()]
+    if attachments:
+        lines.append(tr.gettext("<b>Attachments ({n}):</b>", n=len(attachments)))
+        lines += ["📎 " + html.escape(name) for name in attachments]
     lines += ["", tr.gettext("<b>Answer:</b>"), _answer_block(f)]
     buttons: list[InlineKeyboardButton]
     if status == "archived":
@@ -330,6 +394,9 @@ def card(out: Outgoing, tr: Translator) -> Rendered:
             buttons.append(_button(tr.gettext("➖ Phrasing"), "ke.delalt", entry_id, revision))
         buttons += [
             _button(tr.gettext("🏷 Category"), "ke.editcat", entry_id, revision),
+            _button(tr.gettext("🔖 Tags"), "ke.tags", entry_id, revision),
+            _button(tr.gettext("🔗 Follow-ups"), "ke.fups", entry_id, revision),
+            _button(tr.gettext("📎 Attachments"), "ke.files", entry_id, revision),
             _button(tr.gettext("👁 Preview"), "ke.view", entry_id),
         ]
         if f.get("has_draft"):
@@ -456,7 +523,7 @@ def ask(out: Outgoing, tr: Translator) -> Rendered:
             )
         )
         lines.append(tr.gettext("Phrasings so far: {n}", n=int(f.get("count", 0))))
-        rows.append([_button(tr.gettext("✅ Done"), "ke.done")])
+        rows.append([_button(tr.gettext("✅ Finished"), "ke.done")])
     elif step == "new_answer":
         lines.append(tr.gettext("➕ <b>New entry</b> (step 3 of 4)"))
         lines.append(tr.gettext("Type the answer staff should get."))
@@ -491,6 +558,24 @@ def ask(out: Outgoing, tr: Translator) -> Rendered:
             )
         )
         rows += _category_buttons(f, tr, entry_id)
+    elif step == "edit_tags":
+        lines.append(
+            tr.gettext(
+                "🔖 Type the tags of <b>{key}</b>, separated by commas (or 、 or ｜, or one per "
+                "line). They replace the tags it has; at most {most}.",
+                key=key,
+                most=MAX_TAGS,
+            )
+        )
+        lines.append(tr.gettext("Now: {current}", current=html.escape(current or "—")))
+        if current:
+            rows.append([_button(tr.gettext("🗑 Remove all tags"), "ke.notags", entry_id)])
+    elif step == "follow_ups":
+        lines += _follow_ups_step(f, tr, key, rows)
+    elif step == "follow_up_results":
+        lines += _follow_up_results(f, tr, key, rows)
+    elif step == "attachments":
+        lines += _attachments_step(f, tr, key, rows)
     elif step == "remove_phrasing":
         lines.append(tr.gettext("➖ Which phrasing of <b>{key}</b> should go?", key=key))
         rows += [
@@ -512,8 +597,98 @@ def ask(out: Outgoing, tr: Translator) -> Rendered:
                 "first; nothing changes until you confirm."
             )
         )
-    rows.append([_cancel(tr, entry_id)])
+    if step in DONE_STEPS:  # every change there is saved at once: nothing to cancel
+        rows.append([_button(tr.gettext("✅ Finished"), "ke.quit", entry_id)])
+    else:
+        rows.append([_cancel(tr, entry_id)])
     return Rendered("send", "\n".join(lines), InlineKeyboardMarkup(rows))
+
+
+def _saved_note(f: Mapping[str, Any], tr: Translator) -> list[str]:
+    note = str(f.get("note", ""))
+    if note not in STEP_NOTES:
+        return []
+    name = html.escape(_short(str(f.get("name", "")), 80))
+    return [tr.gettext(STEP_NOTES[note], name=name), ""]
+
+
+def _follow_ups_step(
+    f: Mapping[str, Any], tr: Translator, key: str, rows: list[list[InlineKeyboardButton]]
+) -> list[str]:
+    """The follow-ups step: what the entry offers now, a remove button each, how to add."""
+    lines = _saved_note(f, tr)
+    lines.append(
+        tr.gettext(
+            "🔗 <b>Follow-ups of {key}</b>: under the answer, staff get a button for each "
+            "published one, at most {most}.",
+            key=key,
+            most=MAX_FOLLOW_UPS,
+        )
+    )
+    version = int(f.get("flow_version") or 0)
+    follow_ups = [(str(k), str(q)) for k, q in f.get("follow_ups") or ()]
+    for i, (other, question) in enumerate(follow_ups, start=1):
+        lines.append(f"{i}. " + _follow_up_line(other, question))
+        label = "➖ " + _short(question or other, BUTTON_TEXT)
+        rows.append([_button(label, "ke.furm", version, i)])
+    if not follow_ups:
+        lines.append(tr.gettext("No follow-ups yet."))
+    lines += ["", tr.gettext("To add one, type words to search for the entry.")]
+    return lines
+
+
+def _follow_up_results(
+    f: Mapping[str, Any], tr: Translator, key: str, rows: list[list[InlineKeyboardButton]]
+) -> list[str]:
+    """Entries found for a follow-up: tapping one adds it."""
+    total = int(f.get("total", 0))
+    query = html.escape(_short(str(f.get("query", "")), 60))
+    lines = [tr.gettext("<b>Search “{query}”</b>: {n} found", query=query, n=total)]
+    entry_id = int(f.get("entry_id") or 0)
+    items = f.get("items") or []
+    for i, (other_id, other, question, status, has_draft) in enumerate(items, start=1):
+        mark = _mark(str(status), bool(has_draft))
+        lines.append(
+            f"{i}. {mark} {html.escape(_short(str(question), 80))} "
+            f"<code>{html.escape(str(other))}</code>"
+        )
+        label = f"➕ {i}. {_short(str(question), BUTTON_TEXT)}"
+        rows.append([_button(label, "ke.fuadd", entry_id, int(other_id))])
+    if not items:
+        lines.append(tr.gettext("Nothing found. Type other words."))
+    else:
+        lines.append(tr.gettext("Tap an entry to add it as a follow-up of <b>{key}</b>.", key=key))
+        if total > len(items):
+            lines.append(
+                tr.gettext(
+                    "Only the best {shown} are shown; type more words to narrow the search.",
+                    shown=len(items),
+                )
+            )
+    return lines
+
+
+def _attachments_step(
+    f: Mapping[str, Any], tr: Translator, key: str, rows: list[list[InlineKeyboardButton]]
+) -> list[str]:
+    """The attachments step: the documents attached, a remove button each, how to add."""
+    lines = _saved_note(f, tr)
+    lines.append(
+        tr.gettext(
+            "📎 <b>Attachments of {key}</b>: staff get these documents after the answer, at "
+            "most {most}. Send a document (📎, then File) to attach it; you can send several.",
+            key=key,
+            most=MAX_ATTACHMENTS,
+        )
+    )
+    version = int(f.get("flow_version") or 0)
+    names = [str(n) for n in f.get("attachments") or ()]
+    for i, name in enumerate(names, start=1):
+        lines.append(f"{i}. 📎 {html.escape(name)}")
+        rows.append([_button("➖ " + _short(name, BUTTON_TEXT), "ke.rmfile", version, i)])
+    if not names:
+        lines.append(tr.gettext("No attachments yet."))
+    return lines
 
 
 @renders("faq_trainer.notice")
@@ -535,6 +710,9 @@ def notice(out: Outgoing, tr: Translator) -> Rendered:
     markup = None
     if code == "send_file":
         markup = InlineKeyboardMarkup([[_cancel(tr)]])
+    elif code == "send_document":
+        done = _button(tr.gettext("✅ Finished"), "ke.quit", int(f.get("entry_id") or 0))
+        markup = InlineKeyboardMarkup([[done]])
     elif code in ("cancelled", "kept_draft", "stale_list", "import_cancelled"):
         markup = InlineKeyboardMarkup([[_home_button(tr)]])
     return Rendered("send", "\n".join(lines), markup)

@@ -83,7 +83,7 @@ async def test_a_trainer_creates_previews_and_publishes_an_entry(
     ask = await trainer.wait_message(containing="Phrasings so far: 1", after=ask)
     await trainer.send("OA初始密码是什么")  # another entry's phrasing: refused, with why
     ask = await trainer.wait_message(containing="already leads to entry oa-login", after=ask)
-    await trainer.press("✅ Done", message=ask)
+    await trainer.press("✅ Finished", message=ask)
     ask = await trainer.wait_message(containing="step 3 of 4", after=ask)
     await trainer.send("在<b>VPN客户端点“忘记密码”")
     ask = await trainer.wait_message(containing="Telegram would refuse", after=ask)
@@ -234,3 +234,171 @@ async def test_imports_report_first_and_export_import_changes_nothing(
     assert {c.key: v for c, v in await bot.services.knowledge.published_content()} == published
     await bot.settle()
     assert bot.emulator.unanswered_callbacks() == []
+
+
+PDF, DOCX = (
+    "application/pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+)
+
+
+async def documents(phone: Phone, after: SentMessage, n: int) -> list[SentMessage]:
+    """The next n documents the bot sends after a message."""
+    found: list[SentMessage] = []
+    for _ in range(n):
+        found.append(await phone.wait_message(where=lambda m: m.document is not None, after=after))
+        after = found[-1]
+    return found
+
+
+async def test_attachments_reach_the_preview_and_staff(bot: RunningBot, org: Org) -> None:
+    await seed(bot, LOGIN, LEAVE)
+    trainer = await org.phone("trainer", language_code="en")
+    clerk = await org.phone("staff", language_code="en")
+    card = first = await open_by_search(trainer, "初始密码", "第一次登录")
+    await trainer.press("📎 Attachments", message=card)
+    step = await trainer.wait_message(containing="Attachments of oa-login", after=card)
+    assert "No attachments yet" in step.text and step.buttons == [["✅ Finished"]]
+    files = {"OA操作手册.pdf": (b"%PDF-1.4 guide", PDF), "申请表.docx": (b"PK\x03\x04", DOCX)}
+    for name, (data, mime) in files.items():
+        await trainer.upload(name, data, mime_type=mime)
+        step = await trainer.wait_message(containing=f"Added {name}", after=step)
+    assert step.buttons == [["➖ OA操作手册.pdf"], ["➖ 申请表.docx"], ["✅ Finished"]]
+    await trainer.upload_photo(b"\xff\xd8\xff photo")  # a photo is asked for as a document
+    asked = await trainer.wait_message(containing="as a document", after=step)
+    await trainer.press("✅ Finished", message=asked)
+    card = await trainer.wait_message(containing="Attachments (2):", after=asked)
+    assert "📎 OA操作手册.pdf" in card.text and "a draft is waiting" in card.text
+    await trainer.press("📎 Attachments", message=first)  # drawn before the documents
+    stale = await trainer.wait_message(containing="changed after that card was shown", after=card)
+    assert "Attachments (2):" in stale.text
+
+    # The preview is what staff will get: the 📎 list, then the documents themselves.
+    await trainer.press("👁 Preview", message=card)
+    preview = await trainer.wait_message(containing="Preview", after=stale)
+    assert "📎 OA操作手册.pdf\n📎 申请表.docx" in preview.text
+    sent = [m.document for m in await documents(trainer, preview, 2)]
+    assert [(d.file_name, d.read()) for d in sent if d is not None] == [
+        (name, data) for name, (data, _) in files.items()
+    ]
+    await trainer.press("🚀 Publish", message=card)
+    card = await trainer.wait_message(containing="Published as version 2", after=preview)
+
+    start = clerk.last_message()
+    await clerk.send(LOGIN.question)
+    answer = await clerk.wait_message(containing="📎 申请表.docx", after=start, timeout=60)
+    assert "Did this answer your question?" in answer.text
+    got = [m.document for m in await documents(clerk, answer, 2)]
+    assert [d.read() for d in got if d is not None] == [data for data, _ in files.values()]
+
+    # Remove one, fill up to five, and a sixth is refused.
+    await trainer.press("📎 Attachments", message=card)
+    step = await trainer.wait_message(containing="Attachments of oa-login", after=card)
+    await trainer.press("➖ 申请表.docx", message=step)
+    step = await trainer.wait_message(containing="Removed 申请表.docx", after=step)
+    assert step.buttons == [["➖ OA操作手册.pdf"], ["✅ Finished"]]
+    for n in range(2, 7):
+        await trainer.upload(f"表{n}.pdf", b"%PDF-1.4 form", mime_type=PDF)
+        step = await trainer.wait_message(containing="Attachments of oa-login", after=step)
+    assert "at most 5 attachments. Remove one before attaching another" in step.text
+    assert "表6.pdf" not in step.text.split("\n\n", 1)[1]
+    await trainer.press("✅ Finished", message=step)
+    card = await trainer.wait_message(containing="Attachments (5):", after=step)
+
+    # Once the step is over a document is no attachment: a trainer is not the staff import's,
+    # and the knowledge-base import still takes its file.
+    await trainer.upload("kb.yaml", write_file([LEAVE], "yaml"), mime_type="application/yaml")
+    await trainer.wait_message(containing="You are not allowed to do that", after=card)
+    home_card = await home(trainer)
+    await trainer.press("📥 Import a file", message=home_card)
+    ask = await trainer.wait_message(containing="Send the knowledge-base file", after=home_card)
+    await trainer.upload("kb.yaml", write_file([LEAVE], "yaml"), mime_type="application/yaml")
+    await trainer.wait_message(containing="Check of kb.yaml", after=ask)
+    async with bot.services.runtime.detached_uow() as uow:
+        entry = await uow.faq.entry_by_key("oa-login")
+    assert entry is not None and entry.draft is not None
+    draft = EntryContent.from_json(entry.draft)
+    assert [a.name for a in draft.attachments] == ["OA操作手册.pdf"] + [
+        f"表{n}.pdf" for n in range(2, 6)
+    ]
+    trainer_id = await staff_id(bot, trainer)
+    edits = [a for a in await audit(bot) if a[0] == "faq.edit"]
+    assert len(edits) == 7 and all(a[2] == trainer_id for a in edits)
+    await bot.settle()
+    assert bot.emulator.unanswered_callbacks() == []
+
+
+async def test_tags_and_follow_ups_in_chat(bot: RunningBot, org: Org) -> None:
+    await seed(bot, LOGIN, LEAVE)
+    trainer = await org.phone("trainer", language_code="en")
+    card = await open_by_search(trainer, "初始密码", "第一次登录")
+    await trainer.press("🔖 Tags", message=card)
+    ask = await trainer.wait_message(containing="Type the tags of oa-login", after=card)
+    await trainer.send(", ".join(f"标签{i}" for i in range(21)))
+    ask = await trainer.wait_message(containing="at most 20 tags", after=ask)
+    await trainer.send("密码, 账号、新员工")
+    card = await trainer.wait_message(containing="Saved as a draft", after=ask)
+    assert "Tags: 密码｜账号｜新员工" in card.text
+
+    await trainer.press("🔗 Follow-ups", message=card)
+    step = await trainer.wait_message(containing="Follow-ups of oa-login", after=card)
+    assert "No follow-ups yet" in step.text
+    await trainer.send("请假")
+    found = await trainer.wait_message(containing="Search “请假”: 1 found", after=step)
+    assert found.buttons == [["➕ 1. 怎么请假？"], ["✅ Finished"]]
+    await trainer.press("➕ 1. 怎么请假？", message=found)
+    step = await trainer.wait_message(containing="Added leave", after=found)
+    assert "1. 怎么请假？ leave" in step.text and step.buttons[0] == ["➖ 怎么请假？"]
+    await trainer.press("➕ 1. 怎么请假？", message=found)  # again: it is one already
+    step = await trainer.wait_message(containing="already a follow-up", after=step)
+    async with bot.services.runtime.detached_uow() as uow:
+        login = await uow.faq.entry_by_key("oa-login")
+    assert login is not None
+    await trainer.press_data(f"ke.fuadd:{login.id}:{login.id}", message=step)  # forged: itself
+    step = await trainer.wait_message(containing="cannot be its own follow-up", after=step)
+    await trainer.press("✅ Finished", message=step)
+    card = await trainer.wait_message(containing="Follow-ups (1):", after=step)
+    assert "怎么请假？ leave" in card.text
+    await trainer.press("👁 Preview", message=card)
+    preview = await trainer.wait_message(containing="Preview", after=card)
+    assert preview.buttons == [["➡️ 怎么请假？"]]
+    await trainer.press("🚀 Publish", message=card)
+    await trainer.wait_message(containing="Published as version 2", after=preview)
+    [(content, _)] = [
+        (c, v) for c, v in await bot.services.knowledge.published_content() if c.key == "oa-login"
+    ]
+    assert (content.tags, content.follow_ups) == (("密码", "账号", "新员工"), ("leave",))
+    await bot.settle()
+    assert bot.emulator.unanswered_callbacks() == []
+
+
+async def test_forged_edit_buttons_from_a_non_trainer_are_refused(
+    bot: RunningBot, org: Org
+) -> None:
+    await seed(bot, LOGIN, LEAVE)
+    clerk = await org.phone("staff", language_code="en")
+    async with bot.services.runtime.detached_uow() as uow:
+        login = await uow.faq.entry_by_key("oa-login")
+        leave = await uow.faq.entry_by_key("leave")
+    assert login is not None and leave is not None
+    forged = [
+        f"ke.files:{login.id}:{login.revision}",
+        "ke.rmfile:1:1",
+        f"ke.tags:{login.id}:{login.revision}",
+        f"ke.notags:{login.id}:0",
+        f"ke.fups:{login.id}:{login.revision}",
+        f"ke.fuadd:{login.id}:{leave.id}",
+        "ke.furm:1:1",
+    ]
+    for data in forged:
+        await clerk.press_data(data)
+    await bot.settle()
+    toasts = [t.text for t in clerk.toasts()][-len(forged) :]
+    assert toasts == ["You are not allowed to do that."] * len(forged)
+    async with bot.services.runtime.detached_uow() as uow:
+        after = await uow.faq.entry_by_key("oa-login")
+    assert after is not None and (after.revision, after.draft) == (login.revision, None)
+    # A document from them is the staff import's as before (which refuses them too).
+    start = clerk.last_message()
+    await clerk.upload("guide.pdf", b"%PDF-1.4", mime_type=PDF)
+    await clerk.wait_message(containing="You are not allowed to do that", after=start)

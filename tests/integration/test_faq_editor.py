@@ -5,6 +5,7 @@ compare-and-swap on the entry's revision and is audited with the trainer."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from itertools import count
 from typing import Any, TypeVar
@@ -650,3 +651,352 @@ async def test_glossary_in_chat(
     [card] = await replies(runtime, lambda: editor.glossary_home(tg_id=TRAINER, chat_id=TRAINER))
     assert card.facts["total"] == 2
     assert ("faq.glossary", "faq:glossary", people[TRAINER]) in await audit(runtime)
+
+
+async def _step_open(runtime: Runtime) -> int:
+    """The flow version of the trainer's open step (what its remove buttons carry)."""
+    async with runtime.detached_uow() as uow:
+        flow = await uow.flows.get(TRAINER, TRAINER)
+    assert flow is not None
+    return flow.version
+
+
+def document(
+    editor: FaqEditorService,
+    name: str | None,
+    file_id: str,
+    *,
+    size: int | None = 1000,
+    mime: str | None = "application/pdf",
+) -> Callable[[], Awaitable[bool]]:
+    """The trainer sends a document; an attachment is never downloaded."""
+
+    async def fetch() -> bytes:
+        raise AssertionError("an attachment is stored by its file id, not downloaded")
+
+    return lambda: editor.take_file(
+        tg_id=TRAINER,
+        chat_id=TRAINER,
+        file_name=name,
+        file_id=file_id,
+        size=size,
+        fetch=fetch,
+        mime=mime,
+    )
+
+
+async def test_attach_documents_preview_them_and_remove_one(
+    runtime: Runtime, editor: FaqEditorService, people: dict[int, int]
+) -> None:
+    await seed(runtime, replace(LOGIN, locale="en"), LEAVE)
+    login = await entry(runtime, "oa-login")
+    entry_id = login.id or 0
+    # Outside the step a document is not ours: the staff import gets it.
+    assert not await as_update_or_none(runtime, document(editor, "guide.pdf", "BQACguide0001"))
+    [ask] = await replies(
+        runtime,
+        lambda: editor.start_attach(
+            tg_id=TRAINER, chat_id=TRAINER, entry_id=entry_id, revision=login.revision
+        ),
+    )
+    assert (ask.kind, ask.facts["step"], ask.facts["attachments"]) == (
+        "faq_trainer.ask",
+        "attachments",
+        [],
+    )
+    first_version = ask.facts["flow_version"]
+    # Oversized for a download, but Telegram keeps the file: it is attached by its id.
+    [ask] = await replies(
+        runtime, document(editor, "OA操作手册.pdf", "BQACguide0001", size=80_000_000)
+    )
+    assert (ask.facts["note"], ask.facts["attachments"]) == ("added", ["OA操作手册.pdf"])
+    [ask] = await replies(runtime, document(editor, None, "BQACnameless1"))
+    assert ask.facts["attachments"] == ["OA操作手册.pdf", "Attachment 2.pdf"]
+    saved = EntryContent.from_json((await entry(runtime, "oa-login")).draft or {})
+    assert [(a.name, a.file_id) for a in saved.attachments] == [
+        ("OA操作手册.pdf", "BQACguide0001"),
+        ("Attachment 2.pdf", "BQACnameless1"),
+    ]
+    edits = [a for a in await audit(runtime) if a[0] == "faq.edit"]
+    assert len(edits) == 2 and all(a[2] == people[TRAINER] for a in edits)
+    # The same name twice, a name over 200 characters: refused, nothing saved.
+    revision = (await entry(runtime, "oa-login")).revision
+    [ask] = await replies(runtime, document(editor, "OA操作手册.pdf", "BQACguide0002"))
+    assert ask.facts["problem"]["code"] == "same_attachment"
+    [ask] = await replies(runtime, document(editor, "长" * 197 + ".pdf", "BQAClongname1"))
+    assert ask.facts["problem"]["code"] == "long_file_name"
+    assert (await entry(runtime, "oa-login")).revision == revision
+    # Text and photos in this step are asked for again as documents.
+    [notice] = await replies(runtime, typed(editor, "怎么上传"))
+    assert (notice.facts["code"], notice.facts["entry_id"]) == ("send_document", entry_id)
+    [notice] = await replies(runtime, lambda: editor.take_photo(tg_id=TRAINER, chat_id=TRAINER))
+    assert notice.facts["code"] == "send_document"
+
+    # The preview is what staff get: the 📎 list, then each document by its file id.
+    preview, *files = await replies(
+        runtime, lambda: editor.preview(tg_id=TRAINER, chat_id=TRAINER, entry_id=entry_id)
+    )
+    assert preview.kind == "faq.answer"
+    assert preview.facts["attachments"] == ["OA操作手册.pdf", "Attachment 2.pdf"]
+    assert [(f.kind, f.facts["file_id"]) for f in files] == [
+        ("faq.attachment", "BQACguide0001"),
+        ("faq.attachment", "BQACnameless1"),
+    ]
+
+    for n in range(3, 6):
+        [ask] = await replies(runtime, document(editor, f"表{n}.xlsx", f"BQACform{n:05d}"))
+    assert len(ask.facts["attachments"]) == 5
+    [ask] = await replies(runtime, document(editor, "表6.xlsx", "BQACform00006"))  # a sixth
+    assert ask.facts["problem"]["code"] == "too_many_attachments"
+    saved = EntryContent.from_json((await entry(runtime, "oa-login")).draft or {})
+    assert len(saved.attachments) == 5
+    # A remove button of an older card of the step is stale: nothing removed.
+    [notice] = await replies(
+        runtime,
+        lambda: editor.remove_attachment(
+            tg_id=TRAINER, chat_id=TRAINER, flow_version=first_version, index=1
+        ),
+    )
+    assert notice.facts["code"] == "stale_step"
+    version = await _step_open(runtime)
+    [ask] = await replies(
+        runtime,
+        lambda: editor.remove_attachment(
+            tg_id=TRAINER, chat_id=TRAINER, flow_version=version, index=2
+        ),
+    )
+    assert (ask.facts["note"], ask.facts["name"]) == ("removed", "Attachment 2.pdf")
+    assert ask.facts["attachments"] == ["OA操作手册.pdf", "表3.xlsx", "表4.xlsx", "表5.xlsx"]
+    [card] = await replies(
+        runtime, lambda: editor.quit(tg_id=TRAINER, chat_id=TRAINER, entry_id=entry_id)
+    )
+    assert card.facts["attachments"] == ask.facts["attachments"]
+    # The step is over: the next document is the staff import's again.
+    assert not await as_update_or_none(runtime, document(editor, "x.pdf", "BQACafterdone"))
+    # Editing another field keeps the attachments.
+    await replies(
+        runtime,
+        lambda: editor.start_edit(
+            tg_id=TRAINER,
+            chat_id=TRAINER,
+            entry_id=entry_id,
+            revision=card.facts["revision"],
+            field="answer",
+        ),
+    )
+    [card] = await replies(runtime, typed(editor, "初始密码见短信。"))
+    assert len(card.facts["attachments"]) == 4
+    [card] = await replies(
+        runtime,
+        lambda: editor.publish(
+            tg_id=TRAINER, chat_id=TRAINER, entry_id=entry_id, revision=card.facts["revision"]
+        ),
+    )
+    published = (await versions(runtime, "oa-login"))[-1].content
+    assert [a["file_id"] for a in published["attachments"]] == [
+        "BQACguide0001",
+        "BQACform00003",
+        "BQACform00004",
+        "BQACform00005",
+    ]
+
+
+async def test_a_document_for_an_entry_changed_meanwhile_is_not_attached(
+    runtime: Runtime, editor: FaqEditorService, clock: FakeClock, people: dict[int, int]
+) -> None:
+    await seed(runtime, LOGIN)
+    login = await entry(runtime, "oa-login")
+    await replies(
+        runtime,
+        lambda: editor.start_attach(
+            tg_id=TRAINER, chat_id=TRAINER, entry_id=login.id or 0, revision=login.revision
+        ),
+    )
+    async with runtime.detached_uow() as uow:  # another trainer's edit
+        draft = replace(LOGIN, answer="改了。").to_json()
+        assert await uow.faq.save_entry(
+            login.id or 0, seen_revision=login.revision, now=clock(), draft=draft
+        )
+        await uow.commit()
+    [stale] = await replies(runtime, document(editor, "guide.pdf", "BQACguide0001"))
+    assert (stale.kind, stale.facts["note"], stale.facts["attachments"]) == (
+        "faq_trainer.card",
+        "stale",
+        [],
+    )
+    assert not await as_update_or_none(runtime, document(editor, "guide.pdf", "BQACguide0001"))
+    # A step left open long ago takes no documents either: they go where they went before.
+    login = await entry(runtime, "oa-login")
+    await replies(
+        runtime,
+        lambda: editor.start_attach(
+            tg_id=TRAINER, chat_id=TRAINER, entry_id=login.id or 0, revision=login.revision
+        ),
+    )
+    clock.advance(timedelta(hours=2))
+    assert not await as_update_or_none(runtime, document(editor, "guide.pdf", "BQACguide0001"))
+    assert not await as_update_or_none(
+        runtime, lambda: editor.take_photo(tg_id=TRAINER, chat_id=TRAINER)
+    )
+
+
+async def test_tags_typed_and_checked(
+    runtime: Runtime, editor: FaqEditorService, people: dict[int, int]
+) -> None:
+    await seed(runtime, LOGIN)
+    login = await entry(runtime, "oa-login")
+    entry_id = login.id or 0
+
+    def edit_tags(revision: int) -> Callable[[], Awaitable[None]]:
+        return lambda: editor.start_edit(
+            tg_id=TRAINER, chat_id=TRAINER, entry_id=entry_id, revision=revision, field="tags"
+        )
+
+    [ask] = await replies(runtime, edit_tags(login.revision))
+    assert (ask.facts["step"], ask.facts["current"]) == ("edit_tags", "")
+    [ask] = await replies(runtime, typed(editor, "，、 ｜"))
+    assert ask.facts["problem"]["code"] == "no_tags"
+    [ask] = await replies(runtime, typed(editor, ", ".join(f"t{i}" for i in range(21))))
+    assert ask.facts["problem"]["code"] == "too_many_tags"
+    assert (await entry(runtime, "oa-login")).revision == login.revision
+    [card] = await replies(runtime, typed(editor, "密码, 账号、OA｜ｏａ\n新员工;密码"))
+    assert (card.facts["note"], card.facts["tags"]) == ("saved", ["密码", "账号", "OA", "新员工"])
+    assert ("faq.edit", "faq:oa-login", people[TRAINER]) in await audit(runtime)
+    [ask] = await replies(runtime, edit_tags(card.facts["revision"]))
+    assert ask.facts["current"] == "密码｜账号｜OA｜新员工"
+    [card] = await replies(
+        runtime, lambda: editor.clear_tags(tg_id=TRAINER, chat_id=TRAINER, entry_id=entry_id)
+    )
+    assert card.facts["tags"] == []
+    [notice] = await replies(  # the step is over
+        runtime, lambda: editor.clear_tags(tg_id=TRAINER, chat_id=TRAINER, entry_id=entry_id)
+    )
+    assert notice.facts["code"] == "stale_step"
+
+
+async def test_follow_ups_found_by_search_added_checked_and_removed(
+    runtime: Runtime, editor: FaqEditorService, clock: FakeClock, people: dict[int, int]
+) -> None:
+    more = [
+        EntryContent(key=f"vpn-{i}", question=f"VPN问题{i}号怎么处理", answer="见说明。")
+        for i in range(5)
+    ]
+    await seed(runtime, LOGIN, LEAVE, REIMBURSE, *more)
+    login = await entry(runtime, "oa-login")
+    entry_id = login.id or 0
+    [ask] = await replies(
+        runtime,
+        lambda: editor.start_follow_ups(
+            tg_id=TRAINER, chat_id=TRAINER, entry_id=entry_id, revision=login.revision
+        ),
+    )
+    assert (ask.facts["step"], ask.facts["follow_ups"]) == ("follow_ups", [])
+    first_version = ask.facts["flow_version"]
+    [found] = await replies(runtime, typed(editor, "请假"))
+    assert found.facts["step"] == "follow_up_results"
+    assert [item[1] for item in found.facts["items"]] == ["leave"]
+    leave_id = found.facts["items"][0][0]
+
+    def add(follow_up_id: int) -> Callable[[], Awaitable[None]]:
+        return lambda: editor.add_follow_up(
+            tg_id=TRAINER, chat_id=TRAINER, entry_id=entry_id, follow_up_id=follow_up_id
+        )
+
+    [ask] = await replies(runtime, add(leave_id))
+    assert ask.facts["note"] == "added"
+    assert ask.facts["follow_ups"] == [["leave", LEAVE.question]]
+    # The entry itself is not offered, nor what it already has.
+    [found] = await replies(runtime, typed(editor, "oa-login"))
+    assert "oa-login" not in [item[1] for item in found.facts["items"]]
+    [found] = await replies(runtime, typed(editor, "请假"))
+    assert found.facts["total"] == 0
+    for follow_up_id, code in ((leave_id, "same_follow_up"), (entry_id, "self_follow_up")):
+        [ask] = await replies(runtime, add(follow_up_id))
+        assert ask.facts["problem"]["code"] == code
+    [found] = await replies(runtime, typed(editor, "VPN问题"))
+    vpn_ids = [item[0] for item in found.facts["items"]]
+    assert len(vpn_ids) == 5
+    for vpn_id in vpn_ids[:4]:  # an older list's buttons still add what they name
+        [ask] = await replies(runtime, add(vpn_id))
+    assert len(ask.facts["follow_ups"]) == 5
+    [ask] = await replies(runtime, add(vpn_ids[4]))
+    assert ask.facts["problem"]["code"] == "too_many_follow_ups"
+    saved = EntryContent.from_json((await entry(runtime, "oa-login")).draft or {})
+    assert len(saved.follow_ups) == 5
+    # A stale remove button changes nothing; the current one removes.
+    [notice] = await replies(
+        runtime,
+        lambda: editor.remove_follow_up(
+            tg_id=TRAINER, chat_id=TRAINER, flow_version=first_version, index=1
+        ),
+    )
+    assert notice.facts["code"] == "stale_step"
+    version = await _step_open(runtime)
+    [ask] = await replies(
+        runtime,
+        lambda: editor.remove_follow_up(
+            tg_id=TRAINER, chat_id=TRAINER, flow_version=version, index=1
+        ),
+    )
+    assert (ask.facts["note"], ask.facts["name"]) == ("removed", "leave")
+    assert len(ask.facts["follow_ups"]) == 4
+    # An archived entry cannot be a follow-up.
+    reimburse = await entry(runtime, "reimburse")
+    async with runtime.detached_uow() as uow:
+        assert await uow.faq.save_entry(
+            reimburse.id or 0, seen_revision=reimburse.revision, now=clock(), status="archived"
+        )
+        await uow.commit()
+    [ask] = await replies(runtime, add(reimburse.id or 0))
+    assert (ask.facts["problem"]["code"], ask.facts["problem"]["value"]) == (
+        "broken_follow_up",
+        "reimburse",
+    )
+    [card] = await replies(
+        runtime, lambda: editor.quit(tg_id=TRAINER, chat_id=TRAINER, entry_id=entry_id)
+    )
+    assert card.facts["follow_ups"] == ["vpn-0", "vpn-1", "vpn-2", "vpn-3"]
+    assert card.facts["follow_up_questions"][0] == ["vpn-0", "VPN问题0号怎么处理"]
+    [done] = await replies(
+        runtime,
+        lambda: editor.publish(
+            tg_id=TRAINER, chat_id=TRAINER, entry_id=entry_id, revision=card.facts["revision"]
+        ),
+    )
+    assert done.facts["note"] == "published"
+    # A tap after the step is over is told so.
+    [notice] = await replies(runtime, add(leave_id))
+    assert notice.facts["code"] == "stale_step"
+
+
+async def test_only_trainers_may_edit_tags_follow_ups_and_attachments(
+    runtime: Runtime, editor: FaqEditorService, people: dict[int, int]
+) -> None:
+    await seed(runtime, LOGIN, LEAVE)
+    login, leave = await entry(runtime, "oa-login"), await entry(runtime, "leave")
+    before = await last_id(runtime)
+    for call in (
+        lambda: editor.start_attach(
+            tg_id=STAFF, chat_id=STAFF, entry_id=login.id or 0, revision=login.revision
+        ),
+        lambda: editor.remove_attachment(tg_id=STAFF, chat_id=STAFF, flow_version=1, index=1),
+        lambda: editor.start_follow_ups(
+            tg_id=STAFF, chat_id=STAFF, entry_id=login.id or 0, revision=login.revision
+        ),
+        lambda: editor.add_follow_up(
+            tg_id=STAFF, chat_id=STAFF, entry_id=login.id or 0, follow_up_id=leave.id or 0
+        ),
+        lambda: editor.remove_follow_up(tg_id=STAFF, chat_id=STAFF, flow_version=1, index=1),
+        lambda: editor.start_edit(
+            tg_id=STAFF,
+            chat_id=STAFF,
+            entry_id=login.id or 0,
+            revision=login.revision,
+            field="tags",
+        ),
+        lambda: editor.clear_tags(tg_id=STAFF, chat_id=STAFF, entry_id=login.id or 0),
+    ):
+        with pytest.raises(PermissionDeniedError):
+            await call()
+    assert await last_id(runtime) == before
+    assert (await entry(runtime, "oa-login")).revision == login.revision
