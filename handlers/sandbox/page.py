@@ -98,7 +98,7 @@ TOUR: tuple[str, ...] = (
     ),
     N_(
         "Ask the knowledge base on any phone: just type a question in your own words, e.g. "
-        "“U盾被锁了” or “how do I claim travel expenses”. Tap 👍 or 👎 under the answer; after "
+        "“U盾被锁了” or “how do I book a meeting room”. Tap 👍 or 👎 under the answer; after "
         "👎, “Ask a person” opens a support ticket."
     ),
     N_(
