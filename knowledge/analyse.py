@@ -45,10 +45,27 @@ class Analyser:
         self._stop = segment.stopwords()
         # queries and their words repeat; entry texts are analysed once, uncached
         self.analyse = lru_cache(maxsize=8192)(self._analyse)
+        self.units = lru_cache(maxsize=8192)(self._units)
 
     def analyse_once(self, text: str) -> Analysis:
         """Analyse without caching (an entry's texts at build time would flood the cache)."""
         return self._analyse(text)
+
+    def _units(self, word: str) -> tuple[str, ...]:
+        """The salient parts of a content word, for judging what an entry lacks.
+
+        A Chinese word jieba's dictionary does not know was joined by its HMM, often from a
+        content word and a function word ("导吗", "我用", "上能"): it stands for its dictionary
+        pieces, stop words dropped. Numbers are no salient content.
+        """
+        if word.isdigit():
+            return ()
+        if len(word) < 2 or not all(is_cjk(char) for char in word):
+            return (word,)
+        pieces = segment.dictionary_pieces(word)
+        if pieces == (word,):
+            return pieces
+        return tuple(part for part in pieces if part not in self._stop)
 
     def _analyse(self, text: str) -> Analysis:
         normalised = normalise(text)

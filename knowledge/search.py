@@ -8,8 +8,9 @@
    Chinese in the query (measured on the dev set: with the glossary mapping English terms to
    Chinese ones, an English query does best with a little *more* lexical weight, not less).
 3. The top hit's confidence is a logistic calibration of absolute evidence (fused score, margin to
-   the runner-up, and how much of the query's salient content the entry does not cover), so the
-   same thresholds mean the same thing on another knowledge base.
+   the runner-up, how much of the query's salient content the entry does not cover, and how many
+   of the query's salient words it does), so the same thresholds mean the same thing on another
+   knowledge base.
 
 Thresholds are the caller's (the bot's FAQ settings); :func:`decide` applies them.
 """
@@ -17,6 +18,7 @@ Thresholds are the caller's (the bot's FAQ settings); :func:`decide` applies the
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -25,10 +27,13 @@ import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
 from knowledge import segment
-from knowledge.analyse import Analysis
+from knowledge.analyse import BIGRAM, PINYIN, TRIGRAM, WORD, Analysis
 from knowledge.embed import embedding_text, single_threaded_blas
 from knowledge.index import Index, Snapshot
-from knowledge.normalise import cjk_share
+from knowledge.normalise import cjk_share, is_cjk
+
+# The evidence the confidence is computed from, in the order of Weights' w_* fields.
+CONFIDENCE_FEATURES = ("score", "margin", "missing", "matched")
 
 
 @dataclass(frozen=True)
@@ -41,12 +46,21 @@ class Weights:
     fuzzy: float = 0.5
     embedding_zh: float = 0.75  # embedding share of the fused score, Chinese query
     embedding_latin: float = 0.65  # ... query with no Chinese (the glossary maps its terms)
-    # Confidence = sigmoid(bias + w_score·score + w_margin·margin + w_missing·missing), as
-    # fitted by evaluate.fit_confidence on the dev set (see its cross-validated figures).
-    bias: float = -0.729
-    w_score: float = 5.454
-    w_margin: float = 6.817
-    w_missing: float = -4.090
+    # Confidence = sigmoid(bias + w_score·score + w_margin·margin + w_missing·missing +
+    # w_matched·matched), as fitted by evaluate.fit_confidence on the dev set (see its
+    # cross-validated figures).
+    bias: float = -3.044
+    w_score: float = 1.978
+    w_margin: float = 5.679
+    w_missing: float = -2.669
+    w_matched: float = 3.021
+
+    def confidence(self, evidence: Mapping[str, float]) -> float:
+        """The calibrated confidence for evidence holding every CONFIDENCE_FEATURES key."""
+        z = self.bias
+        for name in CONFIDENCE_FEATURES:
+            z += getattr(self, f"w_{name}") * evidence[name]
+        return _sigmoid(z)
 
 
 DEFAULT_WEIGHTS = Weights()
@@ -173,7 +187,8 @@ def _rank(
 
     top_lexical = float(lexical.max()) if known.size else 0.0
     bm_rel = lexical[docs] / top_lexical if top_lexical > 0 else np.zeros(len(docs), np.float32)
-    coverage = _coverage(snap, token_ids, docs)
+    ceiling = float(snap.idf.max()) if snap.idf.size else 1.0  # a token in no question
+    coverage = _coverage(snap, token_ids, docs, ceiling)
     fuzzy = _fuzzy(snap, analysis, docs)
     hybrid = (bm_rel + weights.coverage * coverage + weights.fuzzy * fuzzy) / (
         1.0 + weights.coverage + weights.fuzzy
@@ -185,13 +200,14 @@ def _rank(
 
     order = np.argsort(-fused, kind="stable")[: max(k, 2)]
     ranked = docs[order]
-    missing = _missing(snap, index, analysis, int(ranked[0]))
+    missing, matched = _evidence(snap, index, analysis, int(ranked[0]), ceiling)
     top_score = float(fused[order[0]])
     runner_up = float(fused[order[1]]) if len(order) > 1 else 0.0
     features = {
         "score": top_score,
         "margin": top_score - runner_up,
         "missing": missing,
+        "matched": matched,
         "coverage": float(coverage[order[0]]),
         "fuzzy": float(fuzzy[order[0]]),
         "embedding": float(best[order[0]]),
@@ -203,30 +219,21 @@ def _rank(
     for rank, position in enumerate(order[:k].tolist()):
         score = float(fused[position])
         if rank == 0:
-            confidence = _confidence(score, score - runner_up, missing, weights)
+            confidence = weights.confidence(features)
         else:  # a lower hit is as sure as the top one at most
-            confidence = min(hits[0].confidence, _confidence(score, 0.0, missing, weights))
+            lower = weights.confidence({**features, "score": score, "margin": 0.0})
+            confidence = min(hits[0].confidence, lower)
         hits.append(Hit(snap.ids[int(docs[position])], score, confidence))
     return SearchResult(query, tuple(hits), features)
 
 
-def _confidence(score: float, margin: float, missing: float, weights: Weights) -> float:
-    return _sigmoid(
-        weights.bias
-        + weights.w_score * score
-        + weights.w_margin * margin
-        + weights.w_missing * missing
-    )
-
-
 def _coverage(
-    snap: Snapshot, token_ids: npt.NDArray[np.int32], docs: npt.NDArray[np.int64]
+    snap: Snapshot, token_ids: npt.NDArray[np.int32], docs: npt.NDArray[np.int64], ceiling: float
 ) -> npt.NDArray[np.float32]:
     """IDF-weighted share of the query's distinct tokens that a candidate's questions contain."""
     unique = np.unique(token_ids)
     if unique.size == 0 or len(docs) == 0:
         return np.zeros(len(docs), dtype=np.float32)
-    ceiling = float(snap.idf.max()) if snap.idf.size else 1.0
     known = unique[unique >= 0]
     total = float(snap.idf[known].sum()) + ceiling * int((unique < 0).sum()) or 1.0
     # all candidates' tokens in one array, each tagged with its candidate, matched at once
@@ -259,40 +266,77 @@ def _fuzzy(
     return out
 
 
-def _missing(snap: Snapshot, index: Index, analysis: Analysis, doc: int) -> float:
-    """Share of the query's salient content that the entry does not contain at all (0–1).
+def _evidence(
+    snap: Snapshot, index: Index, analysis: Analysis, doc: int, ceiling: float
+) -> tuple[float, float]:
+    """How much of the query's salient content the entry lacks, and how much it has.
 
-    A near miss asks about a known topic but a point the entry does not make ("U盾丢了去哪挂失"
-    against the PIN-unlock entry): the topical word has no match anywhere in the entry, not as a
-    word, its characters, its sound or its spelling. Words are weighted by how rare they are in
-    general Chinese (:func:`segment.background_idf`), so a colloquial paraphrase is punished
-    little for its fillers. (Checking the missing words' meaning with word embeddings was
-    tried: USE is no judge of single words, and it cost a second encode per query.)
+    ``missing`` (0–1) is the weighted share of the query's salient words that have no match
+    anywhere in the entry, not as a word, its characters, its sound or its spelling. A near
+    miss asks about a known topic but a point the entry does not make ("U盾丢了去哪挂失"
+    against the PIN-unlock entry): the topical word is missing. A word weighs its rarity in
+    general Chinese (:func:`segment.background_idf`: a colloquial filler weighs little) times
+    its rarity among this index's questions (a word no question has, like "视频会议" in a
+    knowledge base without video meetings, weighs the most; a word half the entries share
+    says little about which one is meant). The questions are mostly Chinese and the glossary
+    maps English terms onto Chinese ones, so their statistics say little about an English
+    word: it takes the mean rarity of the query's Chinese words (all the same in an English
+    query, which leaves the background weights alone).
+
+    ``matched`` is log(1 + the number of salient words the entry does have): the same missing
+    share is weaker evidence in a long question, whose circumstances ("我家里老人突然住院")
+    no entry mentions, when many of its words do match.
+
+    A word jieba only joined by its HMM ("导吗", "我用") counts as its dictionary pieces less
+    stop words, and a one-character word is present if a word of the entry's phrasings
+    contains it ("锁" in "锁定"). (Checking the missing words' meaning with word embeddings
+    was tried: USE is no judge of single words, and it cost a second encode per query.)
     """
     present = set(snap.q_tok[snap.q_ptr[doc] : snap.q_ptr[doc + 1]].tolist())
     present.update(snap.a_tok[snap.a_ptr[doc] : snap.a_ptr[doc + 1]].tolist())
-    total = missing = 0.0
-    for word in dict.fromkeys(analysis.words):
-        if word.isdigit():
+    written = " ".join(snap.phrasings[doc])
+    idf = snap.idf
+    words: list[tuple[float, float | None, bool]] = []  # (background IDF, rarity, in the entry)
+    for unit in dict.fromkeys(u for word in analysis.words for u in index.analyser.units(word)):
+        groups = _groups(index, snap, unit)
+        if not groups:
             continue
-        weight = segment.background_idf(word)
+        rarity: float | None = None  # a Latin word's is the Chinese words' mean, below
+        if is_cjk(unit[0]):
+            ids = groups.get(WORD, [])
+            rarity = float(idf[ids[0]]) if ids and 0 <= ids[0] < len(idf) else ceiling
+        found = (len(unit) == 1 and is_cjk(unit) and unit in written) or _covered(groups, present)
+        words.append((segment.background_idf(unit), rarity, found))
+    chinese = [rarity for _, rarity, _ in words if rarity is not None]
+    latin = sum(chinese) / len(chinese) if chinese else ceiling
+    total = missing = 0.0
+    for background, rarity, found in words:
+        weight = background * (latin if rarity is None else rarity)
         total += weight
-        if not _covered(index, snap, word, present):
+        if not found:
             missing += weight
-    return missing / total if total else 0.0
+    matched = sum(found for _, _, found in words)
+    return (missing / total if total else 0.0), math.log1p(matched)
 
 
-def _covered(index: Index, snap: Snapshot, word: str, present: set[int]) -> bool:
+def _groups(index: Index, snap: Snapshot, word: str) -> dict[str, list[int]]:
+    """A word's lexical token ids by family (-1 for a token no entry has)."""
     parts = index.analyser.analyse(word).tokens
     ids = snap.vocabulary.lookup(parts).tolist()
     groups: dict[str, list[int]] = {}
     for token, token_id in zip(parts, ids, strict=True):
         groups.setdefault(token[:2], []).append(token_id)
-    if any(token_id in present for token_id in groups.get("w:", [])):
+    return groups
+
+
+def _covered(groups: Mapping[str, list[int]], present: set[int]) -> bool:
+    """Whether a word is in an entry's tokens: as a word, by all its character or sound
+    bigrams, or by most of its Latin trigrams (a typo)."""
+    if any(token_id in present for token_id in groups.get(WORD, [])):
         return True
-    for family in ("c:", "p:"):
+    for family in (BIGRAM, PINYIN):
         members = groups.get(family, [])
         if members and all(token_id in present for token_id in members):
             return True
-    trigrams = groups.get("t:", [])
+    trigrams = groups.get(TRIGRAM, [])
     return bool(trigrams) and sum(t in present for t in trigrams) >= 0.6 * len(trigrams)

@@ -45,6 +45,14 @@ def stopwords() -> frozenset[str]:
     return frozenset(row[0].strip() for row in _rows("stopwords.csv"))
 
 
+def dictionary_pieces(word: str) -> tuple[str, ...]:
+    """A word jieba's dictionary knows, alone; else its dictionary pieces (no HMM guessing)."""
+    tokenizer = _jieba()
+    if tokenizer.FREQ.get(word, 0):
+        return (word,)
+    return tuple(tokenizer.lcut(word, HMM=False))
+
+
 def _jieba() -> Any:
     """The shared segmenter, built on first use with the shipped user dictionary."""
     global _tokenizer

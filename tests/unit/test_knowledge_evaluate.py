@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from knowledge.embed import HashEmbedder
@@ -25,7 +26,7 @@ def outcome(
     expected: str | None, ranked: list[str], confidence: float, style: str = "s"
 ) -> Outcome:
     hits = tuple(Hit(entry_id, 1.0 - i / 10, confidence) for i, entry_id in enumerate(ranked))
-    features = {"score": confidence, "margin": 0.1, "missing": 0.0}
+    features = {"score": confidence, "margin": 0.1, "missing": 0.0, "matched": 1.0}
     return Outcome(Query("q", expected, style), SearchResult("q", hits, features), 0.002)
 
 
@@ -79,6 +80,35 @@ def test_fit_confidence_orders_right_answers_above_wrong_ones() -> None:
     confidences = [o.result.hits[0].confidence for o in rescored]
     assert confidences[0] > confidences[3]
     assert all(0.0 <= c <= 1.0 for c in confidences)
+
+
+def test_fit_confidence_learns_which_way_each_feature_points() -> None:
+    # right answers: entries that lack little of the query and match several of its words;
+    # wrong ones (no-answer queries among them) lack much and match one word; score and
+    # margin carry no information here.
+    rng = np.random.default_rng(7)
+    outcomes = []
+    for i in range(200):
+        right = i % 2 == 0
+        features = {
+            "score": float(rng.uniform(0.4, 0.7)),
+            "margin": float(rng.uniform(0.0, 0.3)),
+            "missing": float(rng.uniform(0.0, 0.5) if right else rng.uniform(0.3, 0.9)),
+            "matched": float(np.log1p(rng.integers(2, 6) if right else rng.integers(0, 3))),
+        }
+        hits = (Hit("a", features["score"], 0.5), Hit("b", 0.1, 0.1))
+        query = Query("q", "a" if right else None, "s")
+        outcomes.append(Outcome(query, SearchResult("q", hits, features), 0.001))
+    weights = fit_confidence(outcomes)
+    assert weights.w_missing < -1.0
+    assert weights.w_matched > 1.0
+    assert abs(weights.w_score) < abs(weights.w_missing)
+    rescored = recalibrated(outcomes, weights)
+    right = [o.result.hits[0].confidence for o in rescored if o.query.expected]
+    wrong = [o.result.hits[0].confidence for o in rescored if not o.query.expected]
+    assert np.mean(right) > 0.7 > 0.3 > np.mean(wrong)
+    for outcome in rescored:
+        assert outcome.result.hits[1].confidence <= outcome.result.hits[0].confidence
 
 
 def test_loaders_read_the_dev_format(tmp_path: Path) -> None:

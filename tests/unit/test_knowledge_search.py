@@ -12,7 +12,15 @@ import pytest
 from knowledge.embed import HashEmbedder, Vectors, text_key
 from knowledge.index import Entry, Index
 from knowledge.lexical import Bm25Field
-from knowledge.search import Band, SearchResult, Thresholds, decide, search
+from knowledge.search import (
+    CONFIDENCE_FEATURES,
+    DEFAULT_WEIGHTS,
+    Band,
+    SearchResult,
+    Thresholds,
+    decide,
+    search,
+)
 
 ENTRIES = [
     Entry(
@@ -108,13 +116,48 @@ def test_hits_are_ranked_and_confidences_bounded(index: Index) -> None:
     assert scores == sorted(scores, reverse=True)
     for hit in result.hits:
         assert 0.0 <= hit.confidence <= result.hits[0].confidence <= 1.0
-    assert set(result.features) >= {"score", "margin", "missing"}
+    assert set(result.features) >= set(CONFIDENCE_FEATURES)
 
 
 def test_an_unrelated_question_gets_less_confidence_than_a_paraphrase(index: Index) -> None:
     good = search(index, "OA密码忘记了怎么重置").hits[0].confidence
     unrelated = search(index, "明天天气怎么样").hits[0].confidence
     assert unrelated < good
+
+
+def test_a_word_no_entry_has_weighs_more_as_missing_than_one_other_entries_share(
+    index: Index,
+) -> None:
+    # 茶水 and 补助 are about as rare in general Chinese (background IDF 12.0); 补助 is in the
+    # travel entry's question, 茶水 in no entry: missing from the room entry, it weighs more.
+    nowhere = search(index, "会议室茶水怎么预约")
+    elsewhere = search(index, "会议室补助怎么预约")
+    assert nowhere.top is not None and elsewhere.top is not None
+    assert nowhere.top.entry_id == elsewhere.top.entry_id == "room"
+    assert nowhere.features["missing"] > elsewhere.features["missing"] + 0.1
+    assert search(index, "怎么预约会议室").features["missing"] == 0.0
+
+
+def test_a_one_character_word_is_found_inside_the_entrys_words(index: Index) -> None:
+    result = search(index, "PIN锁了")  # 锁 is no word of the entry, but inside 锁定 and 解锁
+    assert result.top is not None and result.top.entry_id == "ukey"
+    assert result.features["missing"] == 0.0
+
+
+def test_matched_counts_the_salient_words_the_entry_has(index: Index) -> None:
+    one = search(index, "会议室").features["matched"]
+    two = search(index, "怎么预约会议室").features["matched"]
+    assert one == pytest.approx(np.log1p(1))
+    assert two == pytest.approx(np.log1p(2))
+
+
+def test_confidence_falls_with_missing_content_and_rises_with_matched_words() -> None:
+    evidence = {"score": 0.6, "margin": 0.2, "missing": 0.3, "matched": 1.0}
+    base = DEFAULT_WEIGHTS.confidence(evidence)
+    assert DEFAULT_WEIGHTS.confidence({**evidence, "missing": 0.8}) < base
+    assert DEFAULT_WEIGHTS.confidence({**evidence, "matched": 2.0}) > base
+    assert DEFAULT_WEIGHTS.confidence({**evidence, "margin": 0.0}) < base
+    assert 0.0 < base < 1.0
 
 
 def test_bands() -> None:

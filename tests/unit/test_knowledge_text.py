@@ -105,3 +105,13 @@ def test_analysis_of_english_uses_glossary_and_trigrams() -> None:
     assert "w:密码" in analysis.tokens  # plural, then the glossary
     assert "w:忘记" in analysis.tokens
     assert "t:#fo" not in analysis.tokens  # a glossary term is Chinese now: no trigrams
+
+
+def test_salient_units_split_words_only_jiebas_hmm_joined() -> None:
+    analyser = Analyser(default_glossary())
+    assert analyser.units("导吗") == ("导",)  # HMM-joined: the stop word goes
+    assert analyser.units("我用") == ("用",)
+    assert analyser.units("视频会议") == ("视频会议",)  # a dictionary word stays whole
+    assert analyser.units("锁") == ("锁",)
+    assert analyser.units("ukey") == ("ukey",)
+    assert analyser.units("2026") == ()  # a number is no salient content
