@@ -54,6 +54,7 @@ from handlers.sender import Limits, OutboxSender
 logger = logging.getLogger(__name__)
 
 CONCURRENT_UPDATES = 64
+FAQ_WARM_GRACE_S = 15.0  # how long stop() waits for the FAQ index's first load
 
 # (command, English description) — descriptions are translated per language for setMyCommands.
 COMMANDS = (
@@ -258,6 +259,9 @@ class BotRunner:
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         if self._faq_warm is not None:
+            # Let it finish its database work: a task cancelled inside a transaction would
+            # leave SQLite's write lock to the next process. Only a long build is cut short.
+            await asyncio.wait({self._faq_warm}, timeout=FAQ_WARM_GRACE_S)
             self._faq_warm.cancel()
             with contextlib.suppress(BaseException):
                 await self._faq_warm

@@ -11,6 +11,7 @@ exactly what was asked and shown, and only the person who asked can use them.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from bot.messaging.services import PRIORITY_INTERACTIVE
 from bot.runtime import Runtime
 from bot.support.intake import Context, open_ticket
 from bot.text import clean
-from knowledge import Band, Decision, Thresholds, decide
+from knowledge import Band, Decision, Thresholds, decide, normalise
 from storage.tables.faq import FaqQuestion
 from storage.uow import UnitOfWork
 
@@ -32,6 +33,26 @@ logger = logging.getLogger(__name__)
 MAX_QUESTION = 1000  # characters searched and logged; a longer story is cut here
 MIN_QUESTION = 2  # characters (after cleaning): "?" or "a" is not a question
 FOLLOW = "follow"  # band of a follow-up opened from an answer's buttons
+# Small talk is answered as such, not searched (and never handed to the desk as a question).
+HELLO = frozenset(
+    {"你好", "您好", "在吗", "在么", "在不在", "嗨", "哈喽", "早", "早上好", "上午好", "下午好",
+     "晚上好", "hi", "hello", "hey", "hallo", "good morning", "good afternoon"}
+)  # fmt: skip
+THANKS = frozenset(
+    {"谢谢", "谢谢你", "谢谢您", "多谢", "感谢", "好的谢谢", "好的", "收到", "明白了", "知道了",
+     "ok", "okay", "thanks", "thank you", "thx", "got it"}
+)  # fmt: skip
+_NOT_WORDS = re.compile(r"[\W_]+")
+
+
+def small_talk(text: str) -> str | None:
+    """``hello`` or ``thanks`` when the whole message is one, else None."""
+    words = _NOT_WORDS.sub(" ", normalise(text)).strip()
+    if words in HELLO:
+        return "hello"
+    if words in THANKS:
+        return "thanks"
+    return None
 
 
 @dataclass(frozen=True)
@@ -85,6 +106,10 @@ class FaqService:
         question = clean(text)[:MAX_QUESTION]
         if len(question.replace(" ", "")) < MIN_QUESTION:
             await self._tell(tg_id, chat_id, "chat.unknown_text")
+            return
+        chat = small_talk(question)
+        if chat is not None:
+            await self._tell(tg_id, chat_id, "faq.small_talk", {"kind": chat})
             return
         result = await self.live.search(question)
         decision = decide(result, self._thresholds)
@@ -383,7 +408,9 @@ class FaqService:
             card_key=f"faq:{question_id}",
         )
 
-    async def _tell(self, tg_id: int, chat_id: int, kind: str) -> None:
+    async def _tell(
+        self, tg_id: int, chat_id: int, kind: str, facts: dict[str, Any] | None = None
+    ) -> None:
         now = self._rt.clock()
         async with self._rt.uow() as uow:
             actor = await access.load_actor(uow, tg_id, default_locale=self._default_locale)
@@ -392,6 +419,7 @@ class FaqService:
                 kind=kind,
                 staff_id=actor.staff_id,
                 now=now,
+                facts=facts or {},
                 priority=PRIORITY_INTERACTIVE,
             )
             await uow.commit()

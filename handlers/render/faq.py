@@ -162,6 +162,19 @@ def unknown(out: Outgoing, tr: Translator) -> Rendered:
     )
 
 
+@renders("faq.small_talk")
+def small_talk(out: Outgoing, tr: Translator) -> Rendered:
+    if out.facts.get("kind") == "thanks":
+        return Rendered("send", tr.gettext("You're welcome! Ask me any time."))
+    return Rendered(
+        "send",
+        tr.gettext(
+            "Hello! Type a question about the office system in your own words and I will "
+            "answer it, or use /menu to see everything I can do."
+        ),
+    )
+
+
 @renders("faq.attachment")
 def attachment(out: Outgoing, tr: Translator) -> Rendered:
     name = str(out.facts.get("name", ""))

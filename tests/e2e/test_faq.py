@@ -276,3 +276,14 @@ async def test_an_answer_sends_its_attachments(kb_bot: RunningBot) -> None:
     assert [m.message_id for m in phone.messages() if m.document is not None] == [
         document.message_id
     ]
+
+
+async def test_small_talk_is_not_a_question(kb_bot: RunningBot) -> None:
+    phone = await Org(kb_bot).phone(language_code="en")
+    start = phone.last_message()
+    await phone.send("你好！")
+    await phone.wait_message(containing="Hello! Type a question", after=start, timeout=30)
+    before = phone.last_message()
+    await phone.send("Thanks")
+    await phone.wait_message(containing="You're welcome", after=before)
+    assert await _questions(kb_bot) == []  # nothing logged, nothing for the trainers
