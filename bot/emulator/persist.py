@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
 import os
@@ -38,14 +37,6 @@ FORMAT = 1
 STATE_FILE = "state.json"
 FILES_DIR = "files"
 logger = logging.getLogger(__name__)
-
-
-def _take(counter_attr: str, state: EmulatorState) -> int:
-    """The counter's next value, without losing it (the counter yields it again)."""
-    counter: itertools.count[int] = getattr(state, counter_attr)
-    value = next(counter)
-    setattr(state, counter_attr, itertools.count(value))
-    return value
 
 
 def _message(record: MessageRecord) -> JsonDict:
@@ -107,13 +98,7 @@ def snapshot(state: EmulatorState) -> JsonDict:
     return {
         "format": FORMAT,
         "bot_id": state.bot_id,
-        "next": {
-            "user": _take("_user_ids", state),
-            "group": _take("_group_ids", state),
-            "update": _take("_update_ids", state),
-            "file": _take("_file_seq", state),
-            "callback": _take("_callback_seq", state),
-        },
+        "next": state.next_ids(),
         "users": [
             {
                 "id": u.id,
@@ -281,12 +266,7 @@ def load_state(state: EmulatorState, directory: Path) -> bool:
         update = UpdateRecord(u["update_id"], u["kind"], u["payload"], u["lane"])
         state.all_updates[update.update_id] = update
         state.pending[update.update_id] = update
-    nxt = data["next"]
-    state._user_ids = itertools.count(int(nxt["user"]))
-    state._group_ids = itertools.count(int(nxt["group"]))
-    state._update_ids = itertools.count(int(nxt["update"]))
-    state._file_seq = itertools.count(int(nxt["file"]))
-    state._callback_seq = itertools.count(int(nxt["callback"]))
+    state.continue_ids(data["next"])
     state.touch()
     return True
 

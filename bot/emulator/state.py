@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "RIGHTS",
@@ -521,6 +521,29 @@ class EmulatorState:
         self._update_ids = itertools.count(100_000_001)
         self._file_seq = itertools.count(1)
         self._callback_seq = itertools.count(1)
+
+    # ---- id counters (saved and restored by the sandbox) -----------------------------------
+    _COUNTERS: ClassVar[dict[str, str]] = {
+        "user": "_user_ids",
+        "group": "_group_ids",
+        "update": "_update_ids",
+        "file": "_file_seq",
+        "callback": "_callback_seq",
+    }
+
+    def next_ids(self) -> dict[str, int]:
+        """The next value of every id counter, without using any of them up."""
+        found: dict[str, int] = {}
+        for name, attr in self._COUNTERS.items():
+            value = next(getattr(self, attr))
+            setattr(self, attr, itertools.count(value))
+            found[name] = value
+        return found
+
+    def continue_ids(self, next_values: dict[str, int]) -> None:
+        """Make every id counter continue from a saved :meth:`next_ids`."""
+        for name, attr in self._COUNTERS.items():
+            setattr(self, attr, itertools.count(int(next_values[name])))
 
     # ---- identities ---------------------------------------------------------------------
 
