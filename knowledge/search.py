@@ -237,11 +237,7 @@ def _coverage(
     known = unique[unique >= 0]
     total = float(snap.idf[known].sum()) + ceiling * int((unique < 0).sum()) or 1.0
     # all candidates' tokens in one array, each tagged with its candidate, matched at once
-    starts, ends = snap.q_ptr[docs], snap.q_ptr[docs + 1]
-    counts = ends - starts
-    offsets = np.cumsum(counts) - counts
-    positions = np.arange(int(counts.sum())) + np.repeat(starts - offsets, counts)
-    tokens = snap.q_tok[positions]
+    tokens, counts = snap.q_tok.take(docs)
     owners = np.repeat(np.arange(len(docs)), counts)
     hit = np.isin(tokens, known)
     pairs = np.unique(owners[hit].astype(np.int64) * (len(snap.idf) + 1) + tokens[hit])
@@ -292,8 +288,8 @@ def _evidence(
     contains it ("锁" in "锁定"). (Checking the missing words' meaning with word embeddings
     was tried: USE is no judge of single words, and it cost a second encode per query.)
     """
-    present = set(snap.q_tok[snap.q_ptr[doc] : snap.q_ptr[doc + 1]].tolist())
-    present.update(snap.a_tok[snap.a_ptr[doc] : snap.a_ptr[doc + 1]].tolist())
+    present = set(snap.q_tok.run(doc).tolist())
+    present.update(snap.a_tok.run(doc).tolist())
     written = " ".join(snap.phrasings[doc])
     idf = snap.idf
     words: list[tuple[float, float | None, bool]] = []  # (background IDF, rarity, in the entry)

@@ -48,8 +48,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Stamp = tuple[int, Any, int, Any]
-INDEX_FILE = "faq-index.npz"
+INDEX_FILE = "faq-index.bin"
 STATE_FILE = "faq-index.json"
+STORE_BATCH = 5000  # vectors per transaction when storing a build's new vectors
 
 
 class EmbedderError(ValueError):
@@ -178,7 +179,7 @@ class LiveIndex:
         gone = [key for key in self._published if key not in versions]
         if changed or gone:
             await self._apply(changed, gone)
-            self._save()
+            await self._save()
 
     async def _build(self, index: Index) -> None:
         """Index every published entry, embedding only texts with no stored vector."""
@@ -194,7 +195,7 @@ class LiveIndex:
         await self._store(computed)
         self._published = published
         self._index = index
-        self._save(index)  # the diff after the build picks up anything published meanwhile
+        await self._save(index)  # the diff after the build picks up anything published since
 
     async def _apply(self, changed: Sequence[str], gone: Sequence[str]) -> None:
         index = self._index
@@ -227,31 +228,40 @@ class LiveIndex:
         return entries, published
 
     async def _store(self, computed: dict[str, npt.NDArray[np.float32]]) -> None:
-        if not computed:
-            return
-        async with self._rt.detached_uow() as uow:
-            await uow.faq.add_vectors(
-                self.embedder.name,
-                {key: _to_bytes(vector) for key, vector in computed.items()},
-                now=self._rt.clock(),
-            )
-            await uow.commit()
+        """Keep new vectors for the next build; in batches, so a cold build at 100k entries
+        never holds all of them twice (as arrays and as bytes)."""
+        items = list(computed.items())
+        for start in range(0, len(items), STORE_BATCH):
+            batch = items[start : start + STORE_BATCH]
+            async with self._rt.detached_uow() as uow:
+                await uow.faq.add_vectors(
+                    self.embedder.name,
+                    {key: _to_bytes(vector) for key, vector in batch},
+                    now=self._rt.clock(),
+                )
+                await uow.commit()
 
     # --- the saved index (warm start) ------------------------------------------------------
-    def _save(self, index: Index | None = None) -> None:
+    async def _save(self, index: Index | None = None) -> None:
+        """Write the index and which versions it holds (in the worker thread: over a second
+        at 100k entries); each file is written beside its name and renamed over it."""
         index = index or self._index
         if self._cache_dir is None or index is None:
             return
+        state = json.dumps({k: [p.entry_id, p.version] for k, p in self._published.items()})
+        await self._run(self._write_saved, index, self._cache_dir, state)
+
+    @staticmethod
+    def _write_saved(index: Index, directory: Path, state: str) -> None:
         try:
-            self._cache_dir.mkdir(parents=True, exist_ok=True)
-            tmp = self._cache_dir / (INDEX_FILE + ".tmp")
-            index.save(tmp)
-            state = {k: [p.entry_id, p.version] for k, p in self._published.items()}
-            (self._cache_dir / (STATE_FILE + ".tmp")).write_text(json.dumps(state))
-            tmp.replace(self._cache_dir / INDEX_FILE)
-            (self._cache_dir / (STATE_FILE + ".tmp")).replace(self._cache_dir / STATE_FILE)
+            directory.mkdir(parents=True, exist_ok=True)
+            # Index.save writes beside the path and renames; a loaded index keeps reading the
+            # file it mapped, which a rename leaves intact.
+            index.save(directory / INDEX_FILE)
+            (directory / (STATE_FILE + ".tmp")).write_text(state)
+            (directory / (STATE_FILE + ".tmp")).replace(directory / STATE_FILE)
         except OSError:
-            logger.warning("could not save the FAQ index under %s", self._cache_dir, exc_info=True)
+            logger.warning("could not save the FAQ index under %s", directory, exc_info=True)
 
     async def _load_saved(self, index: Index) -> bool:
         """Load the saved index if it was written for this embedder and glossary."""
