@@ -855,6 +855,12 @@ class FaqEditorService:
         self, *, tg_id: int, chat_id: int, entry_id: int, revision: int
     ) -> None:
         """The entry's follow-ups, each with a remove button; typed words search for more."""
+        await self._open_list_step(tg_id, chat_id, entry_id, revision, "follow_up")
+
+    async def _open_list_step(
+        self, tg_id: int, chat_id: int, entry_id: int, revision: int, step: str
+    ) -> None:
+        """Open the follow-ups or attachments step of an entry (a stale card: the entry now)."""
         async with self._rt.uow() as uow:
             actor = await self._actor(uow, tg_id)
             entry, content = await self._entry(uow, entry_id)
@@ -865,11 +871,12 @@ class FaqEditorService:
                 tg_id,
                 chat_id,
                 flow=FLOW_EDIT,
-                step="follow_up",
+                step=step,
                 data={"entry_id": entry_id, "revision": entry.revision},
                 now=self._rt.clock(),
             )
-            await self._follow_up_step(uow, actor, chat_id, flow, entry, content)
+            show = self._follow_up_step if step == "follow_up" else self._attach_step
+            await show(uow, actor, chat_id, flow, entry, content)
             await uow.commit()
 
     async def add_follow_up(
@@ -1022,22 +1029,7 @@ class FaqEditorService:
         self, *, tg_id: int, chat_id: int, entry_id: int, revision: int
     ) -> None:
         """The entry's documents, each with a remove button; each document sent is attached."""
-        async with self._rt.uow() as uow:
-            actor = await self._actor(uow, tg_id)
-            entry, content = await self._entry(uow, entry_id)
-            if await self._stale(uow, actor, chat_id, entry, content, revision):
-                await uow.commit()
-                return
-            flow = await uow.flows.put(
-                tg_id,
-                chat_id,
-                flow=FLOW_EDIT,
-                step="attach",
-                data={"entry_id": entry_id, "revision": entry.revision},
-                now=self._rt.clock(),
-            )
-            await self._attach_step(uow, actor, chat_id, flow, entry, content)
-            await uow.commit()
+        await self._open_list_step(tg_id, chat_id, entry_id, revision, "attach")
 
     async def remove_attachment(
         self, *, tg_id: int, chat_id: int, flow_version: int, index: int
