@@ -926,10 +926,18 @@ class FaqEditorService:
         self, *, tg_id: int, chat_id: int, flow_version: int, index: int
     ) -> None:
         """A follow-up's remove button (1-based, as the step's card listed them)."""
+        await self._remove_listed(tg_id, chat_id, flow_version, index, "follow_up")
+
+    async def _remove_listed(
+        self, tg_id: int, chat_id: int, flow_version: int, index: int, step: str
+    ) -> None:
+        """Remove item ``index`` of the follow-ups or attachments step's list, if that list is
+        still the one the card showed (the step's flow version and the entry's revision)."""
+        field = "follow_ups" if step == "follow_up" else "attachments"
         async with self._rt.uow() as uow:
             actor = await self._actor(uow, tg_id)
             flow = await uow.flows.get(tg_id, chat_id)
-            if not _flow_is(flow, FLOW_EDIT, "follow_up") or (
+            if not _flow_is(flow, FLOW_EDIT, step) or (
                 flow is not None and flow.version != flow_version
             ):
                 await self._notice(uow, actor, chat_id, "stale_step")
@@ -937,21 +945,21 @@ class FaqEditorService:
                 return
             assert flow is not None
             entry, content = await self._entry(uow, int(flow.data.get("entry_id", 0)))
+            items: tuple[Any, ...] = getattr(content, field)
             seen = int(flow.data["revision"])
-            if not 1 <= index <= len(content.follow_ups):
+            if not 1 <= index <= len(items):
                 seen = -1  # a list that is not the entry's any more
             if await self._stale(uow, actor, chat_id, entry, content, seen):
                 await uow.flows.clear(tg_id, chat_id)
                 await uow.commit()
                 return
-            gone = content.follow_ups[index - 1]
-            kept = content.follow_ups[: index - 1] + content.follow_ups[index:]
-            changed = _replace(content, follow_ups=kept)
-            await self._save(uow, actor, entry, changed, field="follow_ups", removed=gone)
-            moved = await self._move(uow, flow, "follow_up", revision=entry.revision)
-            await self._follow_up_step(
-                uow, actor, chat_id, moved, entry, changed, note="removed", name=gone
-            )
+            gone = items[index - 1]
+            name = gone if isinstance(gone, str) else gone.name
+            changed = _replace(content, **{field: items[: index - 1] + items[index:]})
+            await self._save(uow, actor, entry, changed, field=field, removed=name)
+            moved = await self._move(uow, flow, step, revision=entry.revision)
+            show = self._follow_up_step if step == "follow_up" else self._attach_step
+            await show(uow, actor, chat_id, moved, entry, changed, note="removed", name=name)
             await uow.commit()
 
     async def _follow_up_results(
@@ -1035,33 +1043,7 @@ class FaqEditorService:
         self, *, tg_id: int, chat_id: int, flow_version: int, index: int
     ) -> None:
         """An attachment's remove button (1-based, as the step's card listed them)."""
-        async with self._rt.uow() as uow:
-            actor = await self._actor(uow, tg_id)
-            flow = await uow.flows.get(tg_id, chat_id)
-            if not _flow_is(flow, FLOW_EDIT, "attach") or (
-                flow is not None and flow.version != flow_version
-            ):
-                await self._notice(uow, actor, chat_id, "stale_step")
-                await uow.commit()
-                return
-            assert flow is not None
-            entry, content = await self._entry(uow, int(flow.data.get("entry_id", 0)))
-            seen = int(flow.data["revision"])
-            if not 1 <= index <= len(content.attachments):
-                seen = -1  # a list that is not the entry's any more
-            if await self._stale(uow, actor, chat_id, entry, content, seen):
-                await uow.flows.clear(tg_id, chat_id)
-                await uow.commit()
-                return
-            gone = content.attachments[index - 1]
-            kept = content.attachments[: index - 1] + content.attachments[index:]
-            changed = _replace(content, attachments=kept)
-            await self._save(uow, actor, entry, changed, field="attachments", removed=gone.name)
-            moved = await self._move(uow, flow, "attach", revision=entry.revision)
-            await self._attach_step(
-                uow, actor, chat_id, moved, entry, changed, note="removed", name=gone.name
-            )
-            await uow.commit()
+        await self._remove_listed(tg_id, chat_id, flow_version, index, "attach")
 
     async def _attach(
         self,
