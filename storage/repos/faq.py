@@ -96,14 +96,18 @@ class FaqRepo:
 
     # what the search index follows ---------------------------------------------------------
     async def stamp(self) -> tuple[int, datetime | None, int, datetime | None]:
-        """Changes to entries or the glossary change this (count and newest edit of each)."""
+        """Changes to entries or the glossary change this: the newest id and the newest edit
+        of each (entries are never deleted; the glossary is replaced with new rows). Two
+        index lookups, whatever the size: the live index reads it before every question."""
         entries = (
-            await self.session.exec(select(func.count(), func.max(FaqEntry.updated_at)))
+            await self.session.exec(select(func.max(FaqEntry.id), func.max(FaqEntry.updated_at)))
         ).one()
         terms = (
-            await self.session.exec(select(func.count(), func.max(FaqGlossaryTerm.updated_at)))
+            await self.session.exec(
+                select(func.max(FaqGlossaryTerm.id), func.max(FaqGlossaryTerm.updated_at))
+            )
         ).one()
-        return int(entries[0]), entries[1], int(terms[0]), terms[1]
+        return int(entries[0] or 0), entries[1], int(terms[0] or 0), terms[1]
 
     async def published_versions(self) -> dict[str, tuple[int, int]]:
         """key → (entry id, published version) of every published entry: no content loaded."""

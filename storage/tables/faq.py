@@ -30,7 +30,8 @@ class FaqEntry(SQLModel, table=True):
     draft: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     revision: int = Field(default=1)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # Indexed: the live search index polls max(updated_at) before every question.
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
 
 
 class FaqEntryVersion(SQLModel, table=True):
