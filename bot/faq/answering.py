@@ -245,16 +245,13 @@ class FaqService:
             asked.feedback = "up" if up else "down"
             uow.session.add(asked)
             key = asked.chosen or asked.entry_key
-            entry = await uow.faq.entry_by_key(key) if key else None
-            rows = await uow.faq.published_of([entry.key]) if entry is not None else []
-            if rows:
-                row, version = rows[0]
-                content = EntryContent.from_json(version.content)
+            shown = await self._contents(uow, [key]) if key else {}
+            if key in shown:
                 await self._queue_answer(
                     uow,
                     actor,
                     chat_id,
-                    (int(row.id or 0), content),
+                    shown[key],
                     question_id,
                     feedback=asked.feedback,
                     ticket=asked.ticket,
@@ -291,11 +288,9 @@ class FaqService:
             shown_key = asked.chosen or (
                 asked.entry_key if asked.band in (Band.ANSWER.value, FOLLOW) else None
             )
-            shown_question = None
-            if shown_key is not None:
-                rows = await uow.faq.published_of([shown_key])
-                if rows:
-                    shown_question = EntryContent.from_json(rows[0][1].content).question
+            found = await self._contents(uow, [shown_key]) if shown_key else {}
+            shown = found.get(shown_key) if shown_key else None
+            shown_question = shown[1].question if shown is not None else None
             ticket = await open_ticket(
                 uow,
                 requester=actor,
@@ -315,7 +310,7 @@ class FaqService:
             )
             asked.ticket = ticket.number
             uow.session.add(asked)
-            await self._show_handed_over(uow, actor, chat_id, asked, shown_key)
+            await self._show_handed_over(uow, actor, chat_id, asked, shown_key, shown)
             await uow.commit()
         return ticket.number
 
@@ -326,6 +321,7 @@ class FaqService:
         chat_id: int,
         asked: FaqQuestion,
         shown_key: str | None,
+        shown: tuple[int, EntryContent] | None,
     ) -> None:
         """The card the button was on now says which ticket carries the question."""
         assert asked.id is not None
@@ -340,13 +336,12 @@ class FaqService:
                 card_key=f"faq:{asked.id}",
             )
             return
-        shown = await self._contents(uow, [shown_key])
-        if shown_key in shown:
+        if shown is not None:
             await self._queue_answer(
                 uow,
                 actor,
                 chat_id,
-                shown[shown_key],
+                shown,
                 asked.id,
                 feedback=asked.feedback,
                 ticket=asked.ticket,
