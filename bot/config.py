@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import time
 from pathlib import Path
@@ -37,6 +38,19 @@ _ENV = {
     "GOVBOT_FAQ_DIGEST_DAYS": "faq_digest_days",
     "GOVBOT_FAQ_EMBEDDER": "faq_embedder",
     "GOVBOT_DESK_CHAT_ID": "desk_chat_id",
+}
+
+
+# Settings read as text (environment) that are numbers: the conversion, and what to say when
+# it fails ("<field> must be <this>").
+_TYPED: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "inbox_lease_s": (float, "a number of seconds"),
+    "due_tick_s": (float, "a number of seconds"),
+    "faq_answer": (float, "a number between 0 and 1"),
+    "faq_suggest": (float, "a number between 0 and 1"),
+    "desk_chat_id": (int, "a Telegram chat id (a whole number)"),
+    "faq_digest_days": (int, "a whole number of days"),
+    "invite_ttl_hours": (int, "a whole number"),
 }
 
 
@@ -181,37 +195,12 @@ def load_settings(
             values[name] = env[var]
     if "data_dir" in values:
         values["data_dir"] = Path(values["data_dir"])
-    if "inbox_lease_s" in values:
-        try:
-            values["inbox_lease_s"] = float(values["inbox_lease_s"])
-        except (TypeError, ValueError) as exc:
-            raise ConfigError("inbox_lease_s must be a number of seconds") from exc
-    if "due_tick_s" in values:
-        try:
-            values["due_tick_s"] = float(values["due_tick_s"])
-        except (TypeError, ValueError) as exc:
-            raise ConfigError("due_tick_s must be a number of seconds") from exc
-    for name in ("faq_answer", "faq_suggest"):
+    for name, (convert, meaning) in _TYPED.items():
         if name in values:
             try:
-                values[name] = float(values[name])
+                values[name] = convert(values[name])
             except (TypeError, ValueError) as exc:
-                raise ConfigError(f"{name} must be a number between 0 and 1") from exc
-    if "desk_chat_id" in values:
-        try:
-            values["desk_chat_id"] = int(values["desk_chat_id"])
-        except (TypeError, ValueError) as exc:
-            raise ConfigError("desk_chat_id must be a Telegram chat id (a whole number)") from exc
-    if "faq_digest_days" in values:
-        try:
-            values["faq_digest_days"] = int(values["faq_digest_days"])
-        except (TypeError, ValueError) as exc:
-            raise ConfigError("faq_digest_days must be a whole number of days") from exc
-    if "invite_ttl_hours" in values:
-        try:
-            values["invite_ttl_hours"] = int(values["invite_ttl_hours"])
-        except (TypeError, ValueError) as exc:
-            raise ConfigError("invite_ttl_hours must be a whole number") from exc
+                raise ConfigError(f"{name} must be {meaning}") from exc
     return Settings(**values)
 
 

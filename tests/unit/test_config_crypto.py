@@ -39,6 +39,33 @@ def test_problems_are_one_line_each(tmp_path: Path) -> None:
         load_settings({"GOVBOT_INVITE_TTL_HOURS": "soon"}, tmp_path / "none.toml")
 
 
+@pytest.mark.parametrize(
+    ("var", "text", "message"),
+    [
+        ("GOVBOT_INBOX_LEASE_S", "soon", "inbox_lease_s must be a number of seconds"),
+        ("GOVBOT_FAQ_ANSWER", "high", "faq_answer must be a number between 0 and 1"),
+        ("GOVBOT_DESK_CHAT_ID", "desk", "desk_chat_id must be a Telegram chat id"),
+        ("GOVBOT_FAQ_DIGEST_DAYS", "1.5", "faq_digest_days must be a whole number of days"),
+    ],
+)
+def test_numbers_that_are_not_numbers_are_named(
+    tmp_path: Path, var: str, text: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings({var: text}, tmp_path / "none.toml")
+    good = {
+        "GOVBOT_INBOX_LEASE_S": "2.5",
+        "GOVBOT_DESK_CHAT_ID": "-1001",
+        "GOVBOT_FAQ_DIGEST_DAYS": "7",
+    }
+    settings = load_settings(good, tmp_path / "none.toml")
+    assert (settings.inbox_lease_s, settings.desk_chat_id, settings.faq_digest_days) == (
+        2.5,
+        -1001,
+        7,
+    )
+
+
 def test_secret_key_is_generated_once_with_mode_0600(tmp_path: Path) -> None:
     settings = load_settings({"GOVBOT_DATA_DIR": str(tmp_path / "d")}, tmp_path / "none.toml")
     first = ensure_secret_key(settings)
