@@ -106,8 +106,6 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
             desk_chat_id=settings.desk_chat_id,
         ),
         faq_digest=digest,
-        faq_editor=FaqEditorService(
-            rt, library, settings.default_locale, glossary=glossary
-        ),
+        faq_editor=FaqEditorService(rt, library, settings.default_locale, glossary=glossary),
         faq_glossary=glossary,
     )

@@ -9,11 +9,12 @@ once changes reach 2% of the index the next one rebuilds everything.
 Entry vectors can be supplied precomputed (the product stores them), keyed by
 :func:`knowledge.embed.text_key`, so a rebuild embeds only new texts; :meth:`Index.save` writes
 the whole analysed index for a restart that analyses, embeds and builds nothing, and
-:meth:`Index.load` memory-maps it: only the pages searches touch are resident, as clean file
-pages. Per-document arrays are :class:`Ragged` (a head plus a small tail changes append to),
-so a change never copies the mapped head. Vectors are kept as int8 rows with a scale (a
-quarter of float32's memory, cosine error about 0.003); small indexes also keep a float32
-copy for exhaustive semantic search.
+:meth:`Index.load` opens it without reading it: the big arrays are read a run at a time with
+``pread`` (:mod:`knowledge.stored`: what a search reads stays in the kernel's page cache, not
+in the process), the small ones are memory-mapped. Per-document arrays are :class:`Ragged` (a
+head plus a small tail changes append to), so a change never copies the stored head. Vectors
+are kept as int8 rows with a scale (a quarter of float32's memory, cosine error about 0.003);
+small indexes also keep a float32 copy for exhaustive semantic search.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from knowledge.embed import (
 from knowledge.glossary import Glossary, default_glossary
 from knowledge.lexical import Bm25Field, Scores, TokenIds
 from knowledge.normalise import cjk_share
+from knowledge.stored import Column, FileHandle, StoredArray
 
 Progress = Callable[[int, int], None]
 PUBLISHED = "published"
@@ -54,7 +56,7 @@ _EMBED_BATCH = 256
 # The question+answer text stops after this much answer: USE's cost grows with the length, and
 # cutting at 60 or 120 characters cost English queries 8 points of top-1 on the dev set.
 QA_ANSWER_CHARS = 1000
-_FORMAT = "knowledge-index-3"
+_FORMAT = "knowledge-index-4"
 # Changes since the last full build are scored from a small delta matrix; past this many
 # (added or removed) entries, or this share of the index, the next change rebuilds it all.
 _DELTA_MIN = 500
@@ -227,11 +229,11 @@ def _concat(
 class Ragged:
     """A run of values per document: the first documents' in one big head array, later ones'
     in a small tail. A change appends to the tail and shares the head, never copying it, so
-    a loaded index's head stays memory-mapped (at 100k entries the vectors alone are 200 MB).
+    a loaded index's head stays in its file (at 100k entries the vectors alone are 200 MB).
     """
 
     ptr: npt.NDArray[np.int64]  # head document i: data[ptr[i]:ptr[i + 1]]
-    data: npt.NDArray[Any]
+    data: Column  # a saved index's is read from its file on demand
     tail_ptr: npt.NDArray[np.int64]  # later document len(ptr) - 1 + j: tail[tail_ptr[j]:...]
     tail: npt.NDArray[Any]
 
@@ -244,8 +246,8 @@ class Ragged:
         return cls(ptr, data, np.zeros(1, dtype=np.int64), data[:0])
 
     @classmethod
-    def whole(cls, ptr: npt.NDArray[np.int64], data: npt.NDArray[Any]) -> Ragged:
-        """A head as stored (e.g. memory-mapped), no tail."""
+    def whole(cls, ptr: npt.NDArray[np.int64], data: Column) -> Ragged:
+        """A head as stored (e.g. in a saved file), no tail."""
         return cls(ptr, data, np.zeros(1, dtype=np.int64), data[:0])
 
     def __len__(self) -> int:
@@ -338,6 +340,15 @@ class Texts:
 
     def __getitem__(self, doc: int) -> tuple[str, ...]:
         return tuple(self.bytes.run(doc).tobytes().decode().split(self._SEP))
+
+    def take(self, docs: npt.NDArray[np.int64]) -> list[tuple[str, ...]]:
+        """Several documents' texts, read at once."""
+        values, counts = self.bytes.take(docs)
+        raw, ends = values.tobytes(), np.cumsum(counts).tolist()
+        starts = [0, *ends[:-1]]
+        return [
+            tuple(raw[a:b].decode().split(self._SEP)) for a, b in zip(starts, ends, strict=True)
+        ]
 
     def extend(self, groups: Iterable[Sequence[str]]) -> Texts:
         """These documents' texts appended (the head is shared)."""
@@ -457,8 +468,9 @@ def _assemble(
     started = time.perf_counter()
     n_vocab = len(vocabulary)
     if base is None:
-        q_tok = Ragged.of([p.q_tokens for p in pieces], np.int32)
-        a_tok = Ragged.of([p.a_tokens for p in pieces], np.int32)
+        q_ptr, q_data = _concat([p.q_tokens for p in pieces], np.int32)
+        a_ptr, a_data = _concat([p.a_tokens for p in pieces], np.int32)
+        q_tok, a_tok = Ragged.whole(q_ptr, q_data), Ragged.whole(a_ptr, a_data)
         if vectors is not None:
             rows, scales = vectors
         else:
@@ -470,8 +482,8 @@ def _assemble(
         alive = np.ones(len(pieces), dtype=np.bool_)
         base_n = len(pieces)
         # views, not lists: 100k entries' tokens as Python ints would be a gigabyte
-        q_field = Bm25Field.from_runs(q_tok.ptr, q_tok.data, n_vocab)
-        a_field = Bm25Field.from_runs(a_tok.ptr, a_tok.data, n_vocab)
+        q_field = Bm25Field.from_runs(q_ptr, q_data, n_vocab)
+        a_field = Bm25Field.from_runs(a_ptr, a_data, n_vocab)
     else:
         q_tok = base.q_tok.extend([p.q_tokens for p in pieces])
         a_tok = base.a_tok.extend([p.a_tokens for p in pieces])
@@ -515,25 +527,32 @@ def _assemble(
 
 
 _RAGGED = ("q_tok", "a_tok", "rows", "scales")
+# The arrays a saved index reads with pread (knowledge.stored); the rest are memory-mapped.
+_STORED = frozenset(
+    [f"{name}.data" for name in ("phrasings", *_RAGGED)]
+    + [f"{field}.{part}" for field in ("q_field", "a_field") for part in ("data", "indices")]
+)
 _MAGIC = b"knowledge-index\n"
-_ALIGN = 64
+_ALIGN = 4096  # a page: each mapped array is its own mapping, each stored one starts on a page
+_COPY_BYTES = 16 << 20  # a stored array is copied into a new file this much at a time
 
 
 def _write_arrays(
     path: Path,
     header: dict[str, Any],
-    arrays: Mapping[str, npt.NDArray[Any] | list[npt.NDArray[Any]]],
+    arrays: Mapping[str, Column | list[Column]],
 ) -> None:
     """One file: magic, header length, JSON header (names, dtypes, shapes, offsets), then each
-    array's bytes at an aligned offset, so :func:`_map_arrays` can map them without copying.
-    An array given as a list of chunks (same dtype and row shape) is written as their
-    concatenation, without making it."""
+    array's bytes at a page-aligned offset, so :func:`_open_arrays` can map or read each one
+    alone. An array given as a list of chunks (same dtype and row shape) is written as their
+    concatenation, without making it; a stored array is copied a few megabytes at a time."""
     layout: dict[str, list[Any]] = {}
-    chunks: dict[str, list[npt.NDArray[Any]]] = {}
+    chunks: dict[str, list[Column]] = {}
     offset = 0
     for name, value in arrays.items():
         parts = [
-            np.ascontiguousarray(part) for part in (value if isinstance(value, list) else [value])
+            part if isinstance(part, StoredArray) else np.ascontiguousarray(part)
+            for part in (value if isinstance(value, list) else [value])
         ]
         first = parts[0]
         shape = [sum(len(part) for part in parts), *first.shape[1:]]
@@ -551,7 +570,9 @@ def _write_arrays(
             for parts in chunks.values():
                 nbytes = 0
                 for part in parts:
-                    fh.write(part.reshape(-1).view(np.uint8).data)
+                    pieces = [part] if isinstance(part, np.ndarray) else part.chunks(_COPY_BYTES)
+                    for piece in pieces:
+                        fh.write(piece.reshape(-1).view(np.uint8).data)
                     nbytes += part.nbytes
                 fh.write(b"\0" * (-nbytes % _ALIGN))
         os.replace(partial, path)
@@ -559,33 +580,50 @@ def _write_arrays(
         partial.unlink(missing_ok=True)
 
 
-def _map_arrays(path: Path) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
-    """The header and read-only memory-mapped arrays of a file from :func:`_write_arrays`."""
-    with open(path, "rb") as fh:
-        if fh.read(len(_MAGIC)) != _MAGIC:
-            raise ValueError(f"{path} is not a saved index (or one of an older format)")
-        size = int.from_bytes(fh.read(8), "little")
-        if size > os.fstat(fh.fileno()).st_size:
-            raise ValueError(f"{path} is truncated")
-        try:
-            header = json.loads(fh.read(size))
-            layout = header.pop("arrays")
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"{path} has a damaged header") from exc
-        start = -(-(len(_MAGIC) + 8 + size) // _ALIGN) * _ALIGN
-        whole = np.frombuffer(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ), np.uint8)
-    arrays: dict[str, npt.NDArray[Any]] = {}
+def _open_arrays(
+    path: Path,
+) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]], dict[str, StoredArray]]:
+    """The header and arrays of a file from :func:`_write_arrays`: the small ones
+    memory-mapped read-only, each in its own mapping (so a touched page never maps its
+    neighbours'), and the big ones (:data:`_STORED`) as :class:`StoredArray`, read on demand."""
+    handle = FileHandle(path)
+    size_of_file = handle.size()
+    magic = os.pread(handle.fd, len(_MAGIC) + 8, 0)
+    if magic[: len(_MAGIC)] != _MAGIC:
+        raise ValueError(f"{path} is not a saved index (or one of an older format)")
+    size = int.from_bytes(magic[len(_MAGIC) :], "little")
+    if len(_MAGIC) + 8 + size > size_of_file:
+        raise ValueError(f"{path} is truncated")
+    try:
+        header = json.loads(os.pread(handle.fd, size, len(_MAGIC) + 8))
+        layout = header.pop("arrays")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{path} has a damaged header") from exc
+    start = -(-(len(_MAGIC) + 8 + size) // _ALIGN) * _ALIGN
+    mapped: dict[str, npt.NDArray[Any]] = {}
+    stored: dict[str, StoredArray] = {}
+    end = start
     try:
         for name, (dtype, shape, offset) in dict(layout).items():
             kind = np.dtype(dtype)
+            shape = tuple(int(n) for n in shape)
             count = int(np.prod(shape)) * kind.itemsize
-            if start + offset + count > len(whole):
-                raise ValueError(f"{path} is truncated")
-            chunk = whole[start + offset : start + offset + count]
-            arrays[name] = chunk.view(kind).reshape(shape)
+            at = start + int(offset)
+            if at % _ALIGN or at + count > size_of_file:
+                raise ValueError(f"{path} is truncated or misaligned at {name}")
+            end = max(end, at - (-count // _ALIGN) * _ALIGN)
+            if name in _STORED:
+                stored[name] = StoredArray(handle, at, kind, shape)
+            elif count == 0:
+                mapped[name] = np.zeros(shape, dtype=kind)
+            else:
+                region = mmap.mmap(handle.fd, count, access=mmap.ACCESS_READ, offset=at)
+                mapped[name] = np.frombuffer(region, kind).reshape(shape)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path} has a damaged layout: {exc}") from exc
-    return header, arrays
+    if end != size_of_file:  # the last array's padding cut off, or bytes added
+        raise ValueError(f"{path} is {size_of_file} bytes, its layout says {end}")
+    return header, mapped, stored
 
 
 class Index:
@@ -736,13 +774,13 @@ class Index:
         builds nothing. The file is a cache derived from the entries: :meth:`load` refuses
         one written with another embedder, glossary or format (rebuild from the entries).
 
-        The file is written beside ``path`` and renamed over it, so an index that has
-        memory-mapped the old file keeps reading the old one.
+        The file is written beside ``path`` and renamed over it, so an index that has the
+        old file open keeps reading the old one.
         """
         snap = self._snapshot
         tokens, token_ids = snap.vocabulary.arrays()
         ids = Ragged.of([np.frombuffer(i.encode(), np.uint8) for i in snap.ids], np.uint8)
-        arrays: dict[str, npt.NDArray[Any] | list[npt.NDArray[Any]]] = {
+        arrays: dict[str, Column | list[Column]] = {
             "vocabulary": tokens,
             "vocabulary_ids": token_ids,
             "alive": snap.alive,
@@ -768,9 +806,9 @@ class Index:
     def load(self, path: str | Path) -> None:
         """Replace the index with one written by :meth:`save` (ValueError if it does not fit).
 
-        The big arrays are memory-mapped read-only, not read: only the pages searches touch
-        are resident (the kernel can drop them again under memory pressure), and a change
-        appends to small tails instead of copying them. :meth:`save` likewise switches the
+        Nothing big is read: the big arrays are read a run at a time as searches need them
+        (:class:`knowledge.stored.StoredArray`), the small ones memory-mapped read-only, and a
+        change appends to small tails instead of copying them. :meth:`save` likewise switches the
         index to the file it wrote. Such a file must be replaced (as :meth:`save` does), never
         rewritten in place.
         """
@@ -779,9 +817,9 @@ class Index:
             self.vocabulary = self._snapshot.vocabulary
 
     def _read(self, path: Path, vocabulary: Vocabulary | None = None) -> Snapshot:
-        """The snapshot saved in a file, memory-mapped (its vocabulary unless one is given:
+        """The snapshot saved in a file, opened (its vocabulary unless one is given:
         the index's own, whose ids the file's are a prefix of)."""
-        header, data = _map_arrays(path)
+        header, data, stored = _open_arrays(path)
         meta = header.get("meta")
         if meta != [_FORMAT, self.embedder.name, self._fingerprint()]:
             raise ValueError(f"index file {path} was written for {meta}")
@@ -793,15 +831,16 @@ class Index:
             for name in ("q_field", "a_field"):
                 n_docs, avgdl = stats[name]
                 fields[name] = Bm25Field(
-                    data=data[f"{name}.data"],
-                    indices=data[f"{name}.indices"],
+                    data=stored[f"{name}.data"],
+                    indices=stored[f"{name}.indices"],
                     indptr=data[f"{name}.indptr"],
                     n_docs=int(n_docs),
                     idf=data[f"{name}.idf"],
                     avgdl=float(avgdl),
                 )
+            columns: dict[str, Column] = {**data, **stored}
             ragged = {
-                name: Ragged.whole(data[f"{name}.ptr"], data[f"{name}.data"])
+                name: Ragged.whole(data[f"{name}.ptr"], columns[f"{name}.data"])
                 for name in ("ids", "phrasings", *_RAGGED)
             }
             ids = ragged["ids"]

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from knowledge.stored import Column
+
 Scores = npt.NDArray[np.float32]
 TokenIds = npt.NDArray[np.int32]
 K1, B = 1.2, 0.75
@@ -36,8 +38,10 @@ def _idf(df: npt.NDArray[np.int64], n_docs: int) -> npt.NDArray[np.float32]:
 class Bm25Field:
     """One BM25 index: a document per entry, columns are the shared vocabulary's token ids."""
 
-    data: npt.NDArray[np.float32]  # CSC: weights of column t are data[indptr[t]:indptr[t+1]]
-    indices: npt.NDArray[np.int32]  # ... and their documents
+    # CSC: weights of column t are data[indptr[t]:indptr[t+1]] (float32), indices (int32) their
+    # documents; a saved index's two are read from its file, a column at a time
+    data: Column
+    indices: Column
     indptr: npt.NDArray[np.int64]
     n_docs: int
     idf: npt.NDArray[np.float32]  # per token id, of the documents this field was built from
@@ -170,6 +174,8 @@ class Bm25Field:
         if self.n_docs == 0 or token_ids.size == 0:
             return out
         ids, counts = np.unique(token_ids[token_ids < n_vocab], return_counts=True)
+        # a column at a time, added in place: no temporary larger than one column (a saved
+        # index reads each slice with one pread)
         for token, count in zip(ids.tolist(), counts.tolist(), strict=True):
             start, end = self.indptr[token], self.indptr[token + 1]
             if start == end:

@@ -252,9 +252,9 @@ def _fuzzy(
     """Best rapidfuzz token-set similarity between the query and a candidate's phrasings."""
     texts: list[str] = []
     owners: list[int] = []
-    for i, doc in enumerate(docs.tolist()):
-        texts.extend(snap.phrasings[doc])
-        owners.extend([i] * len(snap.phrasings[doc]))
+    for i, phrasings in enumerate(snap.phrasings.take(docs)):
+        texts.extend(phrasings)
+        owners.extend([i] * len(phrasings))
     query = " ".join(analysis.words) or analysis.canonical
     matrix = process.cdist([query], texts, scorer=fuzz.token_set_ratio, dtype=np.float32)[0]
     out = np.zeros(len(docs), dtype=np.float32)

@@ -256,7 +256,7 @@ class LiveIndex:
         try:
             directory.mkdir(parents=True, exist_ok=True)
             # Index.save writes beside the path and renames; a loaded index keeps reading the
-            # file it mapped, which a rename leaves intact.
+            # file it opened, which a rename leaves intact.
             index.save(directory / INDEX_FILE)
             (directory / (STATE_FILE + ".tmp")).write_text(state)
             (directory / (STATE_FILE + ".tmp")).replace(directory / STATE_FILE)

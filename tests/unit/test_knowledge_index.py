@@ -13,6 +13,7 @@ from knowledge.embed import HashEmbedder, Vectors, start_encoding
 from knowledge.index import Entry, Index, Ragged, Texts, Vocabulary
 from knowledge.lexical import Bm25Field
 from knowledge.search import search
+from knowledge.stored import StoredArray
 
 ENTRIES = [
     Entry("pwd", "忘记OA密码怎么重置？", ("OA密码忘了怎么办",), "用手机验证码重设。"),
@@ -51,17 +52,19 @@ def test_texts_decode_each_documents_phrasings() -> None:
     ]
 
 
-def test_a_loaded_index_is_memory_mapped_and_still_changes(tmp_path: Path) -> None:
+def test_a_loaded_index_reads_its_file_and_still_changes(tmp_path: Path) -> None:
     index = Index(HashEmbedder(dim=32))
     index.build(ENTRIES, workers=1)
     path = tmp_path / "index.bin"
     index.save(path)
-    assert not index.snapshot.rows.data.flags.writeable  # now served from the file it wrote
+    assert isinstance(index.snapshot.rows.data, StoredArray)  # now read from the file it wrote
     index.save(path)  # replaced, not rewritten in place
     loaded = Index(HashEmbedder(dim=32))
     loaded.load(path)
     snap = loaded.snapshot
-    assert not snap.rows.data.flags.writeable  # mapped read-only, not copied
+    assert isinstance(snap.rows.data, StoredArray)  # read on demand, not loaded
+    assert isinstance(snap.q_field.data, StoredArray)
+    assert not snap.q_field.indptr.flags.writeable  # the small arrays are mapped read-only
     for query in ("OA密码忘了", "会议室怎么订", "apply for leave"):
         assert search(loaded, query).hits == search(index, query).hits
     loaded.upsert([Entry("vpn", "VPN怎么开通？", (), "在IT服务里申请。")])
@@ -84,9 +87,11 @@ def test_a_file_of_another_kind_is_refused(tmp_path: Path) -> None:
             index.load(path)
     index.build(ENTRIES, workers=1)
     index.save(path)
-    path.write_bytes(path.read_bytes()[:-100])  # truncated
-    with pytest.raises(ValueError):
-        Index(HashEmbedder(dim=32)).load(path)
+    whole = path.read_bytes()
+    for damaged in (whole[:-100], whole + b"\0" * 4096):  # truncated, or grown
+        path.write_bytes(damaged)
+        with pytest.raises(ValueError, match="bytes, its layout says"):
+            Index(HashEmbedder(dim=32)).load(path)
 
 
 def test_worker_processes_embed_like_this_one() -> None:
@@ -175,6 +180,15 @@ def test_the_bm25_matrix_is_bm25s_s() -> None:
     np.testing.assert_array_equal(ours.indices, retriever.scores["indices"])
     np.testing.assert_allclose(ours.data, retriever.scores["data"], rtol=1e-5)
     assert Bm25Field.build(docs, n_vocab=50).data.tolist() == ours.data.tolist()
+    # scoring: each query token's column summed, a repeated token counted that often
+    dense = np.zeros((50, 300), dtype=np.float64)
+    for token in range(50):
+        start, end = ours.indptr[token], ours.indptr[token + 1]
+        dense[token, ours.indices[start:end]] = ours.data[start:end]
+    query = np.array([3, 7, 7, 49, 12, 3, 3, 45], dtype=np.int32)  # 45 and 49 are in no document
+    want = sum(dense[t] for t in query.tolist())
+    np.testing.assert_allclose(ours.scores(query), want, rtol=1e-6)
+    assert not ours.scores(np.zeros(0, dtype=np.int32)).any()
 
 
 def _runs(docs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
