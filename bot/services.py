@@ -25,6 +25,7 @@ from bot.people.import_service import StaffImportService
 from bot.people.services import PeopleService
 from bot.runtime import Runtime
 from bot.scheduling import DueService
+from bot.support.desk import DeskService
 from knowledge import Thresholds
 
 
@@ -49,6 +50,7 @@ class Services:
     faq_digest: DigestService
     faq_editor: FaqEditorService
     faq_glossary: GlossaryService
+    support_desk: DeskService
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
@@ -80,6 +82,9 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
     )
     digest.register_due(due)
     glossary = GlossaryService(rt)
+    delivery = DeliveryService(rt, default_locale=settings.default_locale)
+    desk = DeskService(rt, default_locale=settings.default_locale)
+    delivery.register_topic_card("ticket:", desk.topic_card)
     return Services(
         runtime=rt,
         settings=settings,
@@ -91,7 +96,7 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         staff_import=importer,
         staff_admin=StaffAdminService(rt, importer, default_locale=settings.default_locale),
         inbox=InboxService(rt, lease=timedelta(seconds=settings.inbox_lease_s)),
-        delivery=DeliveryService(rt, default_locale=settings.default_locale),
+        delivery=delivery,
         audit=AuditService(rt),
         due=due,
         calendar=calendar,
@@ -108,4 +113,5 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         faq_digest=digest,
         faq_editor=FaqEditorService(rt, library, settings.default_locale, glossary=glossary),
         faq_glossary=glossary,
+        support_desk=desk,
     )

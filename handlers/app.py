@@ -32,6 +32,7 @@ from handlers import faq_trainer as faq_trainer_handlers
 from handlers import people as people_handlers
 from handlers import render  # noqa: F401  (registers renderers)
 from handlers import staff as staff_handlers
+from handlers import support as support_handlers
 from handlers.context import Ctx
 from handlers.errors import on_error
 from handlers.inbox import (
@@ -111,6 +112,7 @@ def build_application(
         + staff_handlers.handlers()
         + faq_handlers.handlers()
         + faq_digest_handlers.handlers()
+        + support_handlers.handlers()
     ):
         app.add_handler(handler, group=group)
     for group, handler in people_handlers.fallback_handlers():

@@ -17,6 +17,7 @@ from handlers import callbacks
 from handlers import faq as faq_handlers
 from handlers import faq_trainer as faq_trainer_handlers
 from handlers import staff as staff_handlers
+from handlers import support as support_handlers
 from handlers.context import Ctx, user_translator
 from handlers.render.approvals import already_handled_text, toast_text
 
@@ -85,8 +86,8 @@ async def on_delegate_command(update: Update, context: Ctx) -> None:
 
 
 async def on_text(update: Update, context: Ctx) -> None:
-    """Plain text: the open form's answer or a reason, a trainer's editing step, else a
-    question for the knowledge base."""
+    """Plain text: the open form's answer or a reason, a trainer's editing step, a message to
+    the ticket the user is writing to, else a question for the knowledge base."""
     who = _who(update)
     message = update.effective_message
     if who is None or message is None or message.text is None:
@@ -107,6 +108,8 @@ async def on_text(update: Update, context: Ctx) -> None:
     if await context.services.faq_editor.answer(
         tg_id=who[0], chat_id=who[1], text=message.text, formatted=formatted
     ):
+        return
+    if await support_handlers.relay_from_user(update, context):  # writing to a ticket
         return
     await faq_handlers.on_question(update, context, message.text)
 
@@ -140,8 +143,11 @@ async def on_file(update: Update, context: Ctx) -> None:
     if taken:
         return
     # A trainer's import or attachments step waiting for a file takes it (a photo there is
-    # asked for again as a document); otherwise a document is the staff file.
-    if await faq_trainer_handlers.on_kb_file(update, context) or message.document is None:
+    # asked for again as a document), then a ticket the user is writing to; otherwise a
+    # document is the staff file.
+    if await faq_trainer_handlers.on_kb_file(update, context):
+        return
+    if await support_handlers.relay_from_user(update, context) or message.document is None:
         return
     await staff_handlers.on_staff_file(update, context)
 

@@ -98,6 +98,10 @@ ACTIONS = frozenset(
         "ke.exp",  # export the knowledge base (version: 0 XLSX, 1 CSV, 2 YAML)
         "ke.gloss",  # the trainers' glossary card
         "ke.gexp",  # export the glossary (version: 0 XLSX, 1 CSV)
+        "sd.claim",  # desk: claim a ticket (object: ticket id, version: ticket version)
+        "sd.res",  # desk: resolve it (object: ticket id, version: ticket version)
+        "sd.add",  # requester: add a message to the ticket (object: ticket id)
+        "sd.done",  # requester: stop adding messages (object: ticket id)
     }
 )
 MAX_BYTES = 64  # Telegram counts bytes, not characters

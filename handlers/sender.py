@@ -565,9 +565,12 @@ class OutboxSender:
         else:
             rendered = renderer(out, tr)
         record: Callable[[], Awaitable[object]]
+        thread_id = out.thread_id
         try:
             try:
-                message_id = await self._call(out.chat_id, rendered)
+                if out.topic_key is not None and thread_id is None and rendered.method != "edit":
+                    thread_id = await self._create_topic(out)
+                message_id = await self._call(out.chat_id, rendered, thread_id)
             finally:
                 self.limiter.settle(out.chat_id, sent_at)
         except RetryAfter as exc:
@@ -586,7 +589,7 @@ class OutboxSender:
             reason = exc.message[:200]
             record = partial(self._delivery.blocked, out.chat_id, out.id, reason=reason)
         except BadRequest as exc:  # before NetworkError: BadRequest subclasses it
-            record = self._on_bad_request(out, rendered, exc)
+            record = self._on_bad_request(out, rendered, exc, thread_id)
         except TelegramError as exc:  # TimedOut, NetworkError (502...), InvalidToken, Conflict
             after = backoff_s(out.attempts)
             level = logging.WARNING if isinstance(exc, NetworkError) else logging.ERROR
@@ -597,11 +600,26 @@ class OutboxSender:
             record = partial(self._delivery.sent, out.id, message_id=message_id)
         await self._bookkeep(record)
 
+    async def _create_topic(self, out: Outgoing) -> int:
+        """Create the row's forum topic and remember its thread (one more call to the group)."""
+        assert out.topic_key is not None
+        name = (out.topic_name or out.topic_key)[:128]
+        topic = await self._bot.create_forum_topic(out.chat_id, name)
+        self.limiter.record(out.chat_id, out.priority)
+        await self._bookkeep(
+            partial(self._delivery.topic_created, out.topic_key, thread_id=topic.message_thread_id)
+        )
+        return topic.message_thread_id
+
     def _on_bad_request(
-        self, out: Outgoing, rendered: Rendered, exc: BadRequest
+        self, out: Outgoing, rendered: Rendered, exc: BadRequest, thread_id: int | None
     ) -> Callable[[], Awaitable[object]]:
-        """What a 400 means for the row: done (not modified) or failed for good."""
+        """What a 400 means for the row: done (not modified), its topic gone (create it
+        again and retry), or failed for good."""
         text = exc.message.lower()
+        if out.topic_key is not None and thread_id is not None and "thread not found" in text:
+            logger.warning("outbox %s: topic %s is gone", out.id, out.topic_key)
+            return partial(self._delivery.topic_gone, out.id, out.topic_key, thread_id=thread_id)
         if "message is not modified" in text:  # the edit is already there: done
             return partial(self._delivery.sent, out.id, message_id=rendered.message_id)
         if out.card_key is not None and "message to edit not found" in text:
@@ -613,7 +631,7 @@ class OutboxSender:
             logger.error("outbox %s: 400 for chat %s: %s", out.id, out.chat_id, exc.message)
         return partial(self._delivery.failed, out.id, error=exc.message[:200])
 
-    async def _call(self, chat_id: int, rendered: Rendered) -> int | None:
+    async def _call(self, chat_id: int, rendered: Rendered, thread_id: int | None) -> int | None:
         """The one Bot API call a rendered row stands for; the message id it concerns."""
         if rendered.method == "send":
             preview = _NO_PREVIEW if rendered.disable_preview else None
@@ -623,8 +641,22 @@ class OutboxSender:
                 parse_mode=ParseMode.HTML,
                 reply_markup=rendered.reply_markup,
                 link_preview_options=preview,
+                message_thread_id=thread_id,
             )
             return sent.message_id
+        if rendered.method == "copy":
+            if rendered.source_chat_id is None or rendered.source_message_id is None:
+                raise BadRequest("copy without a source message")
+            copied = await self._bot.copy_message(
+                chat_id,
+                rendered.source_chat_id,
+                rendered.source_message_id,
+                caption=rendered.text or None,
+                parse_mode=ParseMode.HTML if rendered.text else None,
+                reply_markup=rendered.reply_markup,
+                message_thread_id=thread_id,
+            )
+            return copied.message_id
         if rendered.method == "document":
             document: str | InputFile
             if rendered.file_id is not None:
@@ -639,6 +671,7 @@ class OutboxSender:
                 caption=rendered.text or None,
                 parse_mode=ParseMode.HTML,
                 reply_markup=rendered.reply_markup,
+                message_thread_id=thread_id,
             )
             return sent.message_id
         if rendered.message_id is None:

@@ -482,6 +482,25 @@ class Group(_ChatView):
             thread_id=self._thread(thread_id),
         )
 
+    def delete_topic(self, thread_id: int) -> None:
+        """An admin deletes a forum topic and its messages in the app (the bot is not told:
+        its next message there gets "message thread not found")."""
+        chat = self._chat
+        if thread_id not in chat.topics:
+            raise KeyError(f"group {self.chat_id} has no topic {thread_id}")
+        del chat.topics[thread_id]
+        for record in chat.messages.values():
+            if record.thread_id == thread_id and not record.deleted:
+                record.deleted = True
+                if record.kind != "service":
+                    self._state.publish(
+                        {
+                            "type": "delete",
+                            "chat_id": chat.id,
+                            "message": self._state.snapshot(record).to_json(),
+                        }
+                    )
+
     def topics(self) -> dict[int, str]:
         """Forum topics: thread id → name."""
         return {tid: t.name for tid, t in self._chat.topics.items()}

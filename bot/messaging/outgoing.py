@@ -21,3 +21,6 @@ class Outgoing:
     attempts: int = 1
     card_key: str | None = None  # a living card: sent once, then edited in place
     card_message_id: int | None = None  # the card's message, once it has been sent
+    topic_key: str | None = None  # post into this forum topic ...
+    topic_name: str | None = None  # ... named so, when it must be created
+    thread_id: int | None = None  # ... which is this thread, once it exists

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.errors import DomainError
 from bot.i18n import DEFAULT_LOCALE, negotiate
@@ -32,6 +32,10 @@ MAX_ATTEMPTS = 8
 _OPEN = ("pending", "inflight")
 
 
+# Queues a topic's card afresh in the caller's unit of work (topic key, now); False: cannot.
+TopicCard = Callable[[UnitOfWork, str, datetime], Awaitable[bool]]
+
+
 class DeliveryUnavailableError(DomainError):
     """The database cannot be reached right now; the rows are safe, try again later."""
 
@@ -49,6 +53,7 @@ class DeliveryService:
         self._rt = runtime
         self._default_locale = default_locale
         self._max_attempts = max_attempts
+        self._topic_cards: dict[str, TopicCard] = {}
 
     @asynccontextmanager
     async def _unit(self) -> AsyncIterator[UnitOfWork]:
@@ -90,6 +95,7 @@ class DeliveryService:
                 {r.staff_id for r in rows if r.staff_id is not None}
             )
             cards = await uow.outbox.card_messages(r.card_key for r in rows if r.card_key)
+            topics = await uow.outbox.topics(r.topic_key for r in rows if r.topic_key)
             for chat_id in unreachable:  # its later rows would only come up one by one
                 await uow.outbox.drop_pending_for(chat_id, reason="chat unreachable")
             claimed: list[Outgoing] = []
@@ -104,6 +110,11 @@ class DeliveryService:
                     continue
                 preferred = (languages.get(row.staff_id) if row.staff_id else None) or row.locale
                 card = cards.get(row.card_key) if row.card_key else None
+                topic = topics.get(row.topic_key) if row.topic_key else None
+                if row.topic_key and (topic is None or topic.chat_id != row.chat_id):
+                    await uow.outbox.mark_failed(row.id, status="failed", error="no such topic")
+                    logger.error("outbox %s: topic %s is not declared", row.id, row.topic_key)
+                    continue
                 claimed.append(
                     Outgoing(
                         id=row.id,
@@ -117,6 +128,9 @@ class DeliveryService:
                         attempts=row.attempts,
                         card_key=row.card_key,
                         card_message_id=card[1] if card and card[0] == row.chat_id else None,
+                        topic_key=row.topic_key,
+                        topic_name=topic.name if topic is not None else None,
+                        thread_id=topic.thread_id if topic is not None else None,
                     )
                 )
             await uow.commit()
@@ -134,6 +148,40 @@ class DeliveryService:
             await uow.outbox.forget_card(card_key)
             await uow.outbox.retry_later(msg_id, not_before=self._rt.clock(), error="card gone")
             await uow.commit()
+
+    async def topic_created(self, topic_key: str, *, thread_id: int) -> None:
+        """The sender created the topic: every later row goes into this thread."""
+        async with self._unit() as uow:
+            await uow.outbox.set_topic_thread(topic_key, thread_id=thread_id, now=self._rt.clock())
+            await uow.commit()
+
+    async def topic_gone(self, msg_id: int, topic_key: str, *, thread_id: int) -> None:
+        """The topic was deleted: create it again for this row and post its card anew there."""
+        now = self._rt.clock()
+        async with self._unit() as uow:
+            if await uow.outbox.forget_topic_thread(topic_key, thread_id=thread_id, now=now):
+                topic = (await uow.outbox.topics([topic_key])).get(topic_key)
+                if topic is not None and topic.card_key is not None:
+                    await self._card_again(uow, topic_key, topic.card_key)
+                logger.warning(
+                    "topic %s (thread %s) is gone: creating it again", topic_key, thread_id
+                )
+            await uow.outbox.retry_later(msg_id, not_before=now, error="topic gone")
+            await uow.commit()
+
+    def register_topic_card(self, prefix: str, queue: TopicCard) -> None:
+        """Who draws the card of topics whose key starts with ``prefix`` afresh, when such a
+        topic must be created again (otherwise its card's last row is sent again as it was)."""
+        self._topic_cards[prefix] = queue
+
+    async def _card_again(self, uow: UnitOfWork, topic_key: str, card_key: str) -> None:
+        now = self._rt.clock()
+        for prefix, queue in self._topic_cards.items():
+            if topic_key.startswith(prefix):
+                await uow.outbox.forget_card(card_key)
+                if await queue(uow, topic_key, now):
+                    return
+        await uow.outbox.repost_card(card_key, now=now)
 
     async def retry(self, msg_id: int, *, after_s: float, error: str) -> bool:
         """A transient failure: try again after ``after_s``; False when the budget is spent."""

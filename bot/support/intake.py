@@ -11,6 +11,7 @@ from datetime import datetime
 
 from bot.access import Actor
 from bot.messaging.services import PRIORITY_INTERACTIVE, PRIORITY_NOTIFY
+from bot.support.desk import WRITING_FOR, post_card, ticket_topic
 from storage.tables.support import SupportMessage, SupportTicket
 from storage.uow import UnitOfWork
 
@@ -65,6 +66,7 @@ async def open_ticket(
             faq_question_id=faq_question_id,
             created_at=now,
             updated_at=now,
+            desk_chat_id=desk_chat_id,
         )
     )
     assert ticket.id is not None
@@ -103,21 +105,25 @@ async def open_ticket(
         kind="support.opened",
         staff_id=requester.staff_id,
         now=now,
-        facts={"number": number, "question": context.question},
+        facts={"number": number, "question": context.question, "ticket_id": ticket.id},
         ref_id=ticket.id,
         priority=PRIORITY_INTERACTIVE,
     )
-    if desk_chat_id is not None:
-        await uow.outbox.add(
-            chat_id=desk_chat_id,
-            kind="support.new_ticket",
-            locale=desk_locale,
-            now=now,
-            facts=facts,
-            ref_id=ticket.id,
-            priority=PRIORITY_NOTIFY,
-            dedupe_key=f"ticket-desk:{ticket.id}",
-        )
+    # what the requester writes next is added to the ticket (they are told so, with a way out)
+    await uow.support.start_writing(requester.staff_id, ticket.id, until=now + WRITING_FOR)
+    if desk_chat_id is not None:  # the ticket's own topic in the desk group, its card first
+        await post_card(uow, ticket, now=now)
+        if context.shown_key is not None or context.score is not None:
+            await uow.outbox.add(
+                chat_id=desk_chat_id,
+                kind="support.faq_context",
+                locale=desk_locale,
+                now=now,
+                facts=facts,
+                ref_id=ticket.id,
+                priority=PRIORITY_NOTIFY,
+                topic_key=ticket_topic(ticket.id),
+            )
     else:
         for agent in await uow.people.staff_with_role("support"):
             if agent.telegram_id is None or agent.id is None:

@@ -25,9 +25,11 @@ Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 @dataclass(frozen=True)
 class Rendered:
-    """One Bot API call: send a message, edit one, delete one, or send a document."""
+    """One Bot API call: send a message, edit one, delete one, send a document, or copy one
+    (``copyMessage`` of ``source_message_id`` in ``source_chat_id``, with ``text`` as the
+    caption of a media message when given)."""
 
-    method: Literal["send", "edit", "delete", "document"]
+    method: Literal["send", "edit", "delete", "document", "copy"]
     text: str = ""  # the caption, for a document
     reply_markup: Markup | None = None
     message_id: int | None = None  # for edit and delete
@@ -36,6 +38,8 @@ class Rendered:
     file_id: str | None = None
     file_bytes: bytes | None = None
     file_name: str | None = None
+    source_chat_id: int | None = None
+    source_message_id: int | None = None
 
 
 def living_card(

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import html
 
-from bot.i18n import Translator
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.i18n import N_, Translator
 from bot.messaging.outgoing import Outgoing
-from handlers.render import Rendered, renders
+from bot.people.domain import ROLE_LABELS
+from handlers.callbacks import Press, encode
+from handlers.render import Rendered, living_card, renders
 
 QUOTE_CHARS = 1000  # of the question, quoted back in a confirmation or a desk notice
 
@@ -25,7 +29,17 @@ def opened(out: Outgoing, tr: Translator) -> Rendered:
         "in this chat.",
         number=html.escape(str(out.facts.get("number", ""))),
     )
-    return Rendered("send", text + "\n" + _quote(out.facts.get("question")))
+    more = tr.gettext(
+        "Anything you send in the next 30 minutes (more details, screenshots, files) is added "
+        "to the ticket."
+    )
+    ticket_id = out.facts.get("ticket_id")
+    markup = (
+        InlineKeyboardMarkup([[_button(tr.gettext("⏹ Done"), "sd.done", int(ticket_id))]])
+        if ticket_id is not None
+        else None
+    )
+    return Rendered("send", text + "\n" + _quote(out.facts.get("question")) + "\n" + more, markup)
 
 
 @renders("support.already_open")
@@ -50,11 +64,17 @@ def new_ticket(out: Outgoing, tr: Translator) -> Rendered:
             department=html.escape(str(facts.get("department", ""))),
         ),
         _quote(facts.get("question")),
+        *_knowledge_base(facts, tr),
     ]
+    return Rendered("send", "\n".join(lines))
+
+
+def _knowledge_base(facts: dict[str, object], tr: Translator) -> list[str]:
+    """What the knowledge base had shown the requester before they asked for a person."""
     score = facts.get("score")
-    percent = f"{float(score or 0.0):.0%}"
+    percent = f"{float(str(score or 0.0)):.0%}"
     if facts.get("shown_question"):
-        lines.append(
+        return [
             tr.gettext(
                 "The knowledge base showed “{question}” ({key}, confidence {score}); "
                 "it did not solve the problem.",
@@ -62,11 +82,163 @@ def new_ticket(out: Outgoing, tr: Translator) -> Rendered:
                 key=html.escape(str(facts.get("shown_key", ""))),
                 score=percent,
             )
-        )
-    elif facts.get("source") == "faq":
-        lines.append(
+        ]
+    if facts.get("source") == "faq":
+        return [
             tr.gettext(
                 "The knowledge base had no answer (best confidence {score}).", score=percent
             )
+        ]
+    return []
+
+
+STATUS = {
+    "new": N_("🆕 New"),
+    "claimed": N_("🟡 In progress"),
+    "waiting": N_("⏳ Waiting for the requester"),
+    "resolved": N_("✅ Resolved"),
+    "closed": N_("⚪ Closed"),
+}
+PRIORITY = {
+    "low": N_("low"),
+    "normal": N_("normal"),
+    "high": N_("high"),
+    "urgent": N_("urgent"),
+}
+AUTHORS = {"user": N_("Requester"), "agent": N_("Desk")}
+
+
+def _button(label: str, action: str, obj: int, version: int = 0) -> InlineKeyboardButton:
+    return InlineKeyboardButton(label, callback_data=encode(Press(action, obj, version)))
+
+
+@renders("support.card")
+def card(out: Outgoing, tr: Translator) -> Rendered:
+    """The ticket's card at the top of its desk topic: who, what, state; claim and resolve."""
+    facts = out.facts
+    status = str(facts.get("status", "new"))
+    lines = [
+        f"<b>{html.escape(str(facts.get('number', '')))}</b> · "
+        + tr.gettext(STATUS.get(status, STATUS["new"])),
+        tr.gettext(
+            "From: {name} ({department})",
+            name=html.escape(str(facts.get("name", ""))),
+            department=html.escape(str(facts.get("department", "")) or "—"),
+        ),
+    ]
+    roles = [str(r) for r in facts.get("roles") or [] if str(r) in ROLE_LABELS]
+    if roles:
+        lines.append(
+            tr.gettext(
+                "Roles: {roles}", roles=", ".join(tr.gettext(ROLE_LABELS[r]) for r in roles)
+            )
         )
-    return Rendered("send", "\n".join(lines))
+    lines.append(
+        tr.gettext(
+            "Priority: {priority} · Category: {category}",
+            priority=tr.gettext(PRIORITY.get(str(facts.get("priority")), PRIORITY["normal"])),
+            category=html.escape(str(facts.get("category") or "—")),
+        )
+    )
+    assignee = facts.get("assignee")
+    lines.append(
+        tr.gettext("Owner: {name}", name=html.escape(str(assignee)))
+        if assignee
+        else tr.gettext("Owner: nobody yet")
+    )
+    if facts.get("unreachable"):
+        lines.append(tr.gettext("⚠️ The requester has blocked the bot: replies cannot reach them."))
+    recent = [r for r in facts.get("recent") or [] if isinstance(r, dict)]
+    if recent:
+        lines.append(tr.gettext("Latest messages:"))
+        for item in recent:
+            who = tr.gettext(AUTHORS.get(str(item.get("author")), AUTHORS["user"]))
+            lines.append(f"{html.escape(who)}: {_quote(item.get('text'))}")
+    lines.append(
+        tr.gettext(
+            "Write here to answer the requester (they see the bot, not you). A message "
+            "starting with # or !note stays an internal note."
+        )
+    )
+    ticket_id, version = int(facts.get("ticket_id", 0)), int(facts.get("version", 0))
+    rows: list[list[InlineKeyboardButton]] = []
+    if status in ("new", "claimed", "waiting"):
+        row = []
+        if not assignee:
+            row.append(_button(tr.gettext("🙋 Claim"), "sd.claim", ticket_id, version))
+        row.append(_button(tr.gettext("✅ Resolve"), "sd.res", ticket_id, version))
+        rows.append(row)
+    return living_card(out, "\n".join(lines), rows)
+
+
+@renders("support.faq_context")
+def faq_context(out: Outgoing, tr: Translator) -> Rendered:
+    """In the ticket's topic: what the knowledge base had shown the requester."""
+    return Rendered("send", "\n".join(_knowledge_base(out.facts, tr)) or "—")
+
+
+@renders("support.relay_in")
+@renders("support.relay_out")
+def relay(out: Outgoing, tr: Translator) -> Rendered:
+    """A message copied from the other side (the bot sends it: the author stays hidden)."""
+    return Rendered(
+        "copy",
+        source_chat_id=int(out.facts["from_chat"]),
+        source_message_id=int(out.facts["message_id"]),
+    )
+
+
+@renders("support.unreachable")
+def unreachable(out: Outgoing, tr: Translator) -> Rendered:
+    return Rendered(
+        "send",
+        tr.gettext(
+            "⚠️ This reply did not reach the requester of {number}: they have blocked the bot. "
+            "It is kept on the ticket; they will see the desk's answers once they write again.",
+            number=html.escape(str(out.facts.get("number", ""))),
+        ),
+    )
+
+
+@renders("support.resolved")
+def resolved(out: Outgoing, tr: Translator) -> Rendered:
+    return Rendered(
+        "send",
+        tr.gettext(
+            "✅ The support desk has resolved ticket <b>{number}</b>. If the problem is still "
+            "there, tap the button below and write to the desk.",
+            number=html.escape(str(out.facts.get("number", ""))),
+        ),
+        InlineKeyboardMarkup(
+            [[_button(tr.gettext("✍️ Still a problem"), "sd.add", int(out.facts["ticket_id"]))]]
+        ),
+    )
+
+
+@renders("support.writing")
+def writing(out: Outgoing, tr: Translator) -> Rendered:
+    return Rendered(
+        "send",
+        tr.gettext(
+            "✍️ Write to the desk about <b>{number}</b>: text, photos, files or voice. "
+            "Everything you send in the next 30 minutes is added to the ticket.",
+            number=html.escape(str(out.facts.get("number", ""))),
+        ),
+        InlineKeyboardMarkup(
+            [[_button(tr.gettext("⏹ Done"), "sd.done", int(out.facts["ticket_id"]))]]
+        ),
+    )
+
+
+@renders("support.user_wrote")
+def user_wrote(out: Outgoing, tr: Translator) -> Rendered:
+    """No desk group: an agent's DM with what the requester added."""
+    return Rendered(
+        "send",
+        tr.gettext(
+            "💬 The requester of <b>{number}</b> wrote:",
+            number=html.escape(str(out.facts.get("number", ""))),
+        )
+        + "\n"
+        + _quote(out.facts.get("text")),
+    )

@@ -12,7 +12,13 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.repos import insert_for
-from storage.tables.messaging import PRIORITY_NOTIFY, ChatStatus, LiveCard, OutboxMessage
+from storage.tables.messaging import (
+    PRIORITY_NOTIFY,
+    ChatStatus,
+    ForumTopic,
+    LiveCard,
+    OutboxMessage,
+)
 
 _OPEN = ("pending", "inflight")  # not finished: a row in one of these holds its chat's queue
 _BATCH = 500  # ids per IN (...), under bind-parameter limits
@@ -38,10 +44,12 @@ class OutboxRepo:
         dedupe_key: str | None = None,
         not_before: datetime | None = None,
         card_key: str | None = None,
+        topic_key: str | None = None,
     ) -> None:
         """Queue a message; a second add with the same dedupe key is ignored.
 
         Rows with a ``card_key`` are one living card: the first is sent, later ones edit it.
+        Rows with a ``topic_key`` go into that forum topic (:meth:`ensure_topic` first).
         """
         values = {
             "created_at": now,
@@ -57,6 +65,7 @@ class OutboxRepo:
             "attempts": 0,
             "not_before": not_before,
             "card_key": card_key,
+            "topic_key": topic_key,
         }
         stmt = insert_for(self.session)(OutboxMessage).values(**values).on_conflict_do_nothing()
         await self.session.exec(stmt)
@@ -259,3 +268,81 @@ class OutboxRepo:
             .values(status="unreachable", error=reason[:300])
         )
         return int(result.rowcount)
+
+    # forum topics
+    async def ensure_topic(
+        self, key: str, *, chat_id: int, name: str, now: datetime, card_key: str | None = None
+    ) -> None:
+        """Declare a topic rows can be posted into (created by the sender on first use)."""
+        await self.session.exec(
+            insert_for(self.session)(ForumTopic)
+            .values(key=key, chat_id=chat_id, name=name[:128], card_key=card_key, updated_at=now)
+            .on_conflict_do_nothing()
+        )
+
+    async def topics(self, keys: Iterable[str]) -> dict[str, ForumTopic]:
+        wanted = list(set(keys))
+        if not wanted:
+            return {}
+        rows = await self.session.exec(select(ForumTopic).where(col(ForumTopic.key).in_(wanted)))
+        return {row.key: row for row in rows}
+
+    async def topic_at(self, chat_id: int, thread_id: int) -> str | None:
+        """The key of the topic a group message was posted in."""
+        rows = await self.session.exec(
+            select(col(ForumTopic.key)).where(
+                col(ForumTopic.chat_id) == chat_id, col(ForumTopic.thread_id) == thread_id
+            )
+        )
+        return rows.first()
+
+    async def set_topic_thread(self, key: str, *, thread_id: int, now: datetime) -> None:
+        await self.session.exec(
+            update(ForumTopic)
+            .where(col(ForumTopic.key) == key)
+            .values(thread_id=thread_id, updated_at=now)
+        )
+
+    async def rename_topic(self, key: str, *, name: str, now: datetime) -> None:
+        await self.session.exec(
+            update(ForumTopic)
+            .where(col(ForumTopic.key) == key)
+            .values(name=name[:128], updated_at=now)
+        )
+
+    async def forget_topic_thread(self, key: str, *, thread_id: int, now: datetime) -> bool:
+        """The thread was deleted: the next row creates the topic again (False: already done)."""
+        result = await self.session.exec(
+            update(ForumTopic)
+            .where(col(ForumTopic.key) == key, col(ForumTopic.thread_id) == thread_id)
+            .values(thread_id=None, updated_at=now)
+        )
+        return bool(result.rowcount)
+
+    async def repost_card(self, card_key: str, *, now: datetime) -> bool:
+        """Queue a living card's latest row again as a new message (its old one is gone)."""
+        rows = await self.session.exec(
+            select(OutboxMessage)
+            .where(col(OutboxMessage.card_key) == card_key)
+            .order_by(col(OutboxMessage.id).desc())
+            .limit(1)
+        )
+        latest = rows.first()
+        await self.forget_card(card_key)
+        if latest is None:
+            return False
+        if latest.status in _OPEN:  # it has not gone out yet: it will be sent as new
+            return True
+        await self.add(
+            chat_id=latest.chat_id,
+            kind=latest.kind,
+            now=now,
+            facts=dict(latest.facts or {}),
+            staff_id=latest.staff_id,
+            locale=latest.locale,
+            ref_id=latest.ref_id,
+            priority=latest.priority,
+            card_key=card_key,
+            topic_key=latest.topic_key,
+        )
+        return True

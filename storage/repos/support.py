@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.tables.support import SupportMessage, SupportTicket
+from storage.repos import insert_for
+from storage.tables.support import SupportMessage, SupportRelay, SupportTicket, SupportWriting
 
 
 class SupportRepo:
@@ -42,3 +46,84 @@ class SupportRepo:
             .order_by(col(SupportMessage.id))
         )
         return rows.all()
+
+    async def last_messages(self, ticket_id: int, n: int) -> Sequence[SupportMessage]:
+        """The newest ``n`` messages of a ticket, oldest first."""
+        rows = await self.session.exec(
+            select(SupportMessage)
+            .where(col(SupportMessage.ticket_id) == ticket_id)
+            .order_by(col(SupportMessage.id).desc())
+            .limit(n)
+        )
+        return list(reversed(rows.all()))
+
+    async def change(self, ticket_id: int, *, version: int, **values: Any) -> bool:
+        """Compare-and-swap: apply ``values`` only if the ticket is still at ``version``."""
+        result = await self.session.exec(
+            update(SupportTicket)
+            .where(col(SupportTicket.id) == ticket_id, col(SupportTicket.version) == version)
+            .values(version=version + 1, **values)
+        )
+        await self.session.flush()
+        changed = bool(result.rowcount)
+        if changed:
+            ticket = await self.session.get(SupportTicket, ticket_id)
+            if ticket is not None:
+                await self.session.refresh(ticket)
+        return changed
+
+    async def add_relay(
+        self,
+        *,
+        ticket_id: int,
+        direction: str,
+        src_chat_id: int,
+        src_message_id: int,
+        dst_chat_id: int,
+        at: datetime,
+    ) -> int | None:
+        """Record a relay; None if this message was relayed already (a redelivered update)."""
+        result = await self.session.exec(
+            insert_for(self.session)(SupportRelay)
+            .values(
+                ticket_id=ticket_id,
+                direction=direction,
+                src_chat_id=src_chat_id,
+                src_message_id=src_message_id,
+                dst_chat_id=dst_chat_id,
+                at=at,
+            )
+            .on_conflict_do_nothing()
+            .returning(col(SupportRelay.id))
+        )
+        found = result.first()
+        return int(found[0]) if found is not None else None
+
+    async def open_tickets_of(self, staff_id: int) -> Sequence[SupportTicket]:
+        """The requester's tickets that are not closed, newest first."""
+        rows = await self.session.exec(
+            select(SupportTicket)
+            .where(
+                col(SupportTicket.requester_id) == staff_id,
+                col(SupportTicket.status) != "closed",
+            )
+            .order_by(col(SupportTicket.id).desc())
+        )
+        return rows.all()
+
+    async def writing(self, staff_id: int) -> SupportWriting | None:
+        return await self.session.get(SupportWriting, staff_id)
+
+    async def start_writing(self, staff_id: int, ticket_id: int, *, until: datetime) -> None:
+        await self.session.exec(
+            insert_for(self.session)(SupportWriting)
+            .values(staff_id=staff_id, ticket_id=ticket_id, until=until)
+            .on_conflict_do_update(
+                index_elements=["staff_id"], set_={"ticket_id": ticket_id, "until": until}
+            )
+        )
+
+    async def stop_writing(self, staff_id: int) -> None:
+        await self.session.exec(
+            delete(SupportWriting).where(col(SupportWriting.staff_id) == staff_id)
+        )

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Index
 from sqlmodel import Field, SQLModel
 
-from storage.types import EncryptedJSON, UTCDateTime
+from storage.types import EncryptedJSON, EncryptedText, UTCDateTime
 
 # Priority lanes: lower is sooner. An interactive reply never waits behind a broadcast.
 PRIORITY_INTERACTIVE = 0
@@ -35,6 +35,8 @@ class OutboxMessage(SQLModel, table=True):
     ref_id: int | None = Field(default=None)
     # A living card: sent once, then every row with the same key edits that message.
     card_key: str | None = Field(default=None, max_length=80)
+    # A forum topic to post into (forum_topic.key): created by the sender on first use.
+    topic_key: str | None = Field(default=None, max_length=80)
     facts: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(EncryptedJSON("outbox"), nullable=False)
     )
@@ -68,4 +70,22 @@ class LiveCard(SQLModel, table=True):
     card_key: str = Field(primary_key=True, max_length=80)  # "task:12", "status:5"
     chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ForumTopic(SQLModel, table=True):
+    """A topic of a forum group that rows are posted into, known by a key ("ticket:12").
+
+    The sender creates it on the first row that needs it (``thread_id`` is then set); when
+    Telegram says the thread is gone, the thread is forgotten, the next row creates it
+    again, and the topic's living card (``card_key``) is posted anew as its summary.
+    """
+
+    __tablename__ = "forum_topic"
+
+    key: str = Field(primary_key=True, max_length=80)
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    thread_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    name: str = Field(sa_column=Column(EncryptedText("outbox"), nullable=False))  # ≤ 128 chars
+    card_key: str | None = Field(default=None, max_length=80)
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

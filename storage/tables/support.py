@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Integer
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import EncryptedText, UTCDateTime
@@ -34,6 +34,22 @@ class SupportTicket(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     version: int = Field(default=1)
+    priority: str = Field(default="normal", max_length=8)  # low | normal | high | urgent
+    # The desk group its topic is in (forum_topic "ticket:<id>"), when the desk is a group.
+    desk_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    assignee_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("staff.id"), nullable=True, index=True)
+    )
+    claimed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    first_response_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    rating: int | None = Field(default=None)  # 1-5, once, after resolution
+    # The user blocked the bot: replies cannot reach them, the desk is told, SLAs stop nagging.
+    unreachable: bool = Field(default=False)
+    related_to: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("support_ticket.id"), nullable=True)
+    )
 
 
 class SupportMessage(SQLModel, table=True):
@@ -51,3 +67,39 @@ class SupportMessage(SQLModel, table=True):
         default=None, sa_column=Column(Integer, ForeignKey("staff.id"), nullable=True)
     )
     body: str = Field(sa_column=Column(EncryptedText("ticket"), nullable=False))
+
+
+class SupportRelay(SQLModel, table=True):
+    """One message relayed between a user's chat and the ticket's desk topic.
+
+    Keyed by the message it copies (``src_chat_id``, ``src_message_id``): a redelivered update
+    relays nothing twice. The copy is the outbox row with dedupe key ``relay:<id>``, whose
+    ``sent_message_id`` is where it landed: the two-way map survives restarts.
+    """
+
+    __tablename__ = "support_relay"
+    __table_args__ = (UniqueConstraint("src_chat_id", "src_message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("support_ticket.id"), nullable=False, index=True)
+    )
+    direction: str = Field(max_length=4)  # in: user -> desk | out: desk -> user
+    src_chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    src_message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    dst_chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class SupportWriting(SQLModel, table=True):
+    """A user is writing to one of their tickets: their next messages are relayed to it."""
+
+    __tablename__ = "support_writing"
+
+    staff_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("staff.id"), primary_key=True, autoincrement=False)
+    )
+    ticket_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("support_ticket.id"), nullable=False)
+    )
+    until: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -1,0 +1,485 @@
+"""The support desk: a topic per ticket in the desk's forum group, claimed by one agent,
+with messages relayed both ways by ``copyMessage`` and a persistent map of what was relayed.
+
+* A ticket's topic is the outbox's forum topic ``ticket:<id>``: the sender creates it on the
+  first row (the ticket's card), and again, with the card re-posted, if someone deletes it.
+* The card is a living card (``ticket:<id>``): every change edits it in place.
+* What the agents write in the topic reaches the requester as a copy from the bot (agents stay
+  anonymous), except internal notes: a message starting with ``#`` or ``!note``.
+* What the requester writes while "writing to" a ticket (after opening it, or after tapping
+  ✍️ Add a message) is copied into the topic.
+* Every relayed message is recorded by the message it copies (``support_relay``), so a
+  redelivered update relays nothing twice; the copies are outbox rows, so a restart between
+  a message and its relay loses nothing and sends nothing twice.
+* Claim is a compare-and-swap on the ticket's version: two agents tapping at once get one
+  owner, and the other is told who.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot import access
+from bot.errors import NotRegisteredError, PermissionDeniedError
+from bot.messaging.services import PRIORITY_INTERACTIVE, PRIORITY_NOTIFY
+from bot.people.domain import Role
+from bot.runtime import Runtime
+from storage.tables.support import SupportMessage, SupportTicket
+from storage.uow import UnitOfWork
+
+logger = logging.getLogger(__name__)
+
+OPEN = ("new", "claimed", "waiting")
+WRITING_FOR = timedelta(minutes=30)  # how long "writing to a ticket" lasts after a message
+REOPEN_WITHIN = timedelta(hours=72)  # a message this soon after resolution reopens the ticket
+SUMMARY_MESSAGES = 3  # on the card: the last few messages, for a topic re-created after deletion
+NOTE_PREFIXES = ("#", "!note")
+_QUOTE = 300  # characters of a message quoted on the card
+
+
+def ticket_topic(ticket_id: int) -> str:
+    """The forum topic (and living card) key of a ticket."""
+    return f"ticket:{ticket_id}"
+
+
+def is_note(text: str | None) -> bool:
+    """An internal note: never relayed to the requester."""
+    stripped = (text or "").lstrip()
+    return stripped.startswith("#") or stripped.lower().startswith("!note")
+
+
+def topic_name(number: str, name: str, subject: str) -> str:
+    """The topic's title: number, requester, subject (Telegram allows 128 characters)."""
+    title = f"{number} {name} · {subject}".strip()
+    return title if len(title) <= 128 else title[:127] + "…"
+
+
+@dataclass(frozen=True)
+class Relayed:
+    """What happened to a message from either side."""
+
+    # relayed | note | duplicate | unreachable | reopened | not_agent | not_ours
+    outcome: str
+    number: str | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: str  # claimed | mine | taken | stale | closed
+    number: str
+    by: str | None = None
+
+
+async def card_facts(uow: UnitOfWork, ticket: SupportTicket) -> dict[str, Any]:
+    """Everything the desk card shows, as facts for its renderer."""
+    assert ticket.id is not None
+    requester = await uow.people.get(ticket.requester_id)
+    department = (
+        await uow.people.department(requester.department_id) if requester is not None else None
+    )
+    roles = sorted(await uow.people.roles_of(ticket.requester_id)) if requester else []
+    assignee = await uow.people.get(ticket.assignee_id) if ticket.assignee_id else None
+    recent = await uow.support.last_messages(ticket.id, SUMMARY_MESSAGES)
+    return {
+        "ticket_id": ticket.id,
+        "number": ticket.number,
+        "version": ticket.version,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "category": ticket.category,
+        "subject": ticket.subject,
+        "name": requester.name if requester is not None else "",
+        "department": department.name if department is not None else "",
+        "roles": roles,
+        "assignee": assignee.name if assignee is not None else None,
+        "unreachable": ticket.unreachable,
+        "created_at": ticket.created_at.isoformat(),
+        "recent": [
+            {"author": m.author, "text": m.body[:_QUOTE]}
+            for m in recent
+            if m.author in ("user", "agent")
+        ],
+    }
+
+
+async def post_card(uow: UnitOfWork, ticket: SupportTicket, *, now: datetime) -> None:
+    """Declare the ticket's topic (first call) and queue its card, new or edited in place."""
+    assert ticket.id is not None and ticket.desk_chat_id is not None
+    key = ticket_topic(ticket.id)
+    facts = await card_facts(uow, ticket)
+    await uow.outbox.ensure_topic(
+        key,
+        chat_id=ticket.desk_chat_id,
+        name=topic_name(ticket.number, str(facts["name"]), ticket.subject),
+        now=now,
+        card_key=key,
+    )
+    await uow.outbox.add(
+        chat_id=ticket.desk_chat_id,
+        kind="support.card",
+        now=now,
+        facts=facts,
+        ref_id=ticket.id,
+        priority=PRIORITY_NOTIFY,
+        card_key=key,
+        topic_key=key,
+    )
+
+
+class DeskService:
+    """The agents' side (claim, resolve, replies in the topic) and the requester's messages."""
+
+    def __init__(self, runtime: Runtime, *, default_locale: str) -> None:
+        self._rt = runtime
+        self._default_locale = default_locale
+
+    async def topic_card(self, uow: UnitOfWork, topic_key: str, now: datetime) -> bool:
+        """A ticket's topic is being created again: queue its card drawn now (the summary
+        shows the latest messages). Registered with the delivery service."""
+        ticket_id = topic_key.split(":", 1)[1]
+        ticket = await uow.support.ticket(int(ticket_id)) if ticket_id.isdigit() else None
+        if ticket is None or ticket.desk_chat_id is None:
+            return False
+        await post_card(uow, ticket, now=now)
+        return True
+
+    async def _agent(self, uow: UnitOfWork, tg_id: int) -> access.Actor:
+        actor = await access.load_actor(uow, tg_id, default_locale=self._default_locale)
+        if not (actor.has_role(Role.SUPPORT) or actor.has_role(Role.ADMIN)):
+            raise PermissionDeniedError("support.work")
+        return actor
+
+    async def claim(self, *, tg_id: int, ticket_id: int, version: int) -> Claim:
+        """Take the ticket; exactly one agent wins when several tap at once.
+
+        The button's ``version`` is the card's; what decides is the ticket now (no owner, still
+        open), written with a compare-and-swap on its current version, so a reply or a note
+        since the card was drawn does not make the button stale.
+        """
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            actor = await self._agent(uow, tg_id)
+            ticket = await uow.support.ticket(ticket_id)
+            if ticket is None:
+                raise PermissionDeniedError("support.work", f"ticket:{ticket_id}")
+            if ticket.assignee_id is not None:
+                if ticket.assignee_id == actor.staff_id:
+                    return Claim("mine", ticket.number)
+                owner = await uow.people.get(ticket.assignee_id)
+                return Claim("taken", ticket.number, owner.name if owner else None)
+            if ticket.status not in OPEN:
+                return Claim("closed", ticket.number)
+            if not await uow.support.change(
+                ticket_id,
+                version=ticket.version,
+                assignee_id=actor.staff_id,
+                claimed_at=now,
+                status="claimed",
+                updated_at=now,
+            ):  # another agent's claim committed between our read and our write
+                await uow.session.refresh(ticket)
+                owner = await uow.people.get(ticket.assignee_id) if ticket.assignee_id else None
+                if owner is not None:
+                    return Claim("taken", ticket.number, owner.name)
+                return Claim("stale", ticket.number)
+            await uow.audit.append(
+                actor_id=actor.staff_id,
+                action="ticket.claim",
+                obj=f"ticket:{ticket.number}",
+                details={},
+                now=now,
+            )
+            await post_card(uow, ticket, now=now)
+            await uow.commit()
+        return Claim("claimed", ticket.number)
+
+    async def resolve(self, *, tg_id: int, ticket_id: int, version: int) -> Claim:
+        """Mark the ticket resolved and tell the requester (still open is what decides, as
+        for :meth:`claim`)."""
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            actor = await self._agent(uow, tg_id)
+            ticket = await uow.support.ticket(ticket_id)
+            if ticket is None:
+                raise PermissionDeniedError("support.work", f"ticket:{ticket_id}")
+            if ticket.status not in OPEN:
+                return Claim("closed", ticket.number)
+            values: dict[str, Any] = {"status": "resolved", "resolved_at": now, "updated_at": now}
+            if ticket.assignee_id is None:
+                values.update(assignee_id=actor.staff_id, claimed_at=now)
+            if not await uow.support.change(ticket_id, version=ticket.version, **values):
+                return Claim("stale", ticket.number)
+            await uow.support.add_message(
+                SupportMessage(
+                    ticket_id=ticket_id,
+                    at=now,
+                    author="bot",
+                    staff_id=actor.staff_id,
+                    body="resolved",
+                )
+            )
+            requester = await uow.people.get(ticket.requester_id)
+            if requester is not None and requester.telegram_id is not None:
+                await uow.outbox.add(
+                    chat_id=requester.telegram_id,
+                    kind="support.resolved",
+                    staff_id=requester.id,
+                    now=now,
+                    facts={"ticket_id": ticket_id, "number": ticket.number},
+                    ref_id=ticket_id,
+                    priority=PRIORITY_INTERACTIVE,
+                )
+                await uow.support.stop_writing(ticket.requester_id)
+            await uow.audit.append(
+                actor_id=actor.staff_id,
+                action="ticket.resolve",
+                obj=f"ticket:{ticket.number}",
+                details={},
+                now=now,
+            )
+            await post_card(uow, ticket, now=now)
+            await uow.commit()
+        return Claim("resolved", ticket.number)
+
+    async def desk_message(
+        self,
+        *,
+        chat_id: int,
+        thread_id: int,
+        message_id: int,
+        tg_id: int,
+        text: str | None,
+        media: str | None,
+    ) -> Relayed:
+        """A message an agent wrote in a ticket's topic: relay it, or keep it as a note."""
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            key = await uow.outbox.topic_at(chat_id, thread_id)
+            if key is None or not key.startswith("ticket:"):
+                return Relayed("not_ours")
+            ticket = await uow.support.ticket(int(key.split(":", 1)[1]))
+            if ticket is None or ticket.id is None:
+                return Relayed("not_ours")
+            try:
+                actor = await self._agent(uow, tg_id)
+            except (PermissionDeniedError, NotRegisteredError):
+                # a group member who is not an agent: not relayed, and not answered in the group
+                logger.info("ticket %s: a message from %s, who is not an agent", key, tg_id)
+                return Relayed("not_agent", ticket.number)
+            body = text if text else f"[{media or 'message'}]"
+            if is_note(text):
+                await uow.support.add_message(
+                    SupportMessage(
+                        ticket_id=ticket.id,
+                        at=now,
+                        author="note",
+                        staff_id=actor.staff_id,
+                        body=body,
+                    )
+                )
+                await uow.commit()
+                return Relayed("note", ticket.number)
+            requester = await uow.people.get(ticket.requester_id)
+            if requester is None or requester.telegram_id is None:
+                return Relayed("unreachable", ticket.number)
+            relay_id = await uow.support.add_relay(
+                ticket_id=ticket.id,
+                direction="out",
+                src_chat_id=chat_id,
+                src_message_id=message_id,
+                dst_chat_id=requester.telegram_id,
+                at=now,
+            )
+            if relay_id is None:
+                return Relayed("duplicate", ticket.number)
+            await uow.support.add_message(
+                SupportMessage(
+                    ticket_id=ticket.id,
+                    at=now,
+                    author="agent",
+                    staff_id=actor.staff_id,
+                    body=body,
+                )
+            )
+            if await uow.outbox.is_unreachable(requester.telegram_id):
+                if not ticket.unreachable:
+                    await uow.support.change(
+                        ticket.id, version=ticket.version, unreachable=True, updated_at=now
+                    )
+                    await post_card(uow, ticket, now=now)
+                await uow.outbox.add(
+                    chat_id=chat_id,
+                    kind="support.unreachable",
+                    now=now,
+                    facts={"number": ticket.number},
+                    ref_id=ticket.id,
+                    priority=PRIORITY_INTERACTIVE,
+                    topic_key=key,
+                )
+                await uow.commit()
+                return Relayed("unreachable", ticket.number)
+            await uow.outbox.add(
+                chat_id=requester.telegram_id,
+                kind="support.relay_out",
+                staff_id=requester.id,
+                now=now,
+                facts={"from_chat": chat_id, "message_id": message_id, "number": ticket.number},
+                ref_id=ticket.id,
+                priority=PRIORITY_INTERACTIVE,
+                dedupe_key=f"relay:{relay_id}",
+            )
+            values: dict[str, Any] = {"updated_at": now}
+            if ticket.first_response_at is None:
+                values["first_response_at"] = now
+            if ticket.assignee_id is None:  # the first to answer owns it
+                values.update(assignee_id=actor.staff_id, claimed_at=now)
+            if ticket.status == "new":
+                values["status"] = "claimed"
+            claimed = "assignee_id" in values
+            await uow.support.change(ticket.id, version=ticket.version, **values)
+            if claimed:
+                await post_card(uow, ticket, now=now)
+            await uow.commit()
+        return Relayed("relayed", ticket.number)
+
+    async def user_message(
+        self,
+        *,
+        tg_id: int,
+        chat_id: int,
+        message_id: int,
+        text: str | None,
+        media: str | None,
+    ) -> Relayed:
+        """A message from a requester: relayed to the ticket they are writing to, if any."""
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            actor = await access.load_actor(uow, tg_id, default_locale=self._default_locale)
+            writing = await uow.support.writing(actor.staff_id)
+            if writing is None or writing.until < now:
+                return Relayed("not_ours")
+            ticket = await uow.support.ticket(writing.ticket_id)
+            if ticket is None or ticket.id is None:
+                return Relayed("not_ours")
+            if ticket.status == "closed":
+                await uow.support.stop_writing(actor.staff_id)
+                await uow.commit()
+                return Relayed("not_ours")
+            reopened = False
+            if ticket.status == "resolved":
+                if ticket.resolved_at is not None and now - ticket.resolved_at > REOPEN_WITHIN:
+                    await uow.support.stop_writing(actor.staff_id)
+                    await uow.commit()
+                    return Relayed("not_ours")
+                await uow.support.change(
+                    ticket.id,
+                    version=ticket.version,
+                    status="claimed" if ticket.assignee_id else "new",
+                    resolved_at=None,
+                    updated_at=now,
+                )
+                reopened = True
+            relay_id = None
+            if ticket.desk_chat_id is not None:
+                relay_id = await uow.support.add_relay(
+                    ticket_id=ticket.id,
+                    direction="in",
+                    src_chat_id=chat_id,
+                    src_message_id=message_id,
+                    dst_chat_id=ticket.desk_chat_id,
+                    at=now,
+                )
+                if relay_id is None:
+                    return Relayed("duplicate", ticket.number)
+            await uow.support.add_message(
+                SupportMessage(
+                    ticket_id=ticket.id,
+                    at=now,
+                    author="user",
+                    staff_id=actor.staff_id,
+                    body=text if text else f"[{media or 'message'}]",
+                )
+            )
+            await uow.support.start_writing(actor.staff_id, ticket.id, until=now + WRITING_FOR)
+            if ticket.desk_chat_id is not None:
+                await uow.outbox.add(
+                    chat_id=ticket.desk_chat_id,
+                    kind="support.relay_in",
+                    now=now,
+                    facts={
+                        "from_chat": chat_id,
+                        "message_id": message_id,
+                        "number": ticket.number,
+                    },
+                    ref_id=ticket.id,
+                    priority=PRIORITY_NOTIFY,
+                    dedupe_key=f"relay:{relay_id}",
+                    topic_key=ticket_topic(ticket.id),
+                )
+                if reopened:
+                    await post_card(uow, ticket, now=now)
+            else:
+                await self._tell_agents(uow, ticket, text or f"[{media or 'message'}]", now=now)
+            if ticket.unreachable:  # the requester wrote: they can hear us again
+                await uow.support.change(
+                    ticket.id, version=ticket.version, unreachable=False, updated_at=now
+                )
+            await uow.commit()
+        return Relayed("reopened" if reopened else "relayed", ticket.number)
+
+    async def _tell_agents(
+        self, uow: UnitOfWork, ticket: SupportTicket, text: str, *, now: datetime
+    ) -> None:
+        """No desk group: the assignee (or every support agent) gets the message as a DM."""
+        agents = (
+            [a for a in [await uow.people.get(ticket.assignee_id)] if a is not None]
+            if ticket.assignee_id
+            else list(await uow.people.staff_with_role(Role.SUPPORT.value))
+        )
+        for agent in agents:
+            if agent.telegram_id is None or agent.id is None:
+                continue
+            await uow.outbox.add(
+                chat_id=agent.telegram_id,
+                kind="support.user_wrote",
+                staff_id=agent.id,
+                now=now,
+                facts={"number": ticket.number, "text": text[:1000]},
+                ref_id=ticket.id,
+                priority=PRIORITY_NOTIFY,
+            )
+
+    async def start_writing(self, *, tg_id: int, chat_id: int, ticket_id: int) -> str:
+        """The requester's next messages go to this ticket (✍️ Add a message)."""
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            actor, ticket = await self._own_ticket(uow, tg_id, ticket_id)
+            await uow.support.start_writing(actor.staff_id, ticket_id, until=now + WRITING_FOR)
+            await uow.outbox.add(
+                chat_id=chat_id,
+                kind="support.writing",
+                staff_id=actor.staff_id,
+                now=now,
+                facts={"ticket_id": ticket_id, "number": ticket.number},
+                priority=PRIORITY_INTERACTIVE,
+            )
+            await uow.commit()
+        return ticket.number
+
+    async def stop_writing(self, *, tg_id: int) -> None:
+        async with self._rt.uow() as uow:
+            actor = await access.load_actor(uow, tg_id, default_locale=self._default_locale)
+            await uow.support.stop_writing(actor.staff_id)
+            await uow.commit()
+
+    async def _own_ticket(
+        self, uow: UnitOfWork, tg_id: int, ticket_id: int
+    ) -> tuple[access.Actor, SupportTicket]:
+        actor = await access.load_actor(uow, tg_id, default_locale=self._default_locale)
+        ticket = await uow.support.ticket(ticket_id)
+        if ticket is None or ticket.requester_id != actor.staff_id:
+            raise PermissionDeniedError("support.own", f"ticket:{ticket_id}")
+        return actor, ticket

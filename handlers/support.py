@@ -1,0 +1,142 @@
+"""The support desk in Telegram: agents' messages and buttons in the desk's forum topics, and
+the requester's messages while they write to a ticket. Thin adapters over DeskService."""
+
+from __future__ import annotations
+
+from telegram import Chat, Message, Update
+from telegram.ext import BaseHandler as PTBHandler
+from telegram.ext import CallbackQueryHandler, MessageHandler, filters
+
+from bot.i18n import N_
+from handlers import callbacks
+from handlers.context import Ctx, user_translator
+
+CLAIM_TOASTS = {
+    "claimed": N_("Ticket {number} is yours."),
+    "mine": N_("Ticket {number} is already yours."),
+    "taken": N_("{name} has already claimed {number}."),
+    "stale": N_("Ticket {number} changed meanwhile; the card shows it as it is now."),
+    "closed": N_("Ticket {number} is no longer open."),
+    "resolved": N_("Ticket {number} is resolved; the requester has been told."),
+}
+
+# What a message that is not text is called in the ticket's history.
+_MEDIA = (
+    "photo",
+    "document",
+    "voice",
+    "video",
+    "video_note",
+    "audio",
+    "animation",
+    "sticker",
+    "location",
+    "contact",
+    "venue",
+    "poll",
+    "dice",
+)
+
+
+def media_kind(message: Message) -> str | None:
+    """The kind of content a non-text message carries ("photo", "voice" ...)."""
+    for kind in _MEDIA:
+        if getattr(message, kind, None):
+            return kind
+    return None
+
+
+def _content(message: Message) -> tuple[str | None, str | None]:
+    """The text (or caption) and the media kind of a message."""
+    return message.text or message.caption, media_kind(message)
+
+
+async def relay_from_user(update: Update, context: Ctx) -> bool:
+    """A private message from a requester writing to a ticket: relayed; False if not."""
+    user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+    if user is None or chat is None or message is None or chat.type != Chat.PRIVATE:
+        return False
+    text, media = _content(message)
+    result = await context.services.support_desk.user_message(
+        tg_id=user.id, chat_id=chat.id, message_id=message.message_id, text=text, media=media
+    )
+    return result.outcome != "not_ours"
+
+
+async def on_private_media(update: Update, context: Ctx) -> None:
+    """Voice, video, stickers, locations ...: only a ticket takes them."""
+    await relay_from_user(update, context)
+
+
+async def on_desk_message(update: Update, context: Ctx) -> None:
+    """A message in a forum topic of a group: an agent's reply or note on that ticket."""
+    user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+    if user is None or chat is None or message is None or message.message_thread_id is None:
+        return
+    if user.is_bot:
+        return
+    text, media = _content(message)
+    await context.services.support_desk.desk_message(
+        chat_id=chat.id,
+        thread_id=message.message_thread_id,
+        message_id=message.message_id,
+        tg_id=user.id,
+        text=text,
+        media=media,
+    )
+
+
+async def on_button(update: Update, context: Ctx) -> None:
+    """sd.claim / sd.res in the desk group; sd.add / sd.done in the requester's chat."""
+    query, user, chat = update.callback_query, update.effective_user, update.effective_chat
+    if query is None or user is None or chat is None:
+        return
+    press = callbacks.decode(query.data)
+    desk = context.services.support_desk
+    tr = await user_translator(update, context)
+    if press.action in ("sd.claim", "sd.res"):
+        act = desk.claim if press.action == "sd.claim" else desk.resolve
+        result = await act(tg_id=user.id, ticket_id=press.obj_id, version=press.version)
+        await query.answer(
+            tr.gettext(CLAIM_TOASTS[result.outcome], number=result.number, name=result.by or "")
+        )
+        return
+    if chat.type != Chat.PRIVATE:
+        await query.answer()
+        return
+    if press.action == "sd.add":
+        await desk.start_writing(tg_id=user.id, chat_id=chat.id, ticket_id=press.obj_id)
+        await query.answer()
+    else:
+        await desk.stop_writing(tg_id=user.id)
+        await query.answer(tr.gettext("Done. Your messages are with the desk."))
+
+
+def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
+    """(group, handler) pairs; private text and files reach relay_from_user through
+    handlers/approvals.py, after the flows that wait for them."""
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+    other_media = (
+        filters.VOICE
+        | filters.VIDEO
+        | filters.VIDEO_NOTE
+        | filters.AUDIO
+        | filters.ANIMATION
+        | filters.Sticker.ALL
+        | filters.LOCATION
+        | filters.CONTACT
+        | filters.POLL
+        | filters.Dice.ALL
+    )
+    in_topic = (
+        filters.ChatType.SUPERGROUP
+        & filters.UpdateType.MESSAGE
+        & filters.IS_TOPIC_MESSAGE
+        & ~filters.COMMAND
+        & ~filters.StatusUpdate.ALL
+    )
+    return [
+        (0, MessageHandler(private & other_media, on_private_media)),
+        (0, MessageHandler(in_topic, on_desk_message)),
+        (0, CallbackQueryHandler(on_button, pattern=r"^sd\.(claim|res|add|done):")),
+    ]

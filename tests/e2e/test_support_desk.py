@@ -1,0 +1,256 @@
+"""The support desk (#7) in a forum group, played on phones against the emulator: a topic and a
+card per ticket, one owner when two agents claim at once, replies relayed to the requester
+(notes not), the requester's messages relayed into the topic exactly once, resolve, and a
+deleted topic created again with its card."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlmodel import col, select
+
+from bot.emulator import BotApiEmulator, Group, Phone
+from bot.emulator.state import SentMessage
+from storage.tables.support import SupportRelay
+from tests.e2e.conftest import Org, RunningBot, _WallClock, bot_settings, prepare_database, toast
+
+pytestmark = pytest.mark.asyncio
+
+KB = Path(__file__).resolve().parents[2] / "handlers" / "sandbox" / "faq_kb.yaml"
+
+
+@dataclass
+class Desk:
+    bot: RunningBot
+    group: Group
+    first: Phone  # 杨帆
+    second: Phone  # 李娜
+    user: Phone  # 孙浩
+
+
+@pytest.fixture
+async def desk(emulator: BotApiEmulator, tmp_path: Path, db_url: str) -> AsyncIterator[Desk]:
+    owner = emulator.user(first_name="王主任")
+    group = emulator.group(title="信息中心服务台", members=[owner], forum=True, chat_id=-1009)
+    await emulator.add_bot_to_group(group, owner, admin=True)
+    settings = bot_settings(emulator, tmp_path / "data", db_url).with_overrides(
+        desk_chat_id=group.id
+    )
+    await prepare_database(settings)
+    bot = RunningBot(settings, emulator, clock=_WallClock())
+    await bot.start()
+    await bot.services.knowledge.apply_import(KB.read_bytes(), KB.name, tg_id=None, publish=True)
+    try:
+        org = Org(bot)
+        first = await org.phone("support;staff", name="杨帆", language_code="en")
+        second = await org.phone("support;staff", name="李娜", language_code="en")
+        user = await org.phone(name="孙浩", department="城市建设科", language_code="en")
+        group.add_member(first)
+        group.add_member(second)
+        yield Desk(bot, group, first, second, user)
+    finally:
+        await bot.stop()
+
+
+def _labels(message: SentMessage) -> list[str]:
+    return [b for row in message.buttons for b in row]
+
+
+async def _open_ticket(phone: Phone, question: str) -> str:
+    """The question gets "I don't know"; the requester asks a person; the ticket number."""
+    start = phone.last_message()
+    await phone.send(question)
+    card = await phone.wait_message(where=lambda m: bool(m.buttons), after=start, timeout=60)
+    if "👎 Not solved" in _labels(card):
+        await phone.press("👎 Not solved", message=card)
+        card = await phone.wait_edit(card)
+    label = next(b for b in _labels(card) if "ask a person" in b.lower())
+    await phone.press(label, message=card)
+    opened = await phone.wait_message(containing="is open", after=card)
+    assert "next 30 minutes" in opened.text and _labels(opened) == ["⏹ Done"]
+    return opened.text.split("Ticket ", 1)[1].split(" ", 1)[0]
+
+
+async def _topic(group: Group, number: str) -> int:
+    """The thread of the ticket's topic (waits for the sender to create it)."""
+    for _ in range(200):
+        found = [tid for tid, name in group.topics().items() if number in name]
+        if found:
+            return found[-1]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no topic for {number}: {group.topics()}")
+
+
+async def _relays(bot: RunningBot) -> list[SupportRelay]:
+    async with bot.services.runtime.detached_uow() as uow:
+        rows = await uow.session.exec(select(SupportRelay).order_by(col(SupportRelay.id)))
+        return list(rows.all())
+
+
+async def test_a_ticket_is_worked_in_its_own_topic(desk: Desk, emulator: BotApiEmulator) -> None:
+    group, user, first, second = desk.group, desk.user, desk.first, desk.second
+    number = await _open_ticket(user, "打印机一直卡纸，换了纸也不行")
+    thread = await _topic(group, number)
+    assert "孙浩" in group.topics()[thread]
+    card = await group.wait_message(
+        containing=number, where=lambda m: m.message_thread_id == thread and bool(m.buttons)
+    )
+    assert (
+        "孙浩（城市建设科）" in card.text and "负责人：尚无人认领" in card.text
+    )  # the desk reads Chinese
+    assert "打印机一直卡纸" in card.text  # the question, among the latest messages
+    assert _labels(card) == ["🙋 认领", "✅ 标记解决"]
+    context = await group.wait_message(containing="知识库", after=card)
+    assert context.message_thread_id == thread
+
+    # Two agents tap Claim at once: one owner, the other is told who.
+    pressed = await asyncio.gather(
+        group.press(first, "🙋 认领", card), group.press(second, "🙋 认领", card)
+    )
+    toasts = sorted([await toast(first, pressed[0]), await toast(second, pressed[1])])
+    won = [t for t in toasts if t == f"Ticket {number} is yours."]
+    lost = [t for t in toasts if t.endswith(f"has already claimed {number}.")]
+    assert len(won) == 1 and len(lost) == 1, toasts
+    async with desk.bot.services.runtime.detached_uow() as uow:
+        ticket = await uow.support.ticket_by_number(number)
+        assert ticket is not None and ticket.status == "claimed"
+        assignee = await uow.people.get(ticket.assignee_id or 0)
+    assert assignee is not None and assignee.name in ("杨帆", "李娜")
+    assert lost[0] == f"{assignee.name} has already claimed {number}."
+    claimed = await group.wait_edit(card)
+    assert f"负责人：{assignee.name}" in claimed.text and _labels(claimed) == ["✅ 标记解决"]
+    agent = first if assignee.name == "杨帆" else second
+
+    # The owner answers in the topic: the requester gets the words from the bot, once.
+    before = user.last_message()
+    await group.send(agent, "请先关机，取出卡纸后再开机试试。", thread)
+    reply = await user.wait_message(containing="请先关机", after=before)
+    assert reply.from_bot and "杨帆" not in reply.text and "李娜" not in reply.text
+    # An internal note stays in the topic.
+    await group.send(agent, "# 已联系信息中心，硬件可能要换", thread)
+    await group.send(agent, "!note 备件在二楼", thread)
+    await desk.bot.settle()
+    assert not [m for m in user.messages() if "已联系" in m.text or "备件" in m.text]
+
+    # The requester writes back (they are still writing to the ticket): it lands in the topic.
+    update_id = await user.send("还是不行，屏幕上显示E-05")
+    relayed = await group.wait_message(containing="E-05", after=claimed)
+    assert relayed.message_thread_id == thread and relayed.from_bot
+    await desk.bot.settle()
+    await emulator.redeliver(update_id)  # a redelivered update relays nothing twice
+    await desk.bot.settle()
+    assert len([m for m in group.messages() if "E-05" in m.text]) == 1
+    assert not [
+        m for m in user.messages() if "I don't know" in m.text and m.message_id > reply.message_id
+    ]
+    relays = await _relays(desk.bot)
+    assert [r.direction for r in relays] == ["out", "in"]
+
+    # The requester is done writing: the next question goes to the knowledge base again.
+    done = await user.press("⏹ Done")
+    assert await toast(user, done) == "Done. Your messages are with the desk."
+
+    # Resolve: the requester is told and may come back; the card shows it, without buttons.
+    start = user.last_message()
+    resolved_at = await group.press(agent, "✅ 标记解决", claimed)
+    assert (
+        await toast(agent, resolved_at)
+        == f"Ticket {number} is resolved; the requester has been told."
+    )
+    told = await user.wait_message(containing="has resolved ticket", after=start)
+    assert _labels(told) == ["✍️ Still a problem"]
+    final = await group.wait_edit(claimed)
+    assert "✅ 已解决" in final.text and not final.buttons
+    async with desk.bot.services.runtime.detached_uow() as uow:
+        ticket = await uow.support.ticket_by_number(number)
+        assert ticket is not None and ticket.status == "resolved"
+        assert ticket.first_response_at is not None and ticket.resolved_at is not None
+        history = await uow.support.messages(ticket.id or 0)
+    authors = [m.author for m in history]
+    assert authors.count("note") == 2 and authors.count("agent") == 1
+    assert authors.count("user") == 2  # the question, then the reply
+
+    # "Still a problem" within 72 h reopens it.
+    await user.press("✍️ Still a problem", message=told)
+    await user.wait_message(containing="Write to the desk", after=told)
+    await user.send("今天又卡了")
+    back = await group.wait_message(containing="今天又卡了", after=final)
+    assert back.message_thread_id == thread
+    reopened = await group.wait_message(
+        containing=number, where=lambda m: m.message_thread_id == thread and bool(m.buttons)
+    )
+    assert "处理中" in reopened.text
+
+
+async def test_a_deleted_topic_is_made_again_with_its_card(desk: Desk) -> None:
+    group, user = desk.group, desk.user
+    number = await _open_ticket(user, "打印机一直卡纸，换了纸也不行")
+    thread = await _topic(group, number)
+    await group.wait_message(
+        containing=number, where=lambda m: m.message_thread_id == thread and bool(m.buttons)
+    )
+    await desk.bot.settle()
+    group.delete_topic(thread)
+    await user.send("补充一下：是三楼的打印机")
+    for _ in range(200):
+        again = [tid for tid, name in group.topics().items() if number in name]
+        if again:
+            break
+        await asyncio.sleep(0.05)
+    assert again and again[0] != thread
+    new_thread = again[0]
+    message = await group.wait_message(
+        containing="三楼", where=lambda m: m.message_thread_id == new_thread
+    )
+    card = await group.wait_message(
+        containing=number, where=lambda m: m.message_thread_id == new_thread and bool(m.buttons)
+    )
+    assert "补充一下" in card.text  # the summary shows the latest messages
+    assert message.from_bot
+    # The desk answers in the new topic and the requester gets it.
+    before = user.last_message()
+    await group.send(desk.first, "好的，马上派人去三楼。", new_thread)
+    await user.wait_message(containing="马上派人", after=before)
+
+
+async def test_a_restart_between_a_message_and_the_reply_loses_and_doubles_nothing(
+    desk: Desk,
+) -> None:
+    group, user = desk.group, desk.user
+    number = await _open_ticket(user, "打印机一直卡纸，换了纸也不行")
+    thread = await _topic(group, number)
+    await user.send("型号是HP M403")
+    await desk.bot.restart()
+    await group.wait_message(containing="HP M403", where=lambda m: m.message_thread_id == thread)
+    before = user.last_message()
+    await group.send(desk.second, "收到，这个型号要换搓纸轮。", thread)
+    await user.wait_message(containing="搓纸轮", after=before)
+    await desk.bot.restart()
+    await desk.bot.settle()
+    assert len([m for m in user.messages() if "搓纸轮" in m.text]) == 1
+    assert len([m for m in group.messages() if m.text == "型号是HP M403"]) == 1  # and the card
+
+
+async def test_a_requester_who_blocked_the_bot_is_marked_unreachable(desk: Desk) -> None:
+    group, user = desk.group, desk.user
+    number = await _open_ticket(user, "打印机一直卡纸，换了纸也不行")
+    thread = await _topic(group, number)
+    card = await group.wait_message(
+        containing=number, where=lambda m: m.message_thread_id == thread and bool(m.buttons)
+    )
+    await desk.bot.settle()
+    user.block()
+    await desk.bot.settle()
+    await group.send(desk.first, "请问还需要帮助吗？", thread)
+    notice = await group.wait_message(containing="屏蔽", after=card)
+    assert notice.message_thread_id == thread and number in notice.text
+    edited = await group.wait_edit(card)
+    assert "提问人已屏蔽机器人" in edited.text
+    assert not [m for m in user.messages() if "还需要帮助" in m.text]
+    async with desk.bot.services.runtime.detached_uow() as uow:
+        ticket = await uow.support.ticket_by_number(number)
+        assert ticket is not None and ticket.unreachable

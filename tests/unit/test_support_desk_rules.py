@@ -1,0 +1,19 @@
+"""The desk's small rules: what is an internal note, how a topic is named."""
+
+from __future__ import annotations
+
+from bot.support.desk import is_note, ticket_topic, topic_name
+
+
+def test_notes_start_with_a_hash_or_bang_note() -> None:
+    for text in ("# 已联系信息中心", "  #备件", "!note 二楼", "!NOTE x", "!Note"):
+        assert is_note(text), text
+    for text in ("请重启", "C# 程序", "note: 不是备注", "", None, "！note 全角叹号"):
+        assert not is_note(text), text
+
+
+def test_topic_names_fit_telegram() -> None:
+    assert topic_name("T2026-000001", "孙浩", "打印机卡纸") == "T2026-000001 孙浩 · 打印机卡纸"
+    long = topic_name("T2026-000001", "孙浩", "很" * 300)
+    assert len(long) == 128 and long.endswith("…") and long.startswith("T2026-000001 孙浩")
+    assert ticket_topic(12) == "ticket:12"
