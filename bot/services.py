@@ -83,7 +83,9 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
     digest.register_due(due)
     glossary = GlossaryService(rt)
     delivery = DeliveryService(rt, default_locale=settings.default_locale)
-    desk = DeskService(rt, default_locale=settings.default_locale)
+    desk = DeskService(
+        rt, default_locale=settings.default_locale, desk_chat_id=settings.desk_chat_id
+    )
     delivery.register_topic_card("ticket:", desk.topic_card)
     return Services(
         runtime=rt,

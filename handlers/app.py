@@ -63,6 +63,7 @@ COMMANDS = (
     ("help", N_("What I can do")),
     ("language", N_("Language: 中文 / English")),
     ("ask", N_("Ask the knowledge base a question")),
+    ("support", N_("Contact the support desk")),
     ("apply", N_("Start a request")),
     ("todo", N_("What waits for me")),
     ("mine", N_("My requests")),

@@ -102,6 +102,9 @@ ACTIONS = frozenset(
         "sd.res",  # desk: resolve it (object: ticket id, version: ticket version)
         "sd.add",  # requester: add a message to the ticket (object: ticket id)
         "sd.done",  # requester: stop adding messages (object: ticket id)
+        "sd.cat",  # requester: open a ticket in a category (object: index into CATEGORIES)
+        "sd.close",  # requester: it is solved, close the ticket (object: ticket id)
+        "sd.rate",  # requester: rate the help (object: ticket id, version: 1-5 stars)
     }
 )
 MAX_BYTES = 64  # Telegram counts bytes, not characters

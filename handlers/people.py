@@ -143,6 +143,10 @@ async def on_menu_button(update: Update, context: Ctx) -> None:
         await context.services.faq.prompt(tg_id=who[0], chat_id=who[1])
         await query.answer()
         return
+    if MENU_KEYS[press.obj_id] == "support":
+        await context.services.support_desk.home(tg_id=who[0], chat_id=who[1])
+        await query.answer()
+        return
     if MENU_KEYS[press.obj_id] == "trainer":
         await context.services.faq_editor.home(tg_id=who[0], chat_id=who[1])
         await query.answer()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from telegram import Chat, Message, Update
 from telegram.ext import BaseHandler as PTBHandler
-from telegram.ext import CallbackQueryHandler, MessageHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.i18n import N_
 from handlers import callbacks
@@ -18,6 +18,18 @@ CLAIM_TOASTS = {
     "stale": N_("Ticket {number} changed meanwhile; the card shows it as it is now."),
     "closed": N_("Ticket {number} is no longer open."),
     "resolved": N_("Ticket {number} is resolved; the requester has been told."),
+}
+
+CLOSE_TOASTS = {
+    "closed": N_("Closed. Thank you!"),
+    "already": N_("This ticket is already closed."),
+    "stale": N_("The ticket changed meanwhile; please try again."),
+}
+RATE_TOASTS = {
+    "rated": N_("Thank you for your rating."),
+    "already": N_("You have already rated this ticket."),
+    "open": N_("The ticket is still open: rate it once it is solved."),
+    "stale": N_("The ticket changed meanwhile; please try again."),
 }
 
 # What a message that is not text is called in the ticket's history.
@@ -107,9 +119,27 @@ async def on_button(update: Update, context: Ctx) -> None:
     if press.action == "sd.add":
         await desk.start_writing(tg_id=user.id, chat_id=chat.id, ticket_id=press.obj_id)
         await query.answer()
+    elif press.action == "sd.cat":
+        await desk.choose_category(tg_id=user.id, chat_id=chat.id, index=press.obj_id)
+        await query.answer()
+    elif press.action == "sd.close":
+        outcome = await desk.close(tg_id=user.id, chat_id=chat.id, ticket_id=press.obj_id)
+        await query.answer(tr.gettext(CLOSE_TOASTS[outcome]))
+    elif press.action == "sd.rate":
+        outcome = await desk.rate(
+            tg_id=user.id, chat_id=chat.id, ticket_id=press.obj_id, stars=press.version
+        )
+        await query.answer(tr.gettext(RATE_TOASTS[outcome]))
     else:
         await desk.stop_writing(tg_id=user.id)
         await query.answer(tr.gettext("Done. Your messages are with the desk."))
+
+
+async def on_support_command(update: Update, context: Ctx) -> None:
+    """/support: the requester's open tickets and the categories to open one."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is not None and chat is not None and chat.type == Chat.PRIVATE:
+        await context.services.support_desk.home(tg_id=user.id, chat_id=chat.id)
 
 
 def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
@@ -138,5 +168,6 @@ def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
     return [
         (0, MessageHandler(private & other_media, on_private_media)),
         (0, MessageHandler(in_topic, on_desk_message)),
-        (0, CallbackQueryHandler(on_button, pattern=r"^sd\.(claim|res|add|done):")),
+        (0, CommandHandler("support", on_support_command, filters=private)),
+        (0, CallbackQueryHandler(on_button, pattern=r"^sd\.(claim|res|add|done|cat|close|rate):")),
     ]

@@ -19,49 +19,38 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from bot import access
-from bot.errors import NotRegisteredError, PermissionDeniedError
+from bot.errors import BadCallbackError, NotRegisteredError, PermissionDeniedError
 from bot.messaging.services import PRIORITY_INTERACTIVE, PRIORITY_NOTIFY
 from bot.people.domain import Role
 from bot.runtime import Runtime
+from bot.support.intake import Context, open_ticket
+from bot.support.topic import (
+    CATEGORIES,
+    OPEN,
+    REOPEN_WITHIN,
+    WRITING_FOR,
+    is_note,
+    post_card,
+    ticket_topic,
+)
 from storage.tables.support import SupportMessage, SupportTicket
 from storage.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
-OPEN = ("new", "claimed", "waiting")
-WRITING_FOR = timedelta(minutes=30)  # how long "writing to a ticket" lasts after a message
-REOPEN_WITHIN = timedelta(hours=72)  # a message this soon after resolution reopens the ticket
-SUMMARY_MESSAGES = 3  # on the card: the last few messages, for a topic re-created after deletion
-NOTE_PREFIXES = ("#", "!note")
-_QUOTE = 300  # characters of a message quoted on the card
-
-
-def ticket_topic(ticket_id: int) -> str:
-    """The forum topic (and living card) key of a ticket."""
-    return f"ticket:{ticket_id}"
-
-
-def is_note(text: str | None) -> bool:
-    """An internal note: never relayed to the requester."""
-    stripped = (text or "").lstrip()
-    return stripped.startswith("#") or stripped.lower().startswith("!note")
-
-
-def topic_name(number: str, name: str, subject: str) -> str:
-    """The topic's title: number, requester, subject (Telegram allows 128 characters)."""
-    title = f"{number} {name} · {subject}".strip()
-    return title if len(title) <= 128 else title[:127] + "…"
+HOME_TICKETS = 5  # open tickets listed on /support
+LOW_RATING = 2  # at or below: the administrators hear of it
 
 
 @dataclass(frozen=True)
 class Relayed:
     """What happened to a message from either side."""
 
-    # relayed | note | duplicate | unreachable | reopened | not_agent | not_ours
+    # opened | relayed | note | duplicate | unreachable | reopened | not_agent | not_ours
     outcome: str
     number: str | None = None
 
@@ -73,68 +62,204 @@ class Claim:
     by: str | None = None
 
 
-async def card_facts(uow: UnitOfWork, ticket: SupportTicket) -> dict[str, Any]:
-    """Everything the desk card shows, as facts for its renderer."""
-    assert ticket.id is not None
-    requester = await uow.people.get(ticket.requester_id)
-    department = (
-        await uow.people.department(requester.department_id) if requester is not None else None
-    )
-    roles = sorted(await uow.people.roles_of(ticket.requester_id)) if requester else []
-    assignee = await uow.people.get(ticket.assignee_id) if ticket.assignee_id else None
-    recent = await uow.support.last_messages(ticket.id, SUMMARY_MESSAGES)
-    return {
-        "ticket_id": ticket.id,
-        "number": ticket.number,
-        "version": ticket.version,
-        "status": ticket.status,
-        "priority": ticket.priority,
-        "category": ticket.category,
-        "subject": ticket.subject,
-        "name": requester.name if requester is not None else "",
-        "department": department.name if department is not None else "",
-        "roles": roles,
-        "assignee": assignee.name if assignee is not None else None,
-        "unreachable": ticket.unreachable,
-        "created_at": ticket.created_at.isoformat(),
-        "recent": [
-            {"author": m.author, "text": m.body[:_QUOTE]}
-            for m in recent
-            if m.author in ("user", "agent")
-        ],
-    }
-
-
-async def post_card(uow: UnitOfWork, ticket: SupportTicket, *, now: datetime) -> None:
-    """Declare the ticket's topic (first call) and queue its card, new or edited in place."""
-    assert ticket.id is not None and ticket.desk_chat_id is not None
-    key = ticket_topic(ticket.id)
-    facts = await card_facts(uow, ticket)
-    await uow.outbox.ensure_topic(
-        key,
-        chat_id=ticket.desk_chat_id,
-        name=topic_name(ticket.number, str(facts["name"]), ticket.subject),
-        now=now,
-        card_key=key,
-    )
-    await uow.outbox.add(
-        chat_id=ticket.desk_chat_id,
-        kind="support.card",
-        now=now,
-        facts=facts,
-        ref_id=ticket.id,
-        priority=PRIORITY_NOTIFY,
-        card_key=key,
-        topic_key=key,
-    )
-
-
 class DeskService:
     """The agents' side (claim, resolve, replies in the topic) and the requester's messages."""
 
-    def __init__(self, runtime: Runtime, *, default_locale: str) -> None:
+    def __init__(
+        self, runtime: Runtime, *, default_locale: str, desk_chat_id: int | None = None
+    ) -> None:
         self._rt = runtime
         self._default_locale = default_locale
+        self._desk_chat_id = desk_chat_id
+
+    # --- the requester's side ----------------------------------------------------------------
+    async def home(self, *, tg_id: int, chat_id: int) -> None:
+        """/support: the requester's open tickets, and the categories to open a new one."""
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            actor = await access.authorize(
+                uow, tg_id, "menu.support", default_locale=self._default_locale
+            )
+            tickets = list(await uow.support.open_tickets_of(actor.staff_id))[:HOME_TICKETS]
+            await uow.outbox.add(
+                chat_id=chat_id,
+                kind="support.home",
+                staff_id=actor.staff_id,
+                now=now,
+                facts={
+                    "tickets": [
+                        {
+                            "id": t.id,
+                            "number": t.number,
+                            "status": t.status,
+                            "subject": t.subject,
+                        }
+                        for t in tickets
+                    ]
+                },
+                priority=PRIORITY_INTERACTIVE,
+            )
+            await uow.commit()
+
+    async def choose_category(self, *, tg_id: int, chat_id: int, index: int) -> None:
+        """A category was picked: the requester's next message opens a ticket in it."""
+        if not 0 <= index < len(CATEGORIES):
+            raise BadCallbackError()
+        now = self._rt.clock()
+        category = CATEGORIES[index][0]
+        async with self._rt.uow() as uow:
+            actor = await access.authorize(
+                uow, tg_id, "menu.support", default_locale=self._default_locale
+            )
+            await uow.support.start_writing(
+                actor.staff_id, None, until=now + WRITING_FOR, category=category
+            )
+            await uow.outbox.add(
+                chat_id=chat_id,
+                kind="support.describe",
+                staff_id=actor.staff_id,
+                now=now,
+                facts={"category": category},
+                priority=PRIORITY_INTERACTIVE,
+            )
+            await uow.commit()
+
+    async def close(self, *, tg_id: int, chat_id: int, ticket_id: int) -> str:
+        """The requester says it is solved: closed, and asked once for a rating."""
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            actor, ticket = await self._own_ticket(uow, tg_id, ticket_id)
+            if ticket.status == "closed":
+                return "already"
+            if not await uow.support.change(
+                ticket_id, version=ticket.version, status="closed", closed_at=now, updated_at=now
+            ):
+                return "stale"
+            await uow.support.add_message(
+                SupportMessage(
+                    ticket_id=ticket_id,
+                    at=now,
+                    author="bot",
+                    staff_id=actor.staff_id,
+                    body="closed by the requester",
+                )
+            )
+            await uow.support.stop_writing(actor.staff_id)
+            await self._ask_rating(uow, ticket, chat_id, actor.staff_id, now=now)
+            if ticket.desk_chat_id is not None:
+                await post_card(uow, ticket, now=now)
+            await uow.audit.append(
+                actor_id=actor.staff_id,
+                action="ticket.close",
+                obj=f"ticket:{ticket.number}",
+                details={"by": "requester"},
+                now=now,
+            )
+            await uow.commit()
+        return "closed"
+
+    async def _ask_rating(
+        self, uow: UnitOfWork, ticket: SupportTicket, chat_id: int, staff_id: int, *, now: datetime
+    ) -> None:
+        assert ticket.id is not None
+        await uow.outbox.add(
+            chat_id=chat_id,
+            kind="support.rate",
+            staff_id=staff_id,
+            now=now,
+            facts={"ticket_id": ticket.id, "number": ticket.number, "rating": ticket.rating},
+            ref_id=ticket.id,
+            priority=PRIORITY_INTERACTIVE,
+            card_key=f"rate:{ticket.id}",
+        )
+
+    async def rate(self, *, tg_id: int, chat_id: int, ticket_id: int, stars: int) -> str:
+        """1-5 stars, once per ticket; a low rating (≤ 2) is sent to the administrators."""
+        if not 1 <= stars <= 5:
+            raise BadCallbackError()
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            actor, ticket = await self._own_ticket(uow, tg_id, ticket_id)
+            if ticket.rating is not None:
+                return "already"
+            if ticket.status not in ("resolved", "closed"):
+                return "open"
+            if not await uow.support.change(
+                ticket_id, version=ticket.version, rating=stars, updated_at=now
+            ):
+                return "stale"
+            await self._ask_rating(uow, ticket, chat_id, actor.staff_id, now=now)  # the thanks
+            if ticket.desk_chat_id is not None:
+                await post_card(uow, ticket, now=now)
+            if stars <= LOW_RATING:
+                for lead in await uow.people.staff_with_role(Role.ADMIN.value):
+                    if lead.telegram_id is None or lead.id is None:
+                        continue
+                    await uow.outbox.add(
+                        chat_id=lead.telegram_id,
+                        kind="support.low_rating",
+                        staff_id=lead.id,
+                        now=now,
+                        facts={"number": ticket.number, "stars": stars, "name": actor.name},
+                        ref_id=ticket_id,
+                        priority=PRIORITY_NOTIFY,
+                    )
+            await uow.audit.append(
+                actor_id=actor.staff_id,
+                action="ticket.rate",
+                obj=f"ticket:{ticket.number}",
+                details={"stars": stars},
+                now=now,
+            )
+            await uow.commit()
+        return "rated"
+
+    async def _open_from_message(
+        self,
+        uow: UnitOfWork,
+        actor: access.Actor,
+        category: str | None,
+        *,
+        chat_id: int,
+        message_id: int,
+        text: str | None,
+        media: str | None,
+        now: datetime,
+    ) -> SupportTicket:
+        """The first message after picking a category opens the ticket (a media message is
+        copied into its topic too: the card quotes only text)."""
+        ticket = await open_ticket(
+            uow,
+            requester=actor,
+            context=Context(question=text or f"[{media or 'message'}]"),
+            source="menu",
+            chat_id=chat_id,
+            now=now,
+            desk_chat_id=self._desk_chat_id,
+            desk_locale=self._default_locale,
+            category=category,
+        )
+        assert ticket.id is not None
+        if media is not None and ticket.desk_chat_id is not None:
+            relay_id = await uow.support.add_relay(
+                ticket_id=ticket.id,
+                direction="in",
+                src_chat_id=chat_id,
+                src_message_id=message_id,
+                dst_chat_id=ticket.desk_chat_id,
+                at=now,
+            )
+            await uow.outbox.add(
+                chat_id=ticket.desk_chat_id,
+                kind="support.relay_in",
+                now=now,
+                facts={"from_chat": chat_id, "message_id": message_id, "number": ticket.number},
+                ref_id=ticket.id,
+                priority=PRIORITY_NOTIFY,
+                dedupe_key=f"relay:{relay_id}",
+                topic_key=ticket_topic(ticket.id),
+            )
+        return ticket
 
     async def topic_card(self, uow: UnitOfWork, topic_key: str, now: datetime) -> bool:
         """A ticket's topic is being created again: queue its card drawn now (the summary
@@ -361,6 +486,19 @@ class DeskService:
             writing = await uow.support.writing(actor.staff_id)
             if writing is None or writing.until < now:
                 return Relayed("not_ours")
+            if writing.ticket_id is None:  # /support → category → this message opens it
+                opened = await self._open_from_message(
+                    uow,
+                    actor,
+                    writing.category,
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    text=text,
+                    media=media,
+                    now=now,
+                )
+                await uow.commit()
+                return Relayed("opened", opened.number)
             ticket = await uow.support.ticket(writing.ticket_id)
             if ticket is None or ticket.id is None:
                 return Relayed("not_ours")

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from bot.access import Actor
 from bot.messaging.services import PRIORITY_INTERACTIVE, PRIORITY_NOTIFY
-from bot.support.desk import WRITING_FOR, post_card, ticket_topic
+from bot.support.topic import WRITING_FOR, post_card, ticket_topic
 from storage.tables.support import SupportMessage, SupportTicket
 from storage.uow import UnitOfWork
 
@@ -52,6 +52,7 @@ async def open_ticket(
     desk_chat_id: int | None,
     desk_locale: str,
     faq_question_id: int | None = None,
+    category: str | None = None,
 ) -> SupportTicket:
     """Create the ticket with its first messages, tell the user and the desk; caller commits."""
     year = now.year
@@ -67,6 +68,7 @@ async def open_ticket(
             created_at=now,
             updated_at=now,
             desk_chat_id=desk_chat_id,
+            category=category,
         )
     )
     assert ticket.id is not None

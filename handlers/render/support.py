@@ -9,6 +9,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.i18n import N_, Translator
 from bot.messaging.outgoing import Outgoing
 from bot.people.domain import ROLE_LABELS
+from bot.support.topic import CATEGORIES
 from handlers.callbacks import Press, encode
 from handlers.render import Rendered, living_card, renders
 
@@ -137,9 +138,11 @@ def card(out: Outgoing, tr: Translator) -> Rendered:
         tr.gettext(
             "Priority: {priority} · Category: {category}",
             priority=tr.gettext(PRIORITY.get(str(facts.get("priority")), PRIORITY["normal"])),
-            category=html.escape(str(facts.get("category") or "—")),
+            category=html.escape(category_label(facts.get("category"), tr)),
         )
     )
+    if facts.get("rating"):
+        lines.append(tr.gettext("Rated: {stars}", stars="⭐" * int(facts["rating"])))
     assignee = facts.get("assignee")
     lines.append(
         tr.gettext("Owner: {name}", name=html.escape(str(assignee)))
@@ -202,15 +205,103 @@ def unreachable(out: Outgoing, tr: Translator) -> Rendered:
 
 @renders("support.resolved")
 def resolved(out: Outgoing, tr: Translator) -> Rendered:
+    ticket_id = int(out.facts["ticket_id"])
     return Rendered(
         "send",
         tr.gettext(
-            "✅ The support desk has resolved ticket <b>{number}</b>. If the problem is still "
-            "there, tap the button below and write to the desk.",
+            "✅ The support desk has resolved ticket <b>{number}</b>. Is the problem solved? "
+            "If it is still there, tap “Still a problem” and write to the desk.",
             number=html.escape(str(out.facts.get("number", ""))),
         ),
         InlineKeyboardMarkup(
-            [[_button(tr.gettext("✍️ Still a problem"), "sd.add", int(out.facts["ticket_id"]))]]
+            [
+                [
+                    _button(tr.gettext("✅ Solved"), "sd.close", ticket_id),
+                    _button(tr.gettext("✍️ Still a problem"), "sd.add", ticket_id),
+                ]
+            ]
+        ),
+    )
+
+
+def category_label(key: object, tr: Translator) -> str:
+    labels = dict(CATEGORIES)
+    return tr.gettext(labels[str(key)]) if str(key) in labels else "—"
+
+
+@renders("support.home")
+def home(out: Outgoing, tr: Translator) -> Rendered:
+    """/support: the requester's open tickets, then the categories to open a new one."""
+    tickets = [t for t in out.facts.get("tickets") or [] if isinstance(t, dict)]
+    lines = [tr.gettext("🛟 <b>Support desk</b>")]
+    rows: list[list[InlineKeyboardButton]] = []
+    if tickets:
+        lines.append(tr.gettext("Your open tickets:"))
+        for t in tickets:
+            number = html.escape(str(t.get("number", "")))
+            status = tr.gettext(STATUS.get(str(t.get("status")), STATUS["new"]))
+            lines.append(
+                f"• <b>{number}</b> · {status} · {html.escape(str(t.get('subject', '')))}"
+            )
+            rows.append(
+                [
+                    _button(tr.gettext("✍️ {number}", number=number), "sd.add", int(t["id"])),
+                    _button(tr.gettext("✅ Solved"), "sd.close", int(t["id"])),
+                ]
+            )
+    lines.append(tr.gettext("What is the new problem about?"))
+    for index, (_, label) in enumerate(CATEGORIES):
+        rows.append([_button(tr.gettext(label), "sd.cat", index)])
+    return Rendered("send", "\n".join(lines), InlineKeyboardMarkup(rows))
+
+
+@renders("support.describe")
+def describe(out: Outgoing, tr: Translator) -> Rendered:
+    return Rendered(
+        "send",
+        tr.gettext(
+            "{category}: describe the problem in a message. A screenshot, a file or a voice "
+            "message works too; you can add more after the ticket opens.",
+            category=html.escape(category_label(out.facts.get("category"), tr)),
+        ),
+    )
+
+
+@renders("support.rate")
+def rate(out: Outgoing, tr: Translator) -> Rendered:
+    """After closing: rate the help once; then the same card says thank you."""
+    rating = out.facts.get("rating")
+    number = html.escape(str(out.facts.get("number", "")))
+    if rating:
+        return living_card(
+            out,
+            tr.gettext(
+                "Ticket <b>{number}</b> is closed. Thank you for rating it {stars}.",
+                number=number,
+                stars="⭐" * int(rating),
+            ),
+        )
+    ticket_id = int(out.facts["ticket_id"])
+    stars = [_button("⭐" * n, "sd.rate", ticket_id, n) for n in range(1, 6)]
+    return living_card(
+        out,
+        tr.gettext(
+            "Ticket <b>{number}</b> is closed. How well did the support desk help you?",
+            number=number,
+        ),
+        [stars[:3], stars[3:]],
+    )
+
+
+@renders("support.low_rating")
+def low_rating(out: Outgoing, tr: Translator) -> Rendered:
+    return Rendered(
+        "send",
+        tr.gettext(
+            "⚠️ {name} rated ticket <b>{number}</b> {stars}: please look at how it went.",
+            name=html.escape(str(out.facts.get("name", ""))),
+            number=html.escape(str(out.facts.get("number", ""))),
+            stars="⭐" * int(out.facts.get("stars", 1)),
         ),
     )
 

@@ -114,13 +114,15 @@ class SupportRepo:
     async def writing(self, staff_id: int) -> SupportWriting | None:
         return await self.session.get(SupportWriting, staff_id)
 
-    async def start_writing(self, staff_id: int, ticket_id: int, *, until: datetime) -> None:
+    async def start_writing(
+        self, staff_id: int, ticket_id: int | None, *, until: datetime, category: str | None = None
+    ) -> None:
+        """The user's next messages go to this ticket (None: the next one opens a ticket)."""
+        values = {"ticket_id": ticket_id, "category": category, "until": until}
         await self.session.exec(
             insert_for(self.session)(SupportWriting)
-            .values(staff_id=staff_id, ticket_id=ticket_id, until=until)
-            .on_conflict_do_update(
-                index_elements=["staff_id"], set_={"ticket_id": ticket_id, "until": until}
-            )
+            .values(staff_id=staff_id, **values)
+            .on_conflict_do_update(index_elements=["staff_id"], set_=values)
         )
 
     async def stop_writing(self, staff_id: int) -> None:

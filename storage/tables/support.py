@@ -92,14 +92,16 @@ class SupportRelay(SQLModel, table=True):
 
 
 class SupportWriting(SQLModel, table=True):
-    """A user is writing to one of their tickets: their next messages are relayed to it."""
+    """A user is writing to one of their tickets: their next messages are relayed to it; or,
+    with no ticket yet, their next message opens one in ``category`` (from /support)."""
 
     __tablename__ = "support_writing"
 
     staff_id: int = Field(
         sa_column=Column(Integer, ForeignKey("staff.id"), primary_key=True, autoincrement=False)
     )
-    ticket_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("support_ticket.id"), nullable=False)
+    ticket_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("support_ticket.id"), nullable=True)
     )
+    category: str | None = Field(default=None, max_length=40)
     until: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

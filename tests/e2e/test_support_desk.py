@@ -30,6 +30,7 @@ class Desk:
     first: Phone  # 杨帆
     second: Phone  # 李娜
     user: Phone  # 孙浩
+    lead: Phone  # 王主任, an administrator
 
 
 @pytest.fixture
@@ -49,9 +50,10 @@ async def desk(emulator: BotApiEmulator, tmp_path: Path, db_url: str) -> AsyncIt
         first = await org.phone("support;staff", name="杨帆", language_code="en")
         second = await org.phone("support;staff", name="李娜", language_code="en")
         user = await org.phone(name="孙浩", department="城市建设科", language_code="en")
+        lead = await org.phone("admin;staff", name="王主任", language_code="en")
         group.add_member(first)
         group.add_member(second)
-        yield Desk(bot, group, first, second, user)
+        yield Desk(bot, group, first, second, user, lead)
     finally:
         await bot.stop()
 
@@ -162,7 +164,7 @@ async def test_a_ticket_is_worked_in_its_own_topic(desk: Desk, emulator: BotApiE
         == f"Ticket {number} is resolved; the requester has been told."
     )
     told = await user.wait_message(containing="has resolved ticket", after=start)
-    assert _labels(told) == ["✍️ Still a problem"]
+    assert _labels(told) == ["✅ Solved", "✍️ Still a problem"]
     final = await group.wait_edit(claimed)
     assert "✅ 已解决" in final.text and not final.buttons
     async with desk.bot.services.runtime.detached_uow() as uow:
@@ -254,3 +256,60 @@ async def test_a_requester_who_blocked_the_bot_is_marked_unreachable(desk: Desk)
     async with desk.bot.services.runtime.detached_uow() as uow:
         ticket = await uow.support.ticket_by_number(number)
         assert ticket is not None and ticket.unreachable
+
+
+async def test_support_opens_a_ticket_in_a_category_closed_and_rated_once(desk: Desk) -> None:
+    group, user, agent, lead = desk.group, desk.user, desk.first, desk.lead
+    start = user.last_message()
+    await user.command("/support")
+    home = await user.wait_message(containing="What is the new problem about?", after=start)
+    assert _labels(home) == [
+        "Account and login",
+        "Documents and approvals",
+        "Reimbursement",
+        "Devices and network",
+        "Something else",
+    ]
+    await user.press("Devices and network", message=home)
+    await user.wait_message(containing="describe the problem", after=home)
+    await user.send("投影仪连不上笔记本")
+    opened = await user.wait_message(containing="is open", after=home)
+    number = opened.text.split("Ticket ", 1)[1].split(" ", 1)[0]
+    thread = await _topic(group, number)
+    card = await group.wait_message(
+        containing=number, where=lambda m: m.message_thread_id == thread and bool(m.buttons)
+    )
+    assert "类别：设备与网络" in card.text and "投影仪连不上笔记本" in card.text
+    await user.upload_photo(b"\xff\xd8 a photo of the cable")  # still writing: into the topic
+    photo = await group.wait_message(where=lambda m: m.kind == "photo", after=card)
+    assert photo.message_thread_id == thread
+
+    # /support lists the open ticket.
+    before = user.last_message()
+    await user.command("/support")
+    listed = await user.wait_message(containing="Your open tickets", after=before)
+    assert number in listed.text and f"✍️ {number}" in _labels(listed)
+
+    await group.press(agent, "✅ 标记解决", card)
+    told = await user.wait_message(containing="has resolved ticket", after=listed)
+    pressed = await user.press("✅ Solved", message=told)
+    assert await toast(user, pressed) == "Closed. Thank you!"
+    ask = await user.wait_message(containing="How well did the support desk help", after=told)
+    assert _labels(ask) == ["⭐", "⭐⭐", "⭐⭐⭐", "⭐⭐⭐⭐", "⭐⭐⭐⭐⭐"]
+    pressed = await user.press("⭐⭐", message=ask)
+    assert await toast(user, pressed) == "Thank you for your rating."
+    thanked = await user.wait_edit(ask)
+    assert "Thank you for rating it ⭐⭐" in thanked.text and not thanked.buttons
+    alert = await lead.wait_message(containing=number)
+    assert "孙浩" in alert.text and "⭐⭐" in alert.text
+    async with desk.bot.services.runtime.detached_uow() as uow:
+        ticket = await uow.support.ticket_by_number(number)
+        assert ticket is not None and ticket.status == "closed" and ticket.rating == 2
+        assert ticket.category == "devices" and ticket.closed_at is not None
+    again = await user.press_data(f"sd.rate:{ticket.id}:5", message=ask)
+    assert await toast(user, again) == "You have already rated this ticket."
+    pressed = await user.press_data(f"sd.close:{ticket.id}:0", message=told)
+    assert await toast(user, pressed) == "This ticket is already closed."
+    # Somebody else's ticket is refused like a forged button.
+    forged = await desk.second.press_data(f"sd.close:{ticket.id}:0")
+    assert "not" in (await toast(desk.second, forged)).lower()

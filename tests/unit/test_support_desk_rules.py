@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.support.desk import is_note, ticket_topic, topic_name
+from bot.support.topic import is_note, ticket_topic, topic_name
 
 
 def test_notes_start_with_a_hash_or_bang_note() -> None:

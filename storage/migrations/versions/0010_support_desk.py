@@ -80,7 +80,8 @@ def upgrade() -> None:
     op.create_table(
         "support_writing",
         sa.Column("staff_id", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("ticket_id", sa.Integer(), nullable=False),
+        sa.Column("ticket_id", sa.Integer(), nullable=True),
+        sa.Column("category", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
         sa.Column("until", storage.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["staff_id"], ["staff.id"]),
         sa.ForeignKeyConstraint(["ticket_id"], ["support_ticket.id"]),

@@ -1,0 +1,100 @@
+"""A ticket's topic in the desk group and the card at its top: what opening a ticket and
+working it both post (bot/support/intake.py, bot/support/desk.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.i18n import N_
+from bot.messaging.services import PRIORITY_NOTIFY
+from storage.tables.support import SupportTicket
+from storage.uow import UnitOfWork
+
+OPEN = ("new", "claimed", "waiting")
+# What a ticket is about: the requester picks one when opening it from /support.
+CATEGORIES: tuple[tuple[str, str], ...] = (
+    ("account", N_("Account and login")),
+    ("documents", N_("Documents and approvals")),
+    ("expenses", N_("Reimbursement")),
+    ("devices", N_("Devices and network")),
+    ("other", N_("Something else")),
+)
+WRITING_FOR = timedelta(minutes=30)  # how long "writing to a ticket" lasts after a message
+REOPEN_WITHIN = timedelta(hours=72)  # a message this soon after resolution reopens the ticket
+SUMMARY_MESSAGES = 3  # on the card: the last few messages, for a topic re-created after deletion
+NOTE_PREFIXES = ("#", "!note")
+_QUOTE = 300  # characters of a message quoted on the card
+
+
+def ticket_topic(ticket_id: int) -> str:
+    """The forum topic (and living card) key of a ticket."""
+    return f"ticket:{ticket_id}"
+
+
+def is_note(text: str | None) -> bool:
+    """An internal note: never relayed to the requester."""
+    return (text or "").lstrip().lower().startswith(NOTE_PREFIXES)
+
+
+def topic_name(number: str, name: str, subject: str) -> str:
+    """The topic's title: number, requester, subject (Telegram allows 128 characters)."""
+    title = f"{number} {name} · {subject}".strip()
+    return title if len(title) <= 128 else title[:127] + "…"
+
+
+async def card_facts(uow: UnitOfWork, ticket: SupportTicket) -> dict[str, Any]:
+    """Everything the desk card shows, as facts for its renderer."""
+    assert ticket.id is not None
+    requester = await uow.people.get(ticket.requester_id)
+    department = (
+        await uow.people.department(requester.department_id) if requester is not None else None
+    )
+    roles = sorted(await uow.people.roles_of(ticket.requester_id)) if requester else []
+    assignee = await uow.people.get(ticket.assignee_id) if ticket.assignee_id else None
+    recent = await uow.support.last_messages(ticket.id, SUMMARY_MESSAGES)
+    return {
+        "ticket_id": ticket.id,
+        "number": ticket.number,
+        "version": ticket.version,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "category": ticket.category,
+        "subject": ticket.subject,
+        "name": requester.name if requester is not None else "",
+        "department": department.name if department is not None else "",
+        "roles": roles,
+        "assignee": assignee.name if assignee is not None else None,
+        "unreachable": ticket.unreachable,
+        "rating": ticket.rating,
+        "created_at": ticket.created_at.isoformat(),
+        "recent": [
+            {"author": m.author, "text": m.body[:_QUOTE]}
+            for m in recent
+            if m.author in ("user", "agent")
+        ],
+    }
+
+
+async def post_card(uow: UnitOfWork, ticket: SupportTicket, *, now: datetime) -> None:
+    """Declare the ticket's topic (first call) and queue its card, new or edited in place."""
+    assert ticket.id is not None and ticket.desk_chat_id is not None
+    key = ticket_topic(ticket.id)
+    facts = await card_facts(uow, ticket)
+    await uow.outbox.ensure_topic(
+        key,
+        chat_id=ticket.desk_chat_id,
+        name=topic_name(ticket.number, str(facts["name"]), ticket.subject),
+        now=now,
+        card_key=key,
+    )
+    await uow.outbox.add(
+        chat_id=ticket.desk_chat_id,
+        kind="support.card",
+        now=now,
+        facts=facts,
+        ref_id=ticket.id,
+        priority=PRIORITY_NOTIFY,
+        card_key=key,
+        topic_key=key,
+    )
