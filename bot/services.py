@@ -87,6 +87,7 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         rt, default_locale=settings.default_locale, desk_chat_id=settings.desk_chat_id
     )
     delivery.register_topic_card("ticket:", desk.topic_card)
+    delivery.register_reachability(desk.reachability)
     return Services(
         runtime=rt,
         settings=settings,

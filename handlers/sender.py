@@ -28,7 +28,14 @@ from datetime import timedelta
 from functools import partial
 from typing import TypeVar
 
-from telegram import Bot, InlineKeyboardMarkup, InputFile, LinkPreviewOptions, Message
+from telegram import (
+    Bot,
+    InlineKeyboardMarkup,
+    InputFile,
+    LinkPreviewOptions,
+    Message,
+    ReplyParameters,
+)
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -642,6 +649,11 @@ class OutboxSender:
                 reply_markup=rendered.reply_markup,
                 link_preview_options=preview,
                 message_thread_id=thread_id,
+                reply_parameters=(
+                    ReplyParameters(rendered.reply_to, allow_sending_without_reply=True)
+                    if rendered.reply_to is not None
+                    else None
+                ),
             )
             return sent.message_id
         if rendered.method == "copy":

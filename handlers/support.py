@@ -98,6 +98,28 @@ async def on_desk_message(update: Update, context: Ctx) -> None:
     )
 
 
+async def on_edited(update: Update, context: Ctx) -> None:
+    """An edited message: the requester's (noted in the topic) or an agent's (mirrored)."""
+    user, chat, message = update.effective_user, update.effective_chat, update.edited_message
+    if user is None or chat is None or message is None or user.is_bot:
+        return
+    desk = context.services.support_desk
+    if chat.type == Chat.PRIVATE:
+        await desk.user_edit(
+            tg_id=user.id,
+            chat_id=chat.id,
+            message_id=message.message_id,
+            text=message.text or message.caption,
+        )
+    elif message.message_thread_id is not None:
+        await desk.agent_edit(
+            tg_id=user.id,
+            chat_id=chat.id,
+            message_id=message.message_id,
+            html_text=message.text_html if message.text else None,
+        )
+
+
 async def on_button(update: Update, context: Ctx) -> None:
     """sd.claim / sd.res in the desk group; sd.add / sd.done in the requester's chat."""
     query, user, chat = update.callback_query, update.effective_user, update.effective_chat
@@ -169,5 +191,6 @@ def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
         (0, MessageHandler(private & other_media, on_private_media)),
         (0, MessageHandler(in_topic, on_desk_message)),
         (0, CommandHandler("support", on_support_command, filters=private)),
+        (0, MessageHandler(filters.UpdateType.EDITED_MESSAGE, on_edited)),
         (0, CallbackQueryHandler(on_button, pattern=r"^sd\.(claim|res|add|done|cat|close|rate):")),
     ]

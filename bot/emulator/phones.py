@@ -164,6 +164,23 @@ class _ChatView:
         )
         return self._push_message(record)
 
+    def _edit(self, user: UserRecord, message_id: int, text: str) -> int:
+        record = self._chat.messages.get(message_id)
+        if record is None or record.from_bot or record.sender_id != user.id:
+            raise KeyError(f"no message {message_id} of user {user.id} in chat {self.chat_id}")
+        now = time.time()
+        record.versions.append(MessageVersion(text, _command_entities(text), None, None, now))
+        record.edit_date = int(now)
+        payload = self._state.message_json(record)
+        self._state.publish(
+            {
+                "type": "edit",
+                "chat_id": record.chat_id,
+                "message": self._state.snapshot(record).to_json(),
+            }
+        )
+        return self._state.push_update("edited_message", payload, f"chat:{self.chat_id}").update_id
+
     def _push_message(self, record: MessageRecord) -> int:
         payload = self._state.message_json(record)
         update_id = self._state.push_update("message", payload, f"chat:{self.chat_id}").update_id
@@ -312,14 +329,7 @@ class Phone(_ChatView):
     async def edit(self, message_id: int, text: str) -> int:
         """Edit one of this user's own text messages; returns the edited_message update_id."""
         self._ensure_can_write()
-        record = self._chat.messages.get(message_id)
-        if record is None or record.from_bot or record.sender_id != self.user.id:
-            raise KeyError(f"no message {message_id} of this user in chat {self.chat_id}")
-        now = time.time()
-        record.versions.append(MessageVersion(text, _command_entities(text), None, None, now))
-        record.edit_date = int(now)
-        payload = self._state.message_json(record)
-        return self._state.push_update("edited_message", payload, f"chat:{self.chat_id}").update_id
+        return self._edit(self.user, message_id, text)
 
     async def press_data(self, data: str, message: MessageRef = None) -> str:
         """Send a callback query with arbitrary (possibly forged) data."""
@@ -447,6 +457,10 @@ class Group(_ChatView):
         """``phone`` posts ``text`` in the group (optionally in a forum topic)."""
         user = self._member(phone)
         return self._post(user, text, thread_id=self._thread(thread_id), reply_to=reply_to)
+
+    async def edit(self, phone: Phone, message_id: int, text: str) -> int:
+        """``phone`` edits one of its text messages in the group; returns the update_id."""
+        return self._edit(self._member(phone), message_id, text)
 
     async def command(self, phone: Phone, text: str, thread_id: int | None = None) -> int:
         """``phone`` sends a command in the group."""

@@ -34,6 +34,9 @@ _OPEN = ("pending", "inflight")
 
 # Queues a topic's card afresh in the caller's unit of work (topic key, now); False: cannot.
 TopicCard = Callable[[UnitOfWork, str, datetime], Awaitable[bool]]
+# Told, in the same unit of work, that a chat refused us or talks to us again (chat, reachable,
+# now): what else depends on reaching it (a support ticket) follows.
+Reachability = Callable[[UnitOfWork, int, bool, datetime], Awaitable[None]]
 
 
 class DeliveryUnavailableError(DomainError):
@@ -54,6 +57,7 @@ class DeliveryService:
         self._default_locale = default_locale
         self._max_attempts = max_attempts
         self._topic_cards: dict[str, TopicCard] = {}
+        self._reachability: list[Reachability] = []
 
     @asynccontextmanager
     async def _unit(self) -> AsyncIterator[UnitOfWork]:
@@ -169,6 +173,15 @@ class DeliveryService:
             await uow.outbox.retry_later(msg_id, not_before=now, error="topic gone")
             await uow.commit()
 
+    def register_reachability(self, listener: Reachability) -> None:
+        """Also tell ``listener`` when a chat becomes unreachable or reachable again."""
+        self._reachability.append(listener)
+
+    async def _tell(self, uow: UnitOfWork, chat_id: int, reachable: bool) -> None:
+        now = self._rt.clock()
+        for listener in self._reachability:
+            await listener(uow, chat_id, reachable, now)
+
     def register_topic_card(self, prefix: str, queue: TopicCard) -> None:
         """Who draws the card of topics whose key starts with ``prefix`` afresh, when such a
         topic must be created again (otherwise its card's last row is sent again as it was)."""
@@ -224,6 +237,7 @@ class DeliveryService:
             await uow.outbox.mark_unreachable(chat_id, now=self._rt.clock(), reason=reason)
             await uow.outbox.mark_failed(msg_id, status="unreachable", error=reason)
             dropped = await uow.outbox.drop_pending_for(chat_id, reason=reason)
+            await self._tell(uow, chat_id, False)
             await uow.commit()
         logger.info("chat %s unreachable: outbox %s and %s queued rows", chat_id, msg_id, dropped)
         return dropped
@@ -236,6 +250,7 @@ class DeliveryService:
         async with self._unit() as uow:
             await uow.outbox.mark_unreachable(chat_id, now=self._rt.clock(), reason=reason)
             dropped = await uow.outbox.drop_pending_for(chat_id, reason=reason)
+            await self._tell(uow, chat_id, False)
             await uow.commit()
         logger.info("chat %s unreachable (%s queued rows dropped)", chat_id, dropped)
         return dropped
@@ -244,6 +259,8 @@ class DeliveryService:
         """The chat wrote to us again: deliver to it again; True if it was marked unreachable."""
         async with self._unit() as uow:
             cleared = await uow.outbox.mark_reachable(chat_id)
+            if cleared:
+                await self._tell(uow, chat_id, True)
             await uow.commit()
         return cleared
 

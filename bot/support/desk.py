@@ -261,6 +261,33 @@ class DeskService:
             )
         return ticket
 
+    async def reachability(
+        self, uow: UnitOfWork, chat_id: int, reachable: bool, now: datetime
+    ) -> None:
+        """The requester blocked the bot (or unblocked it): each of their open tickets says so
+        on its card and in its topic. Registered with the delivery service."""
+        staff = await uow.people.by_telegram_id(chat_id)
+        if staff is None or staff.id is None:
+            return  # a group, or somebody who is not staff
+        for ticket in await uow.support.open_tickets_of(staff.id):
+            if ticket.id is None or ticket.unreachable != reachable:
+                continue  # already known
+            await uow.support.change(
+                ticket.id, version=ticket.version, unreachable=not reachable, updated_at=now
+            )
+            if ticket.desk_chat_id is None:
+                continue
+            await post_card(uow, ticket, now=now)
+            await uow.outbox.add(
+                chat_id=ticket.desk_chat_id,
+                kind="support.reachability",
+                now=now,
+                facts={"number": ticket.number, "reachable": reachable},
+                ref_id=ticket.id,
+                priority=PRIORITY_INTERACTIVE,
+                topic_key=ticket_topic(ticket.id),
+            )
+
     async def topic_card(self, uow: UnitOfWork, topic_key: str, now: datetime) -> bool:
         """A ticket's topic is being created again: queue its card drawn now (the summary
         shows the latest messages). Registered with the delivery service."""
@@ -567,6 +594,75 @@ class DeskService:
                 )
             await uow.commit()
         return Relayed("reopened" if reopened else "relayed", ticket.number)
+
+    async def user_edit(
+        self, *, tg_id: int, chat_id: int, message_id: int, text: str | None
+    ) -> bool:
+        """The requester edited a message already copied into the topic: the topic gets
+        "✏️ edited" with the new words, as a reply to the copy. (Not sent yet: the copy will
+        carry the new words by itself.)"""
+        if not text:
+            return False
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            relay = await uow.support.relay_of(chat_id, message_id)
+            if relay is None or relay.direction != "in" or relay.id is None:
+                return False
+            actor = await access.load_actor(uow, tg_id, default_locale=self._default_locale)
+            ticket = await uow.support.ticket(relay.ticket_id)
+            copy = await uow.outbox.sent_message_of(f"relay:{relay.id}")
+            if ticket is None or ticket.id is None or copy is None:
+                return False
+            await uow.support.add_message(
+                SupportMessage(
+                    ticket_id=ticket.id,
+                    at=now,
+                    author="user",
+                    staff_id=actor.staff_id,
+                    body=f"(edited) {text}",
+                )
+            )
+            await uow.outbox.add(
+                chat_id=copy[0],
+                kind="support.edited",
+                now=now,
+                facts={"text": text[:3500], "reply_to": copy[1]},
+                ref_id=ticket.id,
+                priority=PRIORITY_NOTIFY,
+                topic_key=ticket_topic(ticket.id),
+            )
+            await uow.commit()
+        return True
+
+    async def agent_edit(
+        self, *, tg_id: int, chat_id: int, message_id: int, html_text: str | None
+    ) -> bool:
+        """An agent edited a reply already copied to the requester: the copy is edited too.
+        (Only text: a caption's edit is not mirrored.)"""
+        if not html_text:
+            return False
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            relay = await uow.support.relay_of(chat_id, message_id)
+            if relay is None or relay.direction != "out" or relay.id is None:
+                return False
+            await self._agent(uow, tg_id)
+            copy = await uow.outbox.sent_message_of(f"relay:{relay.id}")
+            ticket = await uow.support.ticket(relay.ticket_id)
+            if copy is None or ticket is None or ticket.id is None:
+                return False
+            requester = await uow.people.get(ticket.requester_id)
+            await uow.outbox.add(
+                chat_id=copy[0],
+                kind="support.edit_copy",
+                staff_id=requester.id if requester is not None else None,
+                now=now,
+                facts={"html": html_text[:4000], "message_id": copy[1]},
+                ref_id=ticket.id,
+                priority=PRIORITY_INTERACTIVE,
+            )
+            await uow.commit()
+        return True
 
     async def _tell_agents(
         self, uow: UnitOfWork, ticket: SupportTicket, text: str, *, now: datetime

@@ -40,6 +40,7 @@ class Rendered:
     file_name: str | None = None
     source_chat_id: int | None = None
     source_message_id: int | None = None
+    reply_to: int | None = None  # send as a reply to this message (if it is still there)
 
 
 def living_card(

@@ -197,10 +197,47 @@ def unreachable(out: Outgoing, tr: Translator) -> Rendered:
         "send",
         tr.gettext(
             "⚠️ This reply did not reach the requester of {number}: they have blocked the bot. "
-            "It is kept on the ticket; they will see the desk's answers once they write again.",
+            "It is kept on the ticket but not delivered; replies reach them again once they "
+            "unblock the bot.",
             number=html.escape(str(out.facts.get("number", ""))),
         ),
     )
+
+
+@renders("support.edited")
+def edited(out: Outgoing, tr: Translator) -> Rendered:
+    """In the topic, replying to the copy: the requester's edited words."""
+    reply_to = out.facts.get("reply_to")
+    return Rendered(
+        "send",
+        tr.gettext("✏️ The requester edited this message:") + "\n" + _quote(out.facts.get("text")),
+        reply_to=int(reply_to) if reply_to is not None else None,
+    )
+
+
+@renders("support.edit_copy")
+def edit_copy(out: Outgoing, tr: Translator) -> Rendered:
+    """The requester's copy of a reply, edited like the agent's original (Telegram's HTML)."""
+    return Rendered(
+        "edit", str(out.facts.get("html", "")), message_id=int(out.facts["message_id"])
+    )
+
+
+@renders("support.reachability")
+def reachability(out: Outgoing, tr: Translator) -> Rendered:
+    number = html.escape(str(out.facts.get("number", "")))
+    if out.facts.get("reachable"):
+        text = tr.gettext(
+            "✅ The requester of {number} can be reached again: replies here reach them.",
+            number=number,
+        )
+    else:
+        text = tr.gettext(
+            "⚠️ The requester of {number} has blocked the bot: replies here cannot reach them "
+            "until they unblock it.",
+            number=number,
+        )
+    return Rendered("send", text)
 
 
 @renders("support.resolved")

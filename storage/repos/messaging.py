@@ -205,6 +205,19 @@ class OutboxRepo:
         )
         return int(result.rowcount)
 
+    async def sent_message_of(self, dedupe_key: str) -> tuple[int, int] | None:
+        """(chat id, message id) of the row with this dedupe key, once it has been sent."""
+        rows = await self.session.exec(
+            select(OutboxMessage.chat_id, OutboxMessage.sent_message_id).where(
+                col(OutboxMessage.dedupe_key) == dedupe_key,
+                col(OutboxMessage.status) == "sent",
+            )
+        )
+        found = rows.first()
+        if found is None or found[1] is None:
+            return None
+        return int(found[0]), int(found[1])
+
     async def get(self, msg_id: int) -> OutboxMessage | None:
         return await self.session.get(OutboxMessage, msg_id)
 

@@ -99,6 +99,16 @@ class SupportRepo:
         found = result.first()
         return int(found[0]) if found is not None else None
 
+    async def relay_of(self, src_chat_id: int, src_message_id: int) -> SupportRelay | None:
+        """The relay of a message (to follow its edits to the copy)."""
+        rows = await self.session.exec(
+            select(SupportRelay).where(
+                col(SupportRelay.src_chat_id) == src_chat_id,
+                col(SupportRelay.src_message_id) == src_message_id,
+            )
+        )
+        return rows.first()
+
     async def open_tickets_of(self, staff_id: int) -> Sequence[SupportTicket]:
         """The requester's tickets that are not closed, newest first."""
         rows = await self.session.exec(

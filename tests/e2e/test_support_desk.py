@@ -245,17 +245,27 @@ async def test_a_requester_who_blocked_the_bot_is_marked_unreachable(desk: Desk)
         containing=number, where=lambda m: m.message_thread_id == thread and bool(m.buttons)
     )
     await desk.bot.settle()
-    user.block()
-    await desk.bot.settle()
-    await group.send(desk.first, "请问还需要帮助吗？", thread)
-    notice = await group.wait_message(containing="屏蔽", after=card)
-    assert notice.message_thread_id == thread and number in notice.text
+    user.block()  # Telegram tells the bot (my_chat_member): the desk hears of it at once
+    blocked = await group.wait_message(containing="屏蔽", after=card)
+    assert blocked.message_thread_id == thread and number in blocked.text
     edited = await group.wait_edit(card)
     assert "提问人已屏蔽机器人" in edited.text
+    await group.send(desk.first, "请问还需要帮助吗？", thread)
+    notice = await group.wait_message(containing="未能送达", after=blocked)
+    assert notice.message_thread_id == thread and number in notice.text
     assert not [m for m in user.messages() if "还需要帮助" in m.text]
     async with desk.bot.services.runtime.detached_uow() as uow:
         ticket = await uow.support.ticket_by_number(number)
         assert ticket is not None and ticket.unreachable
+    user.unblock()
+    back = await group.wait_message(containing="恢复", after=notice)
+    assert back.message_thread_id == thread
+    await desk.bot.settle()
+    latest = next(m for m in group.messages() if m.message_id == card.message_id)
+    assert "提问人已屏蔽机器人" not in latest.text
+    before = user.last_message()
+    await group.send(desk.first, "现在能收到吗？", thread)
+    await user.wait_message(containing="现在能收到吗", after=before)
 
 
 async def test_support_opens_a_ticket_in_a_category_closed_and_rated_once(desk: Desk) -> None:
@@ -313,3 +323,31 @@ async def test_support_opens_a_ticket_in_a_category_closed_and_rated_once(desk: 
     # Somebody else's ticket is refused like a forged button.
     forged = await desk.second.press_data(f"sd.close:{ticket.id}:0")
     assert "not" in (await toast(desk.second, forged)).lower()
+
+
+async def test_edits_are_mirrored_both_ways(desk: Desk) -> None:
+    group, user, agent = desk.group, desk.user, desk.first
+    number = await _open_ticket(user, "打印机一直卡纸，换了纸也不行")
+    thread = await _topic(group, number)
+    await user.send("型号是HP M403")
+    copy = await group.wait_message(
+        containing="HP M403", where=lambda m: m.text == "型号是HP M403"
+    )
+    await desk.bot.settle()
+    mine = next(m for m in user.messages(include_user=True) if m.text == "型号是HP M403")
+    await user.edit(mine.message_id, "型号是HP M404")
+    note = await group.wait_message(containing="HP M404", after=copy)
+    assert note.message_thread_id == thread and note.reply_to_message_id == copy.message_id
+    assert "edited" in note.text or "修改" in note.text
+
+    before = user.last_message()
+    await group.send(agent, "请重启打印机", thread)
+    reply = await user.wait_message(containing="请重启打印机", after=before)
+    await desk.bot.settle()
+    original = next(
+        m for m in group.messages(include_user=True) if not m.from_bot and m.text == "请重启打印机"
+    )
+    await group.edit(agent, original.message_id, "请重启打印机，并清理搓纸轮")
+    mirrored = await user.wait_edit(reply)
+    assert mirrored.text == "请重启打印机，并清理搓纸轮"
+    assert len([m for m in user.messages() if "请重启打印机" in m.text]) == 1
