@@ -38,6 +38,7 @@ _ENV = {
     "GOVBOT_FAQ_DIGEST_DAYS": "faq_digest_days",
     "GOVBOT_FAQ_EMBEDDER": "faq_embedder",
     "GOVBOT_DESK_CHAT_ID": "desk_chat_id",
+    "GOVBOT_SUPPORT_AUTOCLOSE_DAYS": "support_autoclose_days",
 }
 
 
@@ -50,6 +51,7 @@ _TYPED: dict[str, tuple[Callable[[Any], Any], str]] = {
     "faq_suggest": (float, "a number between 0 and 1"),
     "desk_chat_id": (int, "a Telegram chat id (a whole number)"),
     "faq_digest_days": (int, "a whole number of days"),
+    "support_autoclose_days": (float, "a number of days"),
     "invite_ttl_hours": (int, "a whole number"),
 }
 
@@ -87,6 +89,8 @@ class Settings:
     # working day at this local time (HH:MM), covering the questions of the last N days.
     faq_digest_at: str = "17:00"
     faq_digest_days: int = 14
+    # A resolved ticket nobody comes back to closes by itself after this long (Zendesk: 4).
+    support_autoclose_days: float = 3.0
     # The sentence encoder behind semantic matching: "use" (the multilingual Universal
     # Sentence Encoder shipped in its wheel), "hash" (character n-grams; for tests only), or
     # "package.module:Class" for another local model behind knowledge.Embedder.
@@ -162,6 +166,8 @@ class Settings:
             found.append(f"GOVBOT_FAQ_DIGEST_AT must be HH:MM (got {self.faq_digest_at!r})")
         if self.faq_digest_days < 1:
             found.append("GOVBOT_FAQ_DIGEST_DAYS must be at least 1 day")
+        if self.support_autoclose_days <= 0:
+            found.append("GOVBOT_SUPPORT_AUTOCLOSE_DAYS must be a positive number of days")
         if self.faq_embedder not in ("use", "hash") and ":" not in self.faq_embedder:
             found.append(
                 "GOVBOT_FAQ_EMBEDDER must be use, hash or package.module:Class "

@@ -26,6 +26,7 @@ from bot.people.services import PeopleService
 from bot.runtime import Runtime
 from bot.scheduling import DueService
 from bot.support.desk import DeskService
+from bot.support.templates import TemplateService
 from knowledge import Thresholds
 
 
@@ -51,6 +52,7 @@ class Services:
     faq_editor: FaqEditorService
     faq_glossary: GlossaryService
     support_desk: DeskService
+    support_templates: TemplateService
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
@@ -84,8 +86,12 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
     glossary = GlossaryService(rt)
     delivery = DeliveryService(rt, default_locale=settings.default_locale)
     desk = DeskService(
-        rt, default_locale=settings.default_locale, desk_chat_id=settings.desk_chat_id
+        rt,
+        default_locale=settings.default_locale,
+        desk_chat_id=settings.desk_chat_id,
+        autoclose_after=timedelta(days=settings.support_autoclose_days),
     )
+    desk.register_due(due)
     delivery.register_topic_card("ticket:", desk.topic_card)
     delivery.register_reachability(desk.reachability)
     return Services(
@@ -117,4 +123,5 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         faq_editor=FaqEditorService(rt, library, settings.default_locale, glossary=glossary),
         faq_glossary=glossary,
         support_desk=desk,
+        support_templates=TemplateService(rt, default_locale=settings.default_locale),
     )

@@ -576,7 +576,7 @@ class OutboxSender:
         try:
             try:
                 if out.topic_key is not None and thread_id is None and rendered.method != "edit":
-                    thread_id = await self._create_topic(out)
+                    thread_id = await self._create_topic(out)  # a rename: under the new name
                 message_id = await self._call(out.chat_id, rendered, thread_id)
             finally:
                 self.limiter.settle(out.chat_id, sent_at)
@@ -627,7 +627,7 @@ class OutboxSender:
         if out.topic_key is not None and thread_id is not None and "thread not found" in text:
             logger.warning("outbox %s: topic %s is gone", out.id, out.topic_key)
             return partial(self._delivery.topic_gone, out.id, out.topic_key, thread_id=thread_id)
-        if "message is not modified" in text:  # the edit is already there: done
+        if "message is not modified" in text or "topic_not_modified" in text:  # already so
             return partial(self._delivery.sent, out.id, message_id=rendered.message_id)
         if out.card_key is not None and "message to edit not found" in text:
             logger.info("outbox %s: card message is gone, sending it anew", out.id)
@@ -656,6 +656,11 @@ class OutboxSender:
                 ),
             )
             return sent.message_id
+        if rendered.method == "topic":
+            if thread_id is None:
+                raise BadRequest("a topic rename without a topic")
+            await self._bot.edit_forum_topic(chat_id, thread_id, name=rendered.text[:128])
+            return None
         if rendered.method == "copy":
             if rendered.source_chat_id is None or rendered.source_message_id is None:
                 raise BadRequest("copy without a source message")

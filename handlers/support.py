@@ -157,6 +157,33 @@ async def on_button(update: Update, context: Ctx) -> None:
         await query.answer(tr.gettext("Done. Your messages are with the desk."))
 
 
+async def on_template_command(update: Update, context: Ctx) -> None:
+    """``/t KEY`` in a ticket's topic sends a canned reply; ``/t set KEY TEXT`` and
+    ``/t del KEY`` (the desk lead, anywhere) keep them."""
+    user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+    if user is None or chat is None or message is None or message.text is None:
+        return
+    rest = message.text.split(maxsplit=1)[1] if len(message.text.split(maxsplit=1)) > 1 else ""
+    verb, _, tail = rest.strip().partition(" ")
+    thread = message.message_thread_id if chat.type != Chat.PRIVATE else None
+    if verb.lower() == "set":
+        key, _, body = tail.strip().partition(" ")
+        if "\n" in key:  # "/t set key\ntext"
+            key, _, more = key.partition("\n")
+            body = more + (" " + body if body else "")
+        await context.services.support_templates.put(
+            tg_id=user.id, chat_id=chat.id, thread_id=thread, key=key, body=body
+        )
+    elif verb.lower() == "del":
+        await context.services.support_templates.delete(
+            tg_id=user.id, chat_id=chat.id, thread_id=thread, key=tail
+        )
+    elif thread is not None:
+        await context.services.support_desk.send_template(
+            tg_id=user.id, chat_id=chat.id, thread_id=thread, key=verb.strip().lower()
+        )
+
+
 async def on_support_command(update: Update, context: Ctx) -> None:
     """/support: the requester's open tickets and the categories to open one."""
     user, chat = update.effective_user, update.effective_chat
@@ -191,6 +218,7 @@ def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
         (0, MessageHandler(private & other_media, on_private_media)),
         (0, MessageHandler(in_topic, on_desk_message)),
         (0, CommandHandler("support", on_support_command, filters=private)),
+        (0, CommandHandler("t", on_template_command)),
         (0, MessageHandler(filters.UpdateType.EDITED_MESSAGE, on_edited)),
         (0, CallbackQueryHandler(on_button, pattern=r"^sd\.(claim|res|add|done|cat|close|rate):")),
     ]

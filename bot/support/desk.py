@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot import access
@@ -27,7 +27,9 @@ from bot.errors import BadCallbackError, NotRegisteredError, PermissionDeniedErr
 from bot.messaging.services import PRIORITY_INTERACTIVE, PRIORITY_NOTIFY
 from bot.people.domain import Role
 from bot.runtime import Runtime
+from bot.scheduling import Due, DueService
 from bot.support.intake import Context, open_ticket
+from bot.support.templates import fill_template
 from bot.support.topic import (
     CATEGORIES,
     OPEN,
@@ -42,6 +44,8 @@ from storage.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
+AUTOCLOSE_KIND = "support.autoclose"
+AUTOCLOSE_AFTER = timedelta(days=3)  # GOVBOT_SUPPORT_AUTOCLOSE_DAYS
 HOME_TICKETS = 5  # open tickets listed on /support
 LOW_RATING = 2  # at or below: the administrators hear of it
 
@@ -66,11 +70,59 @@ class DeskService:
     """The agents' side (claim, resolve, replies in the topic) and the requester's messages."""
 
     def __init__(
-        self, runtime: Runtime, *, default_locale: str, desk_chat_id: int | None = None
+        self,
+        runtime: Runtime,
+        *,
+        default_locale: str,
+        desk_chat_id: int | None = None,
+        autoclose_after: timedelta = AUTOCLOSE_AFTER,
     ) -> None:
         self._rt = runtime
         self._default_locale = default_locale
         self._desk_chat_id = desk_chat_id
+        self._autoclose_after = autoclose_after
+
+    def register_due(self, due: DueService) -> None:
+        """Close resolved tickets nobody came back to, from the due-item tick."""
+        due.register(AUTOCLOSE_KIND, self._on_autoclose)
+
+    async def _on_autoclose(self, item: Due, uow: UnitOfWork, now: datetime) -> None:
+        """Still resolved, and not reopened and resolved again since: closed, and the
+        requester is asked once for a rating (unless they gave one)."""
+        ticket = await uow.support.ticket(item.ref_id or 0)
+        if ticket is None or ticket.id is None or ticket.status != "resolved":
+            return
+        if ticket.resolved_at is None or ticket.resolved_at + self._autoclose_after > now:
+            return  # resolved again later: that resolution has its own item
+        if not await uow.support.change(
+            ticket.id, version=ticket.version, status="closed", closed_at=now, updated_at=now
+        ):
+            raise RuntimeError(f"ticket {ticket.id} changed while closing it")  # retried
+        await uow.support.add_message(
+            SupportMessage(ticket_id=ticket.id, at=now, author="bot", body="closed automatically")
+        )
+        requester = await uow.people.get(ticket.requester_id)
+        if requester is not None and requester.telegram_id is not None and requester.id:
+            await uow.outbox.add(
+                chat_id=requester.telegram_id,
+                kind="support.autoclosed",
+                staff_id=requester.id,
+                now=now,
+                facts={"number": ticket.number},
+                ref_id=ticket.id,
+                priority=PRIORITY_NOTIFY,
+            )
+            if ticket.rating is None:
+                await self._ask_rating(uow, ticket, requester.telegram_id, requester.id, now=now)
+        if ticket.desk_chat_id is not None:
+            await post_card(uow, ticket, now=now)
+        await uow.audit.append(
+            actor_id=None,
+            action="ticket.close",
+            obj=f"ticket:{ticket.number}",
+            details={"by": "auto"},
+            now=now,
+        )
 
     # --- the requester's side ----------------------------------------------------------------
     async def home(self, *, tg_id: int, chat_id: int) -> None:
@@ -393,6 +445,13 @@ class DeskService:
                 now=now,
             )
             await post_card(uow, ticket, now=now)
+            await uow.due.add(
+                kind=AUTOCLOSE_KIND,
+                due_at=now + self._autoclose_after,
+                now=now,
+                ref_id=ticket_id,
+                dedupe_key=f"{AUTOCLOSE_KIND}:{ticket_id}:{now.isoformat()}",
+            )
             await uow.commit()
         return Claim("resolved", ticket.number)
 
@@ -410,10 +469,8 @@ class DeskService:
         now = self._rt.clock()
         async with self._rt.uow() as uow:
             key = await uow.outbox.topic_at(chat_id, thread_id)
-            if key is None or not key.startswith("ticket:"):
-                return Relayed("not_ours")
-            ticket = await uow.support.ticket(int(key.split(":", 1)[1]))
-            if ticket is None or ticket.id is None:
+            ticket = await self._ticket_of_topic(uow, key)
+            if key is None or ticket is None or ticket.id is None:
                 return Relayed("not_ours")
             try:
                 actor = await self._agent(uow, tg_id)
@@ -483,19 +540,103 @@ class DeskService:
                 priority=PRIORITY_INTERACTIVE,
                 dedupe_key=f"relay:{relay_id}",
             )
-            values: dict[str, Any] = {"updated_at": now}
-            if ticket.first_response_at is None:
-                values["first_response_at"] = now
-            if ticket.assignee_id is None:  # the first to answer owns it
-                values.update(assignee_id=actor.staff_id, claimed_at=now)
-            if ticket.status == "new":
-                values["status"] = "claimed"
-            claimed = "assignee_id" in values
-            await uow.support.change(ticket.id, version=ticket.version, **values)
-            if claimed:
-                await post_card(uow, ticket, now=now)
+            await self._answered(uow, ticket, actor, now=now)
             await uow.commit()
         return Relayed("relayed", ticket.number)
+
+    async def _answered(
+        self, uow: UnitOfWork, ticket: SupportTicket, actor: access.Actor, *, now: datetime
+    ) -> None:
+        """An agent answered: the first response is timed, and the first to answer an
+        unclaimed ticket owns it (its card shows them)."""
+        assert ticket.id is not None
+        values: dict[str, Any] = {"updated_at": now}
+        if ticket.first_response_at is None:
+            values["first_response_at"] = now
+        if ticket.assignee_id is None:
+            values.update(assignee_id=actor.staff_id, claimed_at=now)
+        if ticket.status == "new":
+            values["status"] = "claimed"
+        claimed = "assignee_id" in values
+        await uow.support.change(ticket.id, version=ticket.version, **values)
+        if claimed:
+            await post_card(uow, ticket, now=now)
+
+    async def send_template(self, *, tg_id: int, chat_id: int, thread_id: int, key: str) -> str:
+        """``/t key`` in a ticket's topic: the filled canned reply goes to the requester and
+        the topic shows what was sent; ``/t`` alone lists the keys. Returns the outcome."""
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            topic = await uow.outbox.topic_at(chat_id, thread_id)
+            ticket = await self._ticket_of_topic(uow, topic)
+            if ticket is None or ticket.id is None or topic is None:
+                return "not_ticket"
+            actor = await self._agent(uow, tg_id)
+            template = await uow.support.template(key) if key else None
+            if template is None:
+                keys = [t.key for t in await uow.support.templates()]
+                await uow.outbox.add(
+                    chat_id=chat_id,
+                    kind="support.templates",
+                    now=now,
+                    facts={"keys": keys, "asked": key},
+                    priority=PRIORITY_INTERACTIVE,
+                    topic_key=topic,
+                )
+                await uow.commit()
+                return "listed"
+            requester = await uow.people.get(ticket.requester_id)
+            if requester is None or requester.telegram_id is None:
+                return "unreachable"
+            department = await uow.people.department(requester.department_id)
+            text = fill_template(
+                template.body,
+                name=requester.name,
+                number=ticket.number,
+                department=department.name if department is not None else "",
+            )
+            await uow.support.add_message(
+                SupportMessage(
+                    ticket_id=ticket.id,
+                    at=now,
+                    author="agent",
+                    staff_id=actor.staff_id,
+                    body=text,
+                )
+            )
+            await uow.outbox.add(
+                chat_id=requester.telegram_id,
+                kind="support.template_reply",
+                staff_id=requester.id,
+                now=now,
+                facts={"text": text},
+                ref_id=ticket.id,
+                priority=PRIORITY_INTERACTIVE,
+            )
+            await uow.outbox.add(
+                chat_id=chat_id,
+                kind="support.template_sent",
+                now=now,
+                facts={"key": key, "text": text},
+                ref_id=ticket.id,
+                priority=PRIORITY_NOTIFY,
+                topic_key=topic,
+            )
+            await self._answered(uow, ticket, actor, now=now)
+            await uow.audit.append(
+                actor_id=actor.staff_id,
+                action="ticket.template",
+                obj=f"ticket:{ticket.number}",
+                details={"template": key},
+                now=now,
+            )
+            await uow.commit()
+        return "sent"
+
+    async def _ticket_of_topic(self, uow: UnitOfWork, topic: str | None) -> SupportTicket | None:
+        if topic is None or not topic.startswith("ticket:") or not topic[7:].isdigit():
+            return None
+        return await uow.support.ticket(int(topic[7:]))
 
     async def user_message(
         self,

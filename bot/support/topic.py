@@ -37,9 +37,14 @@ def is_note(text: str | None) -> bool:
     return (text or "").lstrip().lower().startswith(NOTE_PREFIXES)
 
 
-def topic_name(number: str, name: str, subject: str) -> str:
-    """The topic's title: number, requester, subject (Telegram allows 128 characters)."""
-    title = f"{number} {name} · {subject}".strip()
+# The topic title starts with the ticket's state, so the group's topic list shows it.
+STATUS_MARKS = {"new": "🟢", "claimed": "🟡", "waiting": "⏳", "resolved": "✅", "closed": "⚪"}
+
+
+def topic_name(number: str, name: str, subject: str, status: str = "new") -> str:
+    """The topic's title: state, number, requester, subject (Telegram allows 128 characters)."""
+    mark = STATUS_MARKS.get(status, STATUS_MARKS["new"])
+    title = f"{mark} {number} {name} · {subject}".strip()
     return title if len(title) <= 128 else title[:127] + "…"
 
 
@@ -81,13 +86,24 @@ async def post_card(uow: UnitOfWork, ticket: SupportTicket, *, now: datetime) ->
     assert ticket.id is not None and ticket.desk_chat_id is not None
     key = ticket_topic(ticket.id)
     facts = await card_facts(uow, ticket)
-    await uow.outbox.ensure_topic(
-        key,
-        chat_id=ticket.desk_chat_id,
-        name=topic_name(ticket.number, str(facts["name"]), ticket.subject),
-        now=now,
-        card_key=key,
-    )
+    name = topic_name(ticket.number, str(facts["name"]), ticket.subject, ticket.status)
+    known = (await uow.outbox.topics([key])).get(key)
+    if known is None:
+        await uow.outbox.ensure_topic(
+            key, chat_id=ticket.desk_chat_id, name=name, now=now, card_key=key
+        )
+    elif known.name != name:  # the state changed: so does the title (one more call)
+        await uow.outbox.rename_topic(key, name=name, now=now)
+        if known.thread_id is not None:  # not created yet: it will be, under the new name
+            await uow.outbox.add(
+                chat_id=ticket.desk_chat_id,
+                kind="support.topic_title",
+                now=now,
+                facts={"name": name},
+                ref_id=ticket.id,
+                priority=PRIORITY_NOTIFY,
+                topic_key=key,
+            )
     await uow.outbox.add(
         chat_id=ticket.desk_chat_id,
         kind="support.card",

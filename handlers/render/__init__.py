@@ -27,9 +27,9 @@ Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 class Rendered:
     """One Bot API call: send a message, edit one, delete one, send a document, or copy one
     (``copyMessage`` of ``source_message_id`` in ``source_chat_id``, with ``text`` as the
-    caption of a media message when given)."""
+    caption of a media message when given), or rename the row's forum topic to ``text``."""
 
-    method: Literal["send", "edit", "delete", "document", "copy"]
+    method: Literal["send", "edit", "delete", "document", "copy", "topic"]
     text: str = ""  # the caption, for a document
     reply_markup: Markup | None = None
     message_id: int | None = None  # for edit and delete

@@ -370,3 +370,91 @@ def user_wrote(out: Outgoing, tr: Translator) -> Rendered:
         + "\n"
         + _quote(out.facts.get("text")),
     )
+
+
+@renders("support.templates")
+def templates(out: Outgoing, tr: Translator) -> Rendered:
+    """``/t`` in a topic: the canned replies there are (or: no such one)."""
+    keys = [html.escape(str(k)) for k in out.facts.get("keys") or []]
+    asked = str(out.facts.get("asked") or "")
+    lines = []
+    if asked:
+        lines.append(tr.gettext("There is no canned reply “{key}”.", key=html.escape(asked)))
+    if keys:
+        lines.append(
+            tr.gettext(
+                "Canned replies: {keys}. Send /t KEY here to send one to the requester.",
+                keys=", ".join(f"<code>{k}</code>" for k in keys),
+            )
+        )
+    else:
+        lines.append(tr.gettext("There are no canned replies yet."))
+    lines.append(
+        tr.gettext(
+            "The desk lead adds one with /t set KEY TEXT (the placeholders {placeholders} are "
+            "filled in) and removes one with /t del KEY.",
+            placeholders="{姓名} {工单号} {部门}",
+        )
+    )
+    return Rendered("send", "\n".join(lines))
+
+
+@renders("support.template_reply")
+def template_reply(out: Outgoing, tr: Translator) -> Rendered:
+    """A canned reply, to the requester, from the bot."""
+    return Rendered("send", html.escape(str(out.facts.get("text", ""))))
+
+
+@renders("support.template_sent")
+def template_sent(out: Outgoing, tr: Translator) -> Rendered:
+    return Rendered(
+        "send",
+        tr.gettext(
+            "📤 Canned reply “{key}” sent to the requester:",
+            key=html.escape(str(out.facts.get("key", ""))),
+        )
+        + "\n"
+        + _quote(out.facts.get("text")),
+    )
+
+
+TEMPLATE_RESULTS = {
+    "created": N_("Canned reply “{key}” saved."),
+    "replaced": N_("Canned reply “{key}” replaced."),
+    "deleted": N_("Canned reply “{key}” deleted."),
+    "unknown": N_("There is no canned reply “{key}”."),
+    "bad_key": N_("A key is 1 to 40 small letters, digits or _ (for example reset_pwd)."),
+    "empty": N_("Write the reply after the key: /t set KEY TEXT."),
+    "too_long": N_("A canned reply has at most {max} characters."),
+}
+
+
+@renders("support.template_result")
+def template_result(out: Outgoing, tr: Translator) -> Rendered:
+    outcome = str(out.facts.get("outcome", "unknown"))
+    return Rendered(
+        "send",
+        tr.gettext(
+            TEMPLATE_RESULTS.get(outcome, TEMPLATE_RESULTS["unknown"]),
+            key=html.escape(str(out.facts.get("key", ""))),
+            max=str(out.facts.get("max", "")),
+        ),
+    )
+
+
+@renders("support.topic_title")
+def topic_title(out: Outgoing, tr: Translator) -> Rendered:
+    """The ticket's topic renamed: its title starts with the state."""
+    return Rendered("topic", str(out.facts.get("name", "")))
+
+
+@renders("support.autoclosed")
+def autoclosed(out: Outgoing, tr: Translator) -> Rendered:
+    return Rendered(
+        "send",
+        tr.gettext(
+            "Ticket <b>{number}</b> was resolved and nobody came back to it, so it is now "
+            "closed. If the problem returns, open a new ticket with /support.",
+            number=html.escape(str(out.facts.get("number", ""))),
+        ),
+    )

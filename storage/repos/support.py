@@ -11,7 +11,13 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.repos import insert_for
-from storage.tables.support import SupportMessage, SupportRelay, SupportTicket, SupportWriting
+from storage.tables.support import (
+    SupportMessage,
+    SupportRelay,
+    SupportTemplate,
+    SupportTicket,
+    SupportWriting,
+)
 
 
 class SupportRepo:
@@ -139,3 +145,24 @@ class SupportRepo:
         await self.session.exec(
             delete(SupportWriting).where(col(SupportWriting.staff_id) == staff_id)
         )
+
+    async def templates(self) -> Sequence[SupportTemplate]:
+        rows = await self.session.exec(select(SupportTemplate).order_by(col(SupportTemplate.key)))
+        return rows.all()
+
+    async def template(self, key: str) -> SupportTemplate | None:
+        return await self.session.get(SupportTemplate, key)
+
+    async def put_template(self, key: str, body: str, *, staff_id: int, now: datetime) -> None:
+        values = {"body": body, "updated_by": staff_id, "updated_at": now}
+        await self.session.exec(
+            insert_for(self.session)(SupportTemplate)
+            .values(key=key, **values)
+            .on_conflict_do_update(index_elements=["key"], set_=values)
+        )
+
+    async def delete_template(self, key: str) -> bool:
+        result = await self.session.exec(
+            delete(SupportTemplate).where(col(SupportTemplate.key) == key)
+        )
+        return bool(result.rowcount)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Integer, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import EncryptedText, UTCDateTime
@@ -105,3 +105,16 @@ class SupportWriting(SQLModel, table=True):
     )
     category: str | None = Field(default=None, max_length=40)
     until: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class SupportTemplate(SQLModel, table=True):
+    """A canned reply (``/t key`` in a ticket's topic), kept by the desk lead in chat."""
+
+    __tablename__ = "support_template"
+
+    key: str = Field(primary_key=True, max_length=40)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    updated_by: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("staff.id"), nullable=True)
+    )
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

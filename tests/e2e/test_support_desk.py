@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,8 @@ async def desk(emulator: BotApiEmulator, tmp_path: Path, db_url: str) -> AsyncIt
     group = emulator.group(title="信息中心服务台", members=[owner], forum=True, chat_id=-1009)
     await emulator.add_bot_to_group(group, owner, admin=True)
     settings = bot_settings(emulator, tmp_path / "data", db_url).with_overrides(
-        desk_chat_id=group.id
+        desk_chat_id=group.id,
+        due_tick_s=0.2,  # due items (auto-close) run as the clock moves
     )
     await prepare_database(settings)
     bot = RunningBot(settings, emulator, clock=_WallClock())
@@ -97,7 +99,7 @@ async def test_a_ticket_is_worked_in_its_own_topic(desk: Desk, emulator: BotApiE
     group, user, first, second = desk.group, desk.user, desk.first, desk.second
     number = await _open_ticket(user, "打印机一直卡纸，换了纸也不行")
     thread = await _topic(group, number)
-    assert "孙浩" in group.topics()[thread]
+    assert group.topics()[thread].startswith(f"🟢 {number} 孙浩")
     card = await group.wait_message(
         containing=number, where=lambda m: m.message_thread_id == thread and bool(m.buttons)
     )
@@ -125,6 +127,8 @@ async def test_a_ticket_is_worked_in_its_own_topic(desk: Desk, emulator: BotApiE
     assert lost[0] == f"{assignee.name} has already claimed {number}."
     claimed = await group.wait_edit(card)
     assert f"负责人：{assignee.name}" in claimed.text and _labels(claimed) == ["✅ 标记解决"]
+    await desk.bot.settle()
+    assert group.topics()[thread].startswith(f"🟡 {number}")  # the title shows the state
     agent = first if assignee.name == "杨帆" else second
 
     # The owner answers in the topic: the requester gets the words from the bot, once.
@@ -167,6 +171,8 @@ async def test_a_ticket_is_worked_in_its_own_topic(desk: Desk, emulator: BotApiE
     assert _labels(told) == ["✅ Solved", "✍️ Still a problem"]
     final = await group.wait_edit(claimed)
     assert "✅ 已解决" in final.text and not final.buttons
+    await desk.bot.settle()
+    assert group.topics()[thread].startswith(f"✅ {number}")
     async with desk.bot.services.runtime.detached_uow() as uow:
         ticket = await uow.support.ticket_by_number(number)
         assert ticket is not None and ticket.status == "resolved"
@@ -351,3 +357,70 @@ async def test_edits_are_mirrored_both_ways(desk: Desk) -> None:
     mirrored = await user.wait_edit(reply)
     assert mirrored.text == "请重启打印机，并清理搓纸轮"
     assert len([m for m in user.messages() if "请重启打印机" in m.text]) == 1
+
+
+async def test_canned_replies_kept_by_the_lead_and_sent_from_a_topic(desk: Desk) -> None:
+    group, user, agent, lead = desk.group, desk.user, desk.first, desk.lead
+    start = lead.last_message()
+    await lead.command("/t set reset_pwd {姓名}您好，工单{工单号}：请在OA登录页点“忘记密码”。")
+    await lead.wait_message(containing="“reset_pwd” saved", after=start)
+    await lead.command("/t set Bad-Key 内容")
+    await lead.wait_message(containing="1 to 40 small letters", after=start)
+    before = agent.last_message()
+    await agent.command("/t set mine 我的模板")  # an agent is not the desk lead
+    refused = await agent.wait_message(after=before)
+    assert "mine" not in refused.text
+
+    number = await _open_ticket(user, "打印机一直卡纸，换了纸也不行")
+    thread = await _topic(group, number)
+    card = await group.wait_message(
+        containing=number, where=lambda m: m.message_thread_id == thread and bool(m.buttons)
+    )
+    await group.command(agent, "/t", thread)
+    listed = await group.wait_message(containing="reset_pwd", after=card)
+    assert listed.message_thread_id == thread
+    await group.command(agent, "/t nothing", thread)
+    await group.wait_message(containing="“nothing”", after=listed)
+    before = user.last_message()
+    await group.command(agent, "/t reset_pwd", thread)
+    reply = await user.wait_message(containing="忘记密码", after=before)
+    assert reply.text == f"孙浩您好，工单{number}：请在OA登录页点“忘记密码”。"
+    shown = await group.wait_message(containing="📤", after=listed)
+    assert shown.message_thread_id == thread and "忘记密码" in shown.text
+    async with desk.bot.services.runtime.detached_uow() as uow:
+        ticket = await uow.support.ticket_by_number(number)
+        assert ticket is not None and ticket.first_response_at is not None
+        assert ticket.assignee_id is not None  # the first to answer owns it
+    await lead.command("/t del reset_pwd")
+    await lead.wait_message(containing="“reset_pwd” deleted", after=start)
+
+
+async def test_a_resolved_ticket_nobody_comes_back_to_closes_itself(desk: Desk) -> None:
+    group, user, agent = desk.group, desk.user, desk.first
+    number = await _open_ticket(user, "打印机一直卡纸，换了纸也不行")
+    thread = await _topic(group, number)
+    card = await group.wait_message(
+        containing=number, where=lambda m: m.message_thread_id == thread and bool(m.buttons)
+    )
+    await user.press("⏹ Done")
+    await group.press(agent, "✅ 标记解决", card)
+    told = await user.wait_message(containing="has resolved ticket")
+    clock = desk.bot.clock
+    assert isinstance(clock, _WallClock)
+    clock.advance(timedelta(days=2))  # the default is 3 days
+    await asyncio.sleep(1.0)
+    await desk.bot.settle()
+    async with desk.bot.services.runtime.detached_uow() as uow:
+        ticket = await uow.support.ticket_by_number(number)
+        assert ticket is not None and ticket.status == "resolved"
+    clock.advance(timedelta(days=1, hours=1))
+    closed = await user.wait_message(containing="nobody came back to it", after=told)
+    ask = await user.wait_message(containing="How well did the support desk help", after=told)
+    assert len(_labels(ask)) == 5 and closed.message_id < ask.message_id
+    await desk.bot.settle()
+    assert group.topics()[thread].startswith(f"⚪ {number}")
+    final = next(m for m in group.messages() if m.message_id == card.message_id)
+    assert "⚪ 已关闭" in final.text and not final.buttons
+    async with desk.bot.services.runtime.detached_uow() as uow:
+        ticket = await uow.support.ticket_by_number(number)
+        assert ticket is not None and ticket.status == "closed" and ticket.closed_at is not None
