@@ -35,11 +35,13 @@ from bot.support.topic import (
     OPEN,
     REOPEN_WITHIN,
     WRITING_FOR,
+    audit_ticket,
     is_note,
     post_card,
+    record,
     ticket_topic,
 )
-from storage.tables.support import SupportMessage, SupportTicket
+from storage.tables.support import SupportTicket
 from storage.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -98,9 +100,7 @@ class DeskService:
             ticket.id, version=ticket.version, status="closed", closed_at=now, updated_at=now
         ):
             raise RuntimeError(f"ticket {ticket.id} changed while closing it")  # retried
-        await uow.support.add_message(
-            SupportMessage(ticket_id=ticket.id, at=now, author="bot", body="closed automatically")
-        )
+        await record(uow, ticket.id, "bot", "closed automatically", now=now)
         requester = await uow.people.get(ticket.requester_id)
         if requester is not None and requester.telegram_id is not None and requester.id:
             await uow.outbox.add(
@@ -116,13 +116,7 @@ class DeskService:
                 await self._ask_rating(uow, ticket, requester.telegram_id, requester.id, now=now)
         if ticket.desk_chat_id is not None:
             await post_card(uow, ticket, now=now)
-        await uow.audit.append(
-            actor_id=None,
-            action="ticket.close",
-            obj=f"ticket:{ticket.number}",
-            details={"by": "auto"},
-            now=now,
-        )
+        await audit_ticket(uow, None, "ticket.close", ticket.number, {"by": "auto"}, now=now)
 
     # --- the requester's side ----------------------------------------------------------------
     async def home(self, *, tg_id: int, chat_id: int) -> None:
@@ -187,25 +181,15 @@ class DeskService:
                 ticket_id, version=ticket.version, status="closed", closed_at=now, updated_at=now
             ):
                 return "stale"
-            await uow.support.add_message(
-                SupportMessage(
-                    ticket_id=ticket_id,
-                    at=now,
-                    author="bot",
-                    staff_id=actor.staff_id,
-                    body="closed by the requester",
-                )
+            await record(
+                uow, ticket_id, "bot", "closed by the requester", now=now, staff_id=actor.staff_id
             )
             await uow.support.stop_writing(actor.staff_id)
             await self._ask_rating(uow, ticket, chat_id, actor.staff_id, now=now)
             if ticket.desk_chat_id is not None:
                 await post_card(uow, ticket, now=now)
-            await uow.audit.append(
-                actor_id=actor.staff_id,
-                action="ticket.close",
-                obj=f"ticket:{ticket.number}",
-                details={"by": "requester"},
-                now=now,
+            await audit_ticket(
+                uow, actor.staff_id, "ticket.close", ticket.number, {"by": "requester"}, now=now
             )
             await uow.commit()
         return "closed"
@@ -256,12 +240,8 @@ class DeskService:
                         ref_id=ticket_id,
                         priority=PRIORITY_NOTIFY,
                     )
-            await uow.audit.append(
-                actor_id=actor.staff_id,
-                action="ticket.rate",
-                obj=f"ticket:{ticket.number}",
-                details={"stars": stars},
-                now=now,
+            await audit_ticket(
+                uow, actor.staff_id, "ticket.rate", ticket.number, {"stars": stars}, now=now
             )
             await uow.commit()
         return "rated"
@@ -291,27 +271,45 @@ class DeskService:
             desk_locale=self._default_locale,
             category=category,
         )
-        assert ticket.id is not None
-        if media is not None and ticket.desk_chat_id is not None:
-            relay_id = await uow.support.add_relay(
-                ticket_id=ticket.id,
-                direction="in",
-                src_chat_id=chat_id,
-                src_message_id=message_id,
-                dst_chat_id=ticket.desk_chat_id,
-                at=now,
-            )
-            await uow.outbox.add(
-                chat_id=ticket.desk_chat_id,
-                kind="support.relay_in",
-                now=now,
-                facts={"from_chat": chat_id, "message_id": message_id, "number": ticket.number},
-                ref_id=ticket.id,
-                priority=PRIORITY_NOTIFY,
-                dedupe_key=f"relay:{relay_id}",
-                topic_key=ticket_topic(ticket.id),
-            )
+        if media is not None:
+            await self._relay_in(uow, ticket, chat_id=chat_id, message_id=message_id, now=now)
         return ticket
+
+    async def _relay_in(
+        self,
+        uow: UnitOfWork,
+        ticket: SupportTicket,
+        *,
+        chat_id: int,
+        message_id: int,
+        now: datetime,
+    ) -> bool:
+        """Copy a requester's message into the ticket's topic, once: False if it was relayed
+        already (a redelivered update) or the ticket has no desk group."""
+        assert ticket.id is not None
+        if ticket.desk_chat_id is None:
+            return False
+        relay_id = await uow.support.add_relay(
+            ticket_id=ticket.id,
+            direction="in",
+            src_chat_id=chat_id,
+            src_message_id=message_id,
+            dst_chat_id=ticket.desk_chat_id,
+            at=now,
+        )
+        if relay_id is None:
+            return False
+        await uow.outbox.add(
+            chat_id=ticket.desk_chat_id,
+            kind="support.relay_in",
+            now=now,
+            facts={"from_chat": chat_id, "message_id": message_id, "number": ticket.number},
+            ref_id=ticket.id,
+            priority=PRIORITY_NOTIFY,
+            dedupe_key=f"relay:{relay_id}",
+            topic_key=ticket_topic(ticket.id),
+        )
+        return True
 
     async def reachability(
         self, uow: UnitOfWork, chat_id: int, reachable: bool, now: datetime
@@ -389,13 +387,7 @@ class DeskService:
                 if owner is not None:
                     return Claim("taken", ticket.number, owner.name)
                 return Claim("stale", ticket.number)
-            await uow.audit.append(
-                actor_id=actor.staff_id,
-                action="ticket.claim",
-                obj=f"ticket:{ticket.number}",
-                details={},
-                now=now,
-            )
+            await audit_ticket(uow, actor.staff_id, "ticket.claim", ticket.number, {}, now=now)
             await post_card(uow, ticket, now=now)
             await uow.commit()
         return Claim("claimed", ticket.number)
@@ -416,15 +408,7 @@ class DeskService:
                 values.update(assignee_id=actor.staff_id, claimed_at=now)
             if not await uow.support.change(ticket_id, version=ticket.version, **values):
                 return Claim("stale", ticket.number)
-            await uow.support.add_message(
-                SupportMessage(
-                    ticket_id=ticket_id,
-                    at=now,
-                    author="bot",
-                    staff_id=actor.staff_id,
-                    body="resolved",
-                )
-            )
+            await record(uow, ticket_id, "bot", "resolved", now=now, staff_id=actor.staff_id)
             requester = await uow.people.get(ticket.requester_id)
             if requester is not None and requester.telegram_id is not None:
                 await uow.outbox.add(
@@ -437,13 +421,7 @@ class DeskService:
                     priority=PRIORITY_INTERACTIVE,
                 )
                 await uow.support.stop_writing(ticket.requester_id)
-            await uow.audit.append(
-                actor_id=actor.staff_id,
-                action="ticket.resolve",
-                obj=f"ticket:{ticket.number}",
-                details={},
-                now=now,
-            )
+            await audit_ticket(uow, actor.staff_id, "ticket.resolve", ticket.number, {}, now=now)
             await post_card(uow, ticket, now=now)
             await uow.due.add(
                 kind=AUTOCLOSE_KIND,
@@ -480,15 +458,7 @@ class DeskService:
                 return Relayed("not_agent", ticket.number)
             body = text if text else f"[{media or 'message'}]"
             if is_note(text):
-                await uow.support.add_message(
-                    SupportMessage(
-                        ticket_id=ticket.id,
-                        at=now,
-                        author="note",
-                        staff_id=actor.staff_id,
-                        body=body,
-                    )
-                )
+                await record(uow, ticket.id, "note", body, now=now, staff_id=actor.staff_id)
                 await uow.commit()
                 return Relayed("note", ticket.number)
             requester = await uow.people.get(ticket.requester_id)
@@ -504,15 +474,7 @@ class DeskService:
             )
             if relay_id is None:
                 return Relayed("duplicate", ticket.number)
-            await uow.support.add_message(
-                SupportMessage(
-                    ticket_id=ticket.id,
-                    at=now,
-                    author="agent",
-                    staff_id=actor.staff_id,
-                    body=body,
-                )
-            )
+            await record(uow, ticket.id, "agent", body, now=now, staff_id=actor.staff_id)
             if await uow.outbox.is_unreachable(requester.telegram_id):
                 if not ticket.unreachable:
                     await uow.support.change(
@@ -595,15 +557,7 @@ class DeskService:
                 number=ticket.number,
                 department=department.name if department is not None else "",
             )
-            await uow.support.add_message(
-                SupportMessage(
-                    ticket_id=ticket.id,
-                    at=now,
-                    author="agent",
-                    staff_id=actor.staff_id,
-                    body=text,
-                )
-            )
+            await record(uow, ticket.id, "agent", text, now=now, staff_id=actor.staff_id)
             await uow.outbox.add(
                 chat_id=requester.telegram_id,
                 kind="support.template_reply",
@@ -623,12 +577,8 @@ class DeskService:
                 topic_key=topic,
             )
             await self._answered(uow, ticket, actor, now=now)
-            await uow.audit.append(
-                actor_id=actor.staff_id,
-                action="ticket.template",
-                obj=f"ticket:{ticket.number}",
-                details={"template": key},
-                now=now,
+            await audit_ticket(
+                uow, actor.staff_id, "ticket.template", ticket.number, {"template": key}, now=now
             )
             await uow.commit()
         return "sent"
@@ -688,43 +638,20 @@ class DeskService:
                     updated_at=now,
                 )
                 reopened = True
-            relay_id = None
-            if ticket.desk_chat_id is not None:
-                relay_id = await uow.support.add_relay(
-                    ticket_id=ticket.id,
-                    direction="in",
-                    src_chat_id=chat_id,
-                    src_message_id=message_id,
-                    dst_chat_id=ticket.desk_chat_id,
-                    at=now,
-                )
-                if relay_id is None:
-                    return Relayed("duplicate", ticket.number)
-            await uow.support.add_message(
-                SupportMessage(
-                    ticket_id=ticket.id,
-                    at=now,
-                    author="user",
-                    staff_id=actor.staff_id,
-                    body=text if text else f"[{media or 'message'}]",
-                )
+            if ticket.desk_chat_id is not None and not await self._relay_in(
+                uow, ticket, chat_id=chat_id, message_id=message_id, now=now
+            ):
+                return Relayed("duplicate", ticket.number)
+            await record(
+                uow,
+                ticket.id,
+                "user",
+                text if text else f"[{media or 'message'}]",
+                now=now,
+                staff_id=actor.staff_id,
             )
             await uow.support.start_writing(actor.staff_id, ticket.id, until=now + WRITING_FOR)
             if ticket.desk_chat_id is not None:
-                await uow.outbox.add(
-                    chat_id=ticket.desk_chat_id,
-                    kind="support.relay_in",
-                    now=now,
-                    facts={
-                        "from_chat": chat_id,
-                        "message_id": message_id,
-                        "number": ticket.number,
-                    },
-                    ref_id=ticket.id,
-                    priority=PRIORITY_NOTIFY,
-                    dedupe_key=f"relay:{relay_id}",
-                    topic_key=ticket_topic(ticket.id),
-                )
                 if reopened:
                     await post_card(uow, ticket, now=now)
             else:
@@ -754,14 +681,8 @@ class DeskService:
             copy = await uow.outbox.sent_message_of(f"relay:{relay.id}")
             if ticket is None or ticket.id is None or copy is None:
                 return False
-            await uow.support.add_message(
-                SupportMessage(
-                    ticket_id=ticket.id,
-                    at=now,
-                    author="user",
-                    staff_id=actor.staff_id,
-                    body=f"(edited) {text}",
-                )
+            await record(
+                uow, ticket.id, "user", f"(edited) {text}", now=now, staff_id=actor.staff_id
             )
             await uow.outbox.add(
                 chat_id=copy[0],

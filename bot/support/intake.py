@@ -11,8 +11,8 @@ from datetime import datetime
 
 from bot.access import Actor
 from bot.messaging.services import PRIORITY_INTERACTIVE, PRIORITY_NOTIFY
-from bot.support.topic import WRITING_FOR, post_card, ticket_topic
-from storage.tables.support import SupportMessage, SupportTicket
+from bot.support.topic import WRITING_FOR, post_card, record, ticket_topic
+from storage.tables.support import SupportTicket
 from storage.uow import UnitOfWork
 
 NUMBER_PREFIX = "T"
@@ -72,23 +72,13 @@ async def open_ticket(
         )
     )
     assert ticket.id is not None
-    await uow.support.add_message(
-        SupportMessage(
-            ticket_id=ticket.id,
-            at=now,
-            author="user",
-            staff_id=requester.staff_id,
-            body=context.question,
-        )
-    )
+    await record(uow, ticket.id, "user", context.question, now=now, staff_id=requester.staff_id)
     if context.shown_key is not None or context.score is not None:
         note = (
             f"FAQ band={context.band or '-'} shown={context.shown_key or '-'}"
             f" ({context.shown_question or '-'}) score={(context.score or 0.0):.2f}"
         )
-        await uow.support.add_message(
-            SupportMessage(ticket_id=ticket.id, at=now, author="bot", body=note)
-        )
+        await record(uow, ticket.id, "bot", note, now=now)
     department = await uow.people.department(requester.department_id)
     facts = {
         "ticket_id": ticket.id,

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.i18n import N_
 from bot.messaging.services import PRIORITY_NOTIFY
-from storage.tables.support import SupportTicket
+from storage.tables.support import SupportMessage, SupportTicket
 from storage.uow import UnitOfWork
 
 OPEN = ("new", "claimed", "waiting")
@@ -113,4 +113,34 @@ async def post_card(uow: UnitOfWork, ticket: SupportTicket, *, now: datetime) ->
         priority=PRIORITY_NOTIFY,
         card_key=key,
         topic_key=key,
+    )
+
+
+async def record(
+    uow: UnitOfWork,
+    ticket_id: int,
+    author: str,
+    body: str,
+    *,
+    now: datetime,
+    staff_id: int | None = None,
+) -> None:
+    """One line of a ticket's history (user, agent, note or bot; encrypted at rest)."""
+    await uow.support.add_message(
+        SupportMessage(ticket_id=ticket_id, at=now, author=author, staff_id=staff_id, body=body)
+    )
+
+
+async def audit_ticket(
+    uow: UnitOfWork,
+    actor_id: int | None,
+    action: str,
+    number: str,
+    details: dict[str, Any],
+    *,
+    now: datetime,
+) -> None:
+    """The audit trail's entry for something done to a ticket (actor None: the bot did it)."""
+    await uow.audit.append(
+        actor_id=actor_id, action=action, obj=f"ticket:{number}", details=details, now=now
     )

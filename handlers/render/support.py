@@ -23,6 +23,11 @@ def _quote(text: object) -> str:
     return f"<blockquote>{html.escape(value)}</blockquote>"
 
 
+def _quoted(header: str, text: object) -> Rendered:
+    """A line, then someone's words quoted under it."""
+    return Rendered("send", header + "\n" + _quote(text))
+
+
 @renders("support.opened")
 def opened(out: Outgoing, tr: Translator) -> Rendered:
     text = tr.gettext(
@@ -361,15 +366,11 @@ def writing(out: Outgoing, tr: Translator) -> Rendered:
 @renders("support.user_wrote")
 def user_wrote(out: Outgoing, tr: Translator) -> Rendered:
     """No desk group: an agent's DM with what the requester added."""
-    return Rendered(
-        "send",
-        tr.gettext(
-            "💬 The requester of <b>{number}</b> wrote:",
-            number=html.escape(str(out.facts.get("number", ""))),
-        )
-        + "\n"
-        + _quote(out.facts.get("text")),
+    header = tr.gettext(
+        "💬 The requester of <b>{number}</b> wrote:",
+        number=html.escape(str(out.facts.get("number", ""))),
     )
+    return _quoted(header, out.facts.get("text"))
 
 
 @renders("support.templates")
@@ -407,15 +408,11 @@ def template_reply(out: Outgoing, tr: Translator) -> Rendered:
 
 @renders("support.template_sent")
 def template_sent(out: Outgoing, tr: Translator) -> Rendered:
-    return Rendered(
-        "send",
-        tr.gettext(
-            "📤 Canned reply “{key}” sent to the requester:",
-            key=html.escape(str(out.facts.get("key", ""))),
-        )
-        + "\n"
-        + _quote(out.facts.get("text")),
+    header = tr.gettext(
+        "📤 Canned reply “{key}” sent to the requester:",
+        key=html.escape(str(out.facts.get("key", ""))),
     )
+    return _quoted(header, out.facts.get("text"))
 
 
 TEMPLATE_RESULTS = {
