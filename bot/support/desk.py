@@ -39,6 +39,7 @@ from bot.support.topic import (
     is_note,
     post_card,
     record,
+    tell_staff,
     ticket_topic,
 )
 from storage.tables.support import SupportTicket
@@ -228,18 +229,14 @@ class DeskService:
             if ticket.desk_chat_id is not None:
                 await post_card(uow, ticket, now=now)
             if stars <= LOW_RATING:
-                for lead in await uow.people.staff_with_role(Role.ADMIN.value):
-                    if lead.telegram_id is None or lead.id is None:
-                        continue
-                    await uow.outbox.add(
-                        chat_id=lead.telegram_id,
-                        kind="support.low_rating",
-                        staff_id=lead.id,
-                        now=now,
-                        facts={"number": ticket.number, "stars": stars, "name": actor.name},
-                        ref_id=ticket_id,
-                        priority=PRIORITY_NOTIFY,
-                    )
+                await tell_staff(
+                    uow,
+                    await uow.people.staff_with_role(Role.ADMIN.value),
+                    "support.low_rating",
+                    {"number": ticket.number, "stars": stars, "name": actor.name},
+                    ticket_id=ticket_id,
+                    now=now,
+                )
             await audit_ticket(
                 uow, actor.staff_id, "ticket.rate", ticket.number, {"stars": stars}, now=now
             )
@@ -735,18 +732,15 @@ class DeskService:
             if ticket.assignee_id
             else list(await uow.people.staff_with_role(Role.SUPPORT.value))
         )
-        for agent in agents:
-            if agent.telegram_id is None or agent.id is None:
-                continue
-            await uow.outbox.add(
-                chat_id=agent.telegram_id,
-                kind="support.user_wrote",
-                staff_id=agent.id,
-                now=now,
-                facts={"number": ticket.number, "text": text[:1000]},
-                ref_id=ticket.id,
-                priority=PRIORITY_NOTIFY,
-            )
+        assert ticket.id is not None
+        await tell_staff(
+            uow,
+            agents,
+            "support.user_wrote",
+            {"number": ticket.number, "text": text[:1000]},
+            ticket_id=ticket.id,
+            now=now,
+        )
 
     async def start_writing(self, *, tg_id: int, chat_id: int, ticket_id: int) -> str:
         """The requester's next messages go to this ticket (✍️ Add a message)."""

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from bot.access import Actor
 from bot.messaging.services import PRIORITY_INTERACTIVE, PRIORITY_NOTIFY
-from bot.support.topic import WRITING_FOR, post_card, record, ticket_topic
+from bot.support.topic import WRITING_FOR, post_card, record, tell_staff, ticket_topic
 from storage.tables.support import SupportTicket
 from storage.uow import UnitOfWork
 
@@ -117,19 +117,15 @@ async def open_ticket(
                 topic_key=ticket_topic(ticket.id),
             )
     else:
-        for agent in await uow.people.staff_with_role("support"):
-            if agent.telegram_id is None or agent.id is None:
-                continue
-            await uow.outbox.add(
-                chat_id=agent.telegram_id,
-                kind="support.new_ticket",
-                staff_id=agent.id,
-                now=now,
-                facts=facts,
-                ref_id=ticket.id,
-                priority=PRIORITY_NOTIFY,
-                dedupe_key=f"ticket-agent:{ticket.id}:{agent.id}",
-            )
+        await tell_staff(
+            uow,
+            await uow.people.staff_with_role("support"),
+            "support.new_ticket",
+            facts,
+            ticket_id=ticket.id,
+            now=now,
+            dedupe=f"ticket-agent:{ticket.id}",
+        )
     await uow.audit.append(
         actor_id=requester.staff_id,
         action="ticket.open",

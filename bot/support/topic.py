@@ -3,11 +3,13 @@ working it both post (bot/support/intake.py, bot/support/desk.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from bot.i18n import N_
 from bot.messaging.services import PRIORITY_NOTIFY
+from storage.tables.people import Staff
 from storage.tables.support import SupportMessage, SupportTicket
 from storage.uow import UnitOfWork
 
@@ -144,3 +146,30 @@ async def audit_ticket(
     await uow.audit.append(
         actor_id=actor_id, action=action, obj=f"ticket:{number}", details=details, now=now
     )
+
+
+async def tell_staff(
+    uow: UnitOfWork,
+    people: Iterable[Staff],
+    kind: str,
+    facts: dict[str, Any],
+    *,
+    ticket_id: int,
+    now: datetime,
+    dedupe: str | None = None,
+) -> None:
+    """A private message about a ticket to each of these staff who has Telegram (``dedupe``:
+    a key prefix, completed by each recipient's id, so a repeat sends nothing twice)."""
+    for person in people:
+        if person.telegram_id is None or person.id is None:
+            continue
+        await uow.outbox.add(
+            chat_id=person.telegram_id,
+            kind=kind,
+            staff_id=person.id,
+            now=now,
+            facts=facts,
+            ref_id=ticket_id,
+            priority=PRIORITY_NOTIFY,
+            dedupe_key=f"{dedupe}:{person.id}" if dedupe else None,
+        )
