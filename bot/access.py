@@ -28,6 +28,7 @@ POLICY: dict[str, frozenset[Role]] = {
     "menu.trainer": frozenset({Role.TRAINER, Role.ADMIN}),
     "faq.manage": frozenset({Role.TRAINER, Role.ADMIN}),  # edit, import, publish, roll back
     "support.templates": frozenset({Role.ADMIN}),  # the desk lead keeps the canned replies
+    "support.roster": frozenset({Role.ADMIN}),  # ... and the on-call roster
     "menu.rollout": frozenset({Role.LEADER, Role.OFFICE, Role.ADMIN}),
     "menu.admin": frozenset({Role.ADMIN}),
     "staff.import": frozenset({Role.ADMIN}),

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.support.sla import Policy, parse_targets
+
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_API_FILE_BASE_URL = "https://api.telegram.org/file/bot"
 SECRET_KEY_FILE = "secret.key"
@@ -39,6 +41,9 @@ _ENV = {
     "GOVBOT_FAQ_EMBEDDER": "faq_embedder",
     "GOVBOT_DESK_CHAT_ID": "desk_chat_id",
     "GOVBOT_SUPPORT_AUTOCLOSE_DAYS": "support_autoclose_days",
+    "GOVBOT_SUPPORT_SLA": "support_sla",
+    "GOVBOT_SUPPORT_OFFICE_HOURS": "support_office_hours",
+    "GOVBOT_SUPPORT_ESCALATE_MINUTES": "support_escalate_minutes",
 }
 
 
@@ -52,6 +57,7 @@ _TYPED: dict[str, tuple[Callable[[Any], Any], str]] = {
     "desk_chat_id": (int, "a Telegram chat id (a whole number)"),
     "faq_digest_days": (int, "a whole number of days"),
     "support_autoclose_days": (float, "a number of days"),
+    "support_escalate_minutes": (float, "a number of minutes"),
     "invite_ttl_hours": (int, "a whole number"),
 }
 
@@ -91,6 +97,15 @@ class Settings:
     faq_digest_days: int = 14
     # A resolved ticket nobody comes back to closes by itself after this long (Zendesk: 4).
     support_autoclose_days: float = 3.0
+    # SLA targets per priority, first response/update/resolution, over the defaults in
+    # bot/support/sla.py: "urgent=15m/1h/4h; high=1h/4h/1d".
+    support_sla: str = ""
+    # Categories whose SLA clocks count office hours on the work calendar (comma-separated,
+    # e.g. "expenses,documents"); every other category runs 7×24.
+    support_office_hours: str = ""
+    # An SLA breach pages the on-call level; without an acknowledgement this many minutes
+    # later, the next level.
+    support_escalate_minutes: float = 5.0
     # The sentence encoder behind semantic matching: "use" (the multilingual Universal
     # Sentence Encoder shipped in its wheel), "hash" (character n-grams; for tests only), or
     # "package.module:Class" for another local model behind knowledge.Embedder.
@@ -128,6 +143,15 @@ class Settings:
         if not (hours.isascii() and hours.isdigit() and minutes.isascii() and minutes.isdigit()):
             raise ValueError(self.faq_digest_at)
         return time(int(hours), int(minutes))
+
+    @property
+    def sla_policy(self) -> Policy:
+        """The support desk's SLA targets and office-hours categories (ValueError if
+        malformed)."""
+        offices = frozenset(
+            c.strip().lower() for c in self.support_office_hours.split(",") if c.strip()
+        )
+        return Policy(targets=parse_targets(self.support_sla), office_categories=offices)
 
     def problems(self, *, need_token: bool) -> list[str]:
         """One line per problem found in these settings."""
@@ -168,6 +192,12 @@ class Settings:
             found.append("GOVBOT_FAQ_DIGEST_DAYS must be at least 1 day")
         if self.support_autoclose_days <= 0:
             found.append("GOVBOT_SUPPORT_AUTOCLOSE_DAYS must be a positive number of days")
+        try:
+            self.sla_policy  # noqa: B018  (raises if malformed)
+        except ValueError as problem:
+            found.append(f"GOVBOT_SUPPORT_SLA: {problem}")
+        if self.support_escalate_minutes <= 0:
+            found.append("GOVBOT_SUPPORT_ESCALATE_MINUTES must be a positive number of minutes")
         if self.faq_embedder not in ("use", "hash") and ":" not in self.faq_embedder:
             found.append(
                 "GOVBOT_FAQ_EMBEDDER must be use, hash or package.module:Class "

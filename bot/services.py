@@ -26,7 +26,9 @@ from bot.people.services import PeopleService
 from bot.runtime import Runtime
 from bot.scheduling import DueService
 from bot.support.desk import DeskService
+from bot.support.oncall import OnCallService
 from bot.support.templates import TemplateService
+from bot.support.timers import SlaService
 from knowledge import Thresholds
 
 
@@ -53,6 +55,8 @@ class Services:
     faq_glossary: GlossaryService
     support_desk: DeskService
     support_templates: TemplateService
+    support_sla: SlaService
+    support_oncall: OnCallService
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
@@ -85,8 +89,17 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
     digest.register_due(due)
     glossary = GlossaryService(rt)
     delivery = DeliveryService(rt, default_locale=settings.default_locale)
+    sla = SlaService(
+        rt,
+        policy=settings.sla_policy,
+        calendar=calendar.calendar,
+        default_locale=settings.default_locale,
+        escalate_after=timedelta(minutes=settings.support_escalate_minutes),
+    )
+    sla.register_due(due)
     desk = DeskService(
         rt,
+        sla=sla,
         default_locale=settings.default_locale,
         desk_chat_id=settings.desk_chat_id,
         autoclose_after=timedelta(days=settings.support_autoclose_days),
@@ -124,4 +137,6 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         faq_glossary=glossary,
         support_desk=desk,
         support_templates=TemplateService(rt, default_locale=settings.default_locale),
+        support_sla=sla,
+        support_oncall=OnCallService(rt, default_locale=settings.default_locale, tz=settings.tz),
     )

@@ -147,6 +147,8 @@ async def on_file(update: Update, context: Ctx) -> None:
     # document is the staff file.
     if await faq_trainer_handlers.on_kb_file(update, context):
         return
+    if await support_handlers.on_roster_file(update, context):
+        return
     if await support_handlers.relay_from_user(update, context) or message.document is None:
         return
     await staff_handlers.on_staff_file(update, context)

@@ -105,6 +105,9 @@ ACTIONS = frozenset(
         "sd.cat",  # requester: open a ticket in a category (object: index into CATEGORIES)
         "sd.close",  # requester: it is solved, close the ticket (object: ticket id)
         "sd.rate",  # requester: rate the help (object: ticket id, version: 1-5 stars)
+        "sd.wait",  # desk: waiting for the requester, or not (object: ticket id)
+        "sd.pri",  # desk: set the priority (object: ticket id, version: index in PRIORITIES)
+        "sd.ack",  # on call: acknowledge a page (object: escalation id)
     }
 )
 MAX_BYTES = 64  # Telegram counts bytes, not characters

@@ -766,6 +766,68 @@ def approvals_overdue() -> None:
             )
 
 
+@main.group(help="The support desk's on-call roster (who is paged when an SLA is breached).")
+def oncall() -> None:
+    """``govbot oncall``."""
+
+
+@oncall.command("import", help="Add the shifts of a CSV/XLSX file: level, person, start, end.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def oncall_import(file: Path) -> None:
+    """``govbot oncall import FILE``: all rows or none."""
+    from bot.errors import ImportFileError
+    from bot.spreadsheet import read_table
+    from bot.support.oncall import SHIFT_TABLE
+    from handlers.render.support import ROSTER_OUTCOMES
+
+    settings = _settings()
+    tr = _tr()
+    data = file.read_bytes()
+    try:
+        read_table(data, file.name, SHIFT_TABLE)  # unreadable: said before the database opens
+    except ImportFileError as exc:
+        _fail(tr.gettext(_file_error(exc.reason)))
+        return
+    result = _run(
+        _with_services(
+            settings, lambda s: s.support_oncall.import_file(data, file.name, tg_id=None)
+        )
+    )
+    if result.problems:
+        click.echo(tr.gettext(ROSTER_OUTCOMES["import_failed"]), err=True)
+        for line, code in result.problems:
+            reason = tr.gettext(ROSTER_OUTCOMES.get(code, ROSTER_OUTCOMES["usage"]), person="")
+            click.echo(tr.gettext("• row {line}: {reason}", line=line, reason=reason), err=True)
+        sys.exit(1)
+    click.echo(tr.gettext(ROSTER_OUTCOMES["imported"], added=result.added))
+
+
+@oncall.command("list", help="The shifts not over yet, who is on call now marked.")
+def oncall_list() -> None:
+    """``govbot oncall list``."""
+    settings = _settings()
+    tr = _tr()
+
+    async def go(services: Services) -> list[tuple[str, str, str, str, bool]]:
+        now = services.runtime.clock()
+        async with services.runtime.detached_uow() as uow:
+            shifts = await uow.support.shifts(ending_after=now, limit=1000)
+            people = await uow.people.many(s.staff_id for s in shifts)
+            return [
+                (
+                    f"#{s.id} L{s.level}",
+                    people[s.staff_id].name if s.staff_id in people else "?",
+                    tr.when(s.starts_at, "short"),
+                    tr.when(s.ends_at, "short"),
+                    s.starts_at <= now < s.ends_at,
+                )
+                for s in shifts
+            ]
+
+    for shift, name, start, end, now in _run(_with_services(settings, go)):
+        click.echo(f"{'*' if now else ' '} {shift} {name} {start} – {end}")
+
+
 @main.group(help="The training knowledge base: import, export, publish, roll back.")
 def faq() -> None:
     """``govbot faq``."""

@@ -63,7 +63,7 @@ async def on_disable_command(update: Update, context: Ctx) -> None:
     await context.services.people.disable_in_chat(tg_id=who[0], chat_id=who[1], employee_no=who[2])
 
 
-async def _download(context: Ctx, file_id: str, size: int | None) -> bytes:
+async def download(context: Ctx, file_id: str, size: int | None) -> bytes:
     if size is not None and size > MAX_BYTES:
         raise ImportFileError("too_large")
     telegram_file = await context.bot.get_file(file_id)
@@ -85,7 +85,7 @@ async def on_staff_file(update: Update, context: Ctx) -> None:
     await services.staff_admin.check_may_import(who[0])
     if not name.lower().endswith(STAFF_FILE_TYPES):
         raise ImportFileError("unsupported_format")
-    data = await _download(context, document.file_id, document.file_size)
+    data = await download(context, document.file_id, document.file_size)
     await services.staff_admin.import_upload(
         tg_id=who[0],
         chat_id=who[1],
@@ -110,7 +110,7 @@ async def on_partial_button(update: Update, context: Ctx) -> None:
         return
     pending = await admin.pending_upload(tg_id=who[0], chat_id=who[1], version=press.obj_id)
     await query.answer()
-    data = await _download(context, pending.file_id, None)
+    data = await download(context, pending.file_id, None)
     await admin.import_upload(
         tg_id=who[0],
         chat_id=who[1],

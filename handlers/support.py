@@ -10,6 +10,8 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 from bot.i18n import N_
 from handlers import callbacks
 from handlers.context import Ctx, user_translator
+from handlers.render.support import PRIORITY
+from handlers.staff import download
 
 CLAIM_TOASTS = {
     "claimed": N_("Ticket {number} is yours."),
@@ -18,6 +20,13 @@ CLAIM_TOASTS = {
     "stale": N_("Ticket {number} changed meanwhile; the card shows it as it is now."),
     "closed": N_("Ticket {number} is no longer open."),
     "resolved": N_("Ticket {number} is resolved; the requester has been told."),
+    "waiting": N_("{number}: waiting for the requester; the SLA clocks are paused."),
+    "resumed": N_("{number}: no longer waiting; the SLA clocks run again."),
+    "priority": N_("{number}: priority is now {name}."),
+}
+ACK_TOASTS = {
+    "acked": N_("Acknowledged: {number} is yours to follow up. Escalation stopped."),
+    "ended": N_("This page for {number} has already ended."),
 }
 
 CLOSE_TOASTS = {
@@ -128,12 +137,31 @@ async def on_button(update: Update, context: Ctx) -> None:
     press = callbacks.decode(query.data)
     desk = context.services.support_desk
     tr = await user_translator(update, context)
-    if press.action in ("sd.claim", "sd.res"):
-        act = desk.claim if press.action == "sd.claim" else desk.resolve
-        result = await act(tg_id=user.id, ticket_id=press.obj_id, version=press.version)
+    if press.action in ("sd.claim", "sd.res", "sd.wait", "sd.pri"):
+        if press.action == "sd.claim":
+            result = await desk.claim(tg_id=user.id, ticket_id=press.obj_id, version=press.version)
+        elif press.action == "sd.res":
+            result = await desk.resolve(
+                tg_id=user.id, ticket_id=press.obj_id, version=press.version
+            )
+        elif press.action == "sd.wait":
+            result = await desk.toggle_waiting(tg_id=user.id, ticket_id=press.obj_id)
+        else:
+            result = await desk.set_priority(
+                tg_id=user.id, ticket_id=press.obj_id, index=press.version
+            )
+        name = result.by or ""
+        if result.outcome == "priority":
+            name = tr.gettext(PRIORITY.get(name, PRIORITY["normal"]))
         await query.answer(
-            tr.gettext(CLAIM_TOASTS[result.outcome], number=result.number, name=result.by or "")
+            tr.gettext(CLAIM_TOASTS[result.outcome], number=result.number, name=name)
         )
+        return
+    if press.action == "sd.ack":
+        outcome, number = await context.services.support_sla.acknowledge(
+            tg_id=user.id, escalation_id=press.obj_id
+        )
+        await query.answer(tr.gettext(ACK_TOASTS[outcome], number=number))
         return
     if chat.type != Chat.PRIVATE:
         await query.answer()
@@ -184,6 +212,40 @@ async def on_template_command(update: Update, context: Ctx) -> None:
         )
 
 
+async def on_oncall_command(update: Update, context: Ctx) -> None:
+    """``/oncall`` shows the roster; ``/oncall add LEVEL PERSON FROM TO`` and ``/oncall del
+    ID`` (the desk lead) change it. Answered where it was given."""
+    user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+    if user is None or chat is None or message is None or message.text is None:
+        return
+    parts = message.text.split(maxsplit=2)
+    verb = parts[1].lower() if len(parts) > 1 else ""
+    rest = parts[2] if len(parts) > 2 else ""
+    roster = context.services.support_oncall
+    if verb == "add":
+        await roster.add(tg_id=user.id, chat_id=chat.id, args=rest)
+    elif verb in ("del", "delete", "rm"):
+        await roster.delete(tg_id=user.id, chat_id=chat.id, shift_id=rest)
+    else:
+        await roster.show(tg_id=user.id, chat_id=chat.id)
+
+
+async def on_roster_file(update: Update, context: Ctx) -> bool:
+    """A CSV/XLSX document captioned ``/oncall``: the shifts in it are imported (all or
+    none). False when the document is not one."""
+    user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+    if user is None or chat is None or message is None or message.document is None:
+        return False
+    if not (message.caption or "").strip().lower().startswith("/oncall"):
+        return False
+    document = message.document
+    data = await download(context, document.file_id, document.file_size)
+    await context.services.support_oncall.import_file(
+        data, document.file_name or "roster.csv", tg_id=user.id, chat_id=chat.id
+    )
+    return True
+
+
 async def on_support_command(update: Update, context: Ctx) -> None:
     """/support: the requester's open tickets and the categories to open one."""
     user, chat = update.effective_user, update.effective_chat
@@ -219,6 +281,12 @@ def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
         (0, MessageHandler(in_topic, on_desk_message)),
         (0, CommandHandler("support", on_support_command, filters=private)),
         (0, CommandHandler("t", on_template_command)),
+        (0, CommandHandler("oncall", on_oncall_command)),
         (0, MessageHandler(filters.UpdateType.EDITED_MESSAGE, on_edited)),
-        (0, CallbackQueryHandler(on_button, pattern=r"^sd\.(claim|res|add|done|cat|close|rate):")),
+        (
+            0,
+            CallbackQueryHandler(
+                on_button, pattern=r"^sd\.(claim|res|add|done|cat|close|rate|wait|pri|ack):"
+            ),
+        ),
     ]

@@ -120,15 +120,18 @@ class _ChatView:
         self,
         message: SentMessage,
         *,
+        where: Callable[[SentMessage], bool] | None = None,
         timeout: float = 5.0,  # noqa: ASYNC109 - part of the documented test API
     ) -> SentMessage:
-        """Wait until ``message`` gets a newer version (or is deleted); return the new state."""
+        """Wait until ``message`` gets a newer version (or is deleted); return the new state.
+        With ``where``: until its newest version matches (later edits may come first)."""
         record = self._record(message.message_id)
 
         def ready() -> bool:
-            return len(record.versions) > message.version_count or (
+            changed = len(record.versions) > message.version_count or (
                 record.deleted and not message.deleted
             )
+            return changed and (where is None or where(self._state.snapshot(record)))
 
         header = f"message #{message.message_id} was not edited within {timeout}s"
         await self._state.wait_until(

@@ -29,7 +29,9 @@ from bot.people.domain import Role
 from bot.runtime import Runtime
 from bot.scheduling import Due, DueService
 from bot.support.intake import Context, open_ticket
+from bot.support.sla import PRIORITIES
 from bot.support.templates import fill_template
+from bot.support.timers import SlaService, check_soon
 from bot.support.topic import (
     CATEGORIES,
     OPEN,
@@ -64,9 +66,10 @@ class Relayed:
 
 @dataclass(frozen=True)
 class Claim:
-    outcome: str  # claimed | mine | taken | stale | closed
+    # claimed | mine | taken | stale | closed | resolved | waiting | resumed | priority
+    outcome: str
     number: str
-    by: str | None = None
+    by: str | None = None  # who owns it (taken), or the priority now (priority)
 
 
 class DeskService:
@@ -77,10 +80,12 @@ class DeskService:
         runtime: Runtime,
         *,
         default_locale: str,
+        sla: SlaService,
         desk_chat_id: int | None = None,
         autoclose_after: timedelta = AUTOCLOSE_AFTER,
     ) -> None:
         self._rt = runtime
+        self._sla = sla
         self._default_locale = default_locale
         self._desk_chat_id = desk_chat_id
         self._autoclose_after = autoclose_after
@@ -186,6 +191,7 @@ class DeskService:
                 uow, ticket_id, "bot", "closed by the requester", now=now, staff_id=actor.staff_id
             )
             await uow.support.stop_writing(actor.staff_id)
+            await self._sla.stop(uow, ticket, "done", now)
             await self._ask_rating(uow, ticket, chat_id, actor.staff_id, now=now)
             if ticket.desk_chat_id is not None:
                 await post_card(uow, ticket, now=now)
@@ -254,9 +260,11 @@ class DeskService:
         text: str | None,
         media: str | None,
         now: datetime,
+        related_to: SupportTicket | None = None,
     ) -> SupportTicket:
         """The first message after picking a category opens the ticket (a media message is
-        copied into its topic too: the card quotes only text)."""
+        copied into its topic too: the card quotes only text); ``related_to``: the earlier
+        ticket this one follows up on."""
         ticket = await open_ticket(
             uow,
             requester=actor,
@@ -267,6 +275,7 @@ class DeskService:
             desk_chat_id=self._desk_chat_id,
             desk_locale=self._default_locale,
             category=category,
+            related_to=related_to,
         )
         if media is not None:
             await self._relay_in(uow, ticket, chat_id=chat_id, message_id=message_id, now=now)
@@ -322,6 +331,10 @@ class DeskService:
             await uow.support.change(
                 ticket.id, version=ticket.version, unreachable=not reachable, updated_at=now
             )
+            if reachable:
+                await check_soon(uow, ticket.id, now)  # the clocks may nag again
+            else:
+                await self._sla.stop(uow, ticket, "unreachable", now)
             if ticket.desk_chat_id is None:
                 continue
             await post_card(uow, ticket, now=now)
@@ -385,6 +398,7 @@ class DeskService:
                     return Claim("taken", ticket.number, owner.name)
                 return Claim("stale", ticket.number)
             await audit_ticket(uow, actor.staff_id, "ticket.claim", ticket.number, {}, now=now)
+            await self._sla.stop(uow, ticket, "claim", now)
             await post_card(uow, ticket, now=now)
             await uow.commit()
         return Claim("claimed", ticket.number)
@@ -393,6 +407,7 @@ class DeskService:
         """Mark the ticket resolved and tell the requester (still open is what decides, as
         for :meth:`claim`)."""
         now = self._rt.clock()
+        clock_of = await self._sla.clocks()
         async with self._rt.uow() as uow:
             actor = await self._agent(uow, tg_id)
             ticket = await uow.support.ticket(ticket_id)
@@ -400,7 +415,13 @@ class DeskService:
                 raise PermissionDeniedError("support.work", f"ticket:{ticket_id}")
             if ticket.status not in OPEN:
                 return Claim("closed", ticket.number)
-            values: dict[str, Any] = {"status": "resolved", "resolved_at": now, "updated_at": now}
+            values: dict[str, Any] = {
+                "status": "resolved",
+                "resolved_at": now,
+                "updated_at": now,
+                "awaiting_since": None,
+                **self._sla.pause_values(ticket, clock_of(ticket.category), now),
+            }
             if ticket.assignee_id is None:
                 values.update(assignee_id=actor.staff_id, claimed_at=now)
             if not await uow.support.change(ticket_id, version=ticket.version, **values):
@@ -419,6 +440,7 @@ class DeskService:
                 )
                 await uow.support.stop_writing(ticket.requester_id)
             await audit_ticket(uow, actor.staff_id, "ticket.resolve", ticket.number, {}, now=now)
+            await self._sla.stop(uow, ticket, "done", now)
             await post_card(uow, ticket, now=now)
             await uow.due.add(
                 kind=AUTOCLOSE_KIND,
@@ -429,6 +451,76 @@ class DeskService:
             )
             await uow.commit()
         return Claim("resolved", ticket.number)
+
+    async def _open_ticket_for_agent(
+        self, uow: UnitOfWork, tg_id: int, ticket_id: int
+    ) -> tuple[access.Actor, SupportTicket]:
+        actor = await self._agent(uow, tg_id)
+        ticket = await uow.support.ticket(ticket_id)
+        if ticket is None or ticket.id is None:
+            raise PermissionDeniedError("support.work", f"ticket:{ticket_id}")
+        return actor, ticket
+
+    async def toggle_waiting(self, *, tg_id: int, ticket_id: int) -> Claim:
+        """⏳ The desk waits for the requester (the clocks stop), or ▶️ no longer does."""
+        now = self._rt.clock()
+        clock_of = await self._sla.clocks()
+        async with self._rt.uow() as uow:
+            actor, ticket = await self._open_ticket_for_agent(uow, tg_id, ticket_id)
+            if ticket.status not in OPEN:
+                return Claim("closed", ticket.number)
+            if ticket.status == "waiting":
+                values: dict[str, Any] = {
+                    "status": "claimed",
+                    **self._sla.pause_values(ticket, clock_of(ticket.category), now),
+                }
+                outcome, action = "resumed", "ticket.resume"
+            else:
+                values = {"status": "waiting", "paused_since": now}
+                if ticket.assignee_id is None:
+                    values.update(assignee_id=actor.staff_id, claimed_at=now)
+                outcome, action = "waiting", "ticket.wait"
+            if not await uow.support.change(
+                ticket_id, version=ticket.version, updated_at=now, **values
+            ):
+                return Claim("stale", ticket.number)
+            if outcome == "waiting":
+                await self._sla.stop(uow, ticket, "waiting", now)
+            await audit_ticket(uow, actor.staff_id, action, ticket.number, {}, now=now)
+            await check_soon(uow, ticket_id, now)
+            await post_card(uow, ticket, now=now)
+            await uow.commit()
+        return Claim(outcome, ticket.number)
+
+    async def set_priority(self, *, tg_id: int, ticket_id: int, index: int) -> Claim:
+        """A priority button on the card: the SLA targets change with it."""
+        if not 0 <= index < len(PRIORITIES):
+            raise BadCallbackError()
+        priority = PRIORITIES[index]
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            actor, ticket = await self._open_ticket_for_agent(uow, tg_id, ticket_id)
+            if ticket.status not in OPEN:
+                return Claim("closed", ticket.number)
+            if ticket.priority == priority:
+                return Claim("priority", ticket.number, priority)
+            before = ticket.priority
+            if not await uow.support.change(
+                ticket_id, version=ticket.version, priority=priority, updated_at=now
+            ):
+                return Claim("stale", ticket.number)
+            await audit_ticket(
+                uow,
+                actor.staff_id,
+                "ticket.priority",
+                ticket.number,
+                {"from": before, "to": priority},
+                now=now,
+            )
+            await check_soon(uow, ticket_id, now)
+            await post_card(uow, ticket, now=now)
+            await uow.commit()
+        return Claim("priority", ticket.number, priority)
 
     async def desk_message(
         self,
@@ -509,7 +601,7 @@ class DeskService:
         """An agent answered: the first response is timed, and the first to answer an
         unclaimed ticket owns it (its card shows them)."""
         assert ticket.id is not None
-        values: dict[str, Any] = {"updated_at": now}
+        values: dict[str, Any] = {"updated_at": now, "awaiting_since": None}
         if ticket.first_response_at is None:
             values["first_response_at"] = now
         if ticket.assignee_id is None:
@@ -518,6 +610,8 @@ class DeskService:
             values["status"] = "claimed"
         claimed = "assignee_id" in values
         await uow.support.change(ticket.id, version=ticket.version, **values)
+        await self._sla.stop(uow, ticket, "reply", now)
+        await check_soon(uow, ticket.id, now)  # the clocks it answered stop
         if claimed:
             await post_card(uow, ticket, now=now)
 
@@ -594,8 +688,12 @@ class DeskService:
         text: str | None,
         media: str | None,
     ) -> Relayed:
-        """A message from a requester: relayed to the ticket they are writing to, if any."""
+        """A message from a requester: relayed to the ticket they are writing to, if any.
+
+        Writing to a ticket resolved less than 72 hours ago reopens it; to one resolved longer
+        ago, or closed, opens a new ticket that follows up on it."""
         now = self._rt.clock()
+        clock_of = await self._sla.clocks()
         async with self._rt.uow() as uow:
             actor = await access.load_actor(uow, tg_id, default_locale=self._default_locale)
             writing = await uow.support.writing(actor.staff_id)
@@ -617,24 +715,46 @@ class DeskService:
             ticket = await uow.support.ticket(writing.ticket_id)
             if ticket is None or ticket.id is None:
                 return Relayed("not_ours")
-            if ticket.status == "closed":
-                await uow.support.stop_writing(actor.staff_id)
+            if ticket.status == "closed" or (
+                ticket.status == "resolved"
+                and ticket.resolved_at is not None
+                and now - ticket.resolved_at > REOPEN_WITHIN
+            ):
+                follow_up = await self._open_from_message(
+                    uow,
+                    actor,
+                    ticket.category,
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    text=text,
+                    media=media,
+                    now=now,
+                    related_to=ticket,
+                )
                 await uow.commit()
-                return Relayed("not_ours")
+                return Relayed("opened", follow_up.number)
             reopened = False
+            clock = clock_of(ticket.category)
+            values: dict[str, Any] = {}
             if ticket.status == "resolved":
-                if ticket.resolved_at is not None and now - ticket.resolved_at > REOPEN_WITHIN:
-                    await uow.support.stop_writing(actor.staff_id)
-                    await uow.commit()
-                    return Relayed("not_ours")
-                await uow.support.change(
-                    ticket.id,
-                    version=ticket.version,
+                # the time it stood resolved does not count against the resolution target
+                resolved_for = clock.between(ticket.resolved_at or now, now)
+                values.update(
                     status="claimed" if ticket.assignee_id else "new",
                     resolved_at=None,
-                    updated_at=now,
+                    paused_seconds=ticket.paused_seconds + int(resolved_for.total_seconds()),
                 )
                 reopened = True
+            elif ticket.status == "waiting":  # the desk was waiting for this: the clocks run
+                values.update(status="claimed", **self._sla.pause_values(ticket, clock, now))
+            if ticket.first_response_at is not None and ticket.awaiting_since is None:
+                values["awaiting_since"] = now  # the update clock starts
+            if ticket.unreachable:  # the requester wrote: they can hear us again
+                values["unreachable"] = False
+            if values:
+                await uow.support.change(
+                    ticket.id, version=ticket.version, updated_at=now, **values
+                )
             if ticket.desk_chat_id is not None and not await self._relay_in(
                 uow, ticket, chat_id=chat_id, message_id=message_id, now=now
             ):
@@ -649,14 +769,12 @@ class DeskService:
             )
             await uow.support.start_writing(actor.staff_id, ticket.id, until=now + WRITING_FOR)
             if ticket.desk_chat_id is not None:
-                if reopened:
+                if reopened or "status" in values or "unreachable" in values:
                     await post_card(uow, ticket, now=now)
             else:
                 await self._tell_agents(uow, ticket, text or f"[{media or 'message'}]", now=now)
-            if ticket.unreachable:  # the requester wrote: they can hear us again
-                await uow.support.change(
-                    ticket.id, version=ticket.version, unreachable=False, updated_at=now
-                )
+            if values:
+                await check_soon(uow, ticket.id, now)
             await uow.commit()
         return Relayed("reopened" if reopened else "relayed", ticket.number)
 

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from bot.access import Actor
 from bot.messaging.services import PRIORITY_INTERACTIVE, PRIORITY_NOTIFY
+from bot.support.timers import check_soon
 from bot.support.topic import WRITING_FOR, post_card, record, tell_staff, ticket_topic
 from storage.tables.support import SupportTicket
 from storage.uow import UnitOfWork
@@ -53,6 +54,7 @@ async def open_ticket(
     desk_locale: str,
     faq_question_id: int | None = None,
     category: str | None = None,
+    related_to: SupportTicket | None = None,
 ) -> SupportTicket:
     """Create the ticket with its first messages, tell the user and the desk; caller commits."""
     year = now.year
@@ -69,6 +71,8 @@ async def open_ticket(
             updated_at=now,
             desk_chat_id=desk_chat_id,
             category=category,
+            related_to=related_to.id if related_to is not None else None,
+            priority=related_to.priority if related_to is not None else "normal",
         )
     )
     assert ticket.id is not None
@@ -97,7 +101,12 @@ async def open_ticket(
         kind="support.opened",
         staff_id=requester.staff_id,
         now=now,
-        facts={"number": number, "question": context.question, "ticket_id": ticket.id},
+        facts={
+            "number": number,
+            "question": context.question,
+            "ticket_id": ticket.id,
+            "follows": related_to.number if related_to is not None else None,
+        },
         ref_id=ticket.id,
         priority=PRIORITY_INTERACTIVE,
     )
@@ -130,7 +139,12 @@ async def open_ticket(
         actor_id=requester.staff_id,
         action="ticket.open",
         obj=f"ticket:{number}",
-        details={"source": source, "faq_question": faq_question_id},
+        details={
+            "source": source,
+            "faq_question": faq_question_id,
+            "follows": related_to.number if related_to is not None else None,
+        },
         now=now,
     )
+    await check_soon(uow, ticket.id, now)  # its SLA clocks start
     return ticket

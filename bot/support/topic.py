@@ -50,7 +50,7 @@ def topic_name(number: str, name: str, subject: str, status: str = "new") -> str
     return title if len(title) <= 128 else title[:127] + "…"
 
 
-async def card_facts(uow: UnitOfWork, ticket: SupportTicket) -> dict[str, Any]:
+async def card_facts(uow: UnitOfWork, ticket: SupportTicket, now: datetime) -> dict[str, Any]:
     """Everything the desk card shows, as facts for its renderer."""
     assert ticket.id is not None
     requester = await uow.people.get(ticket.requester_id)
@@ -60,6 +60,7 @@ async def card_facts(uow: UnitOfWork, ticket: SupportTicket) -> dict[str, Any]:
     roles = sorted(await uow.people.roles_of(ticket.requester_id)) if requester else []
     assignee = await uow.people.get(ticket.assignee_id) if ticket.assignee_id else None
     recent = await uow.support.last_messages(ticket.id, SUMMARY_MESSAGES)
+    related = await uow.support.ticket(ticket.related_to) if ticket.related_to else None
     return {
         "ticket_id": ticket.id,
         "number": ticket.number,
@@ -75,6 +76,10 @@ async def card_facts(uow: UnitOfWork, ticket: SupportTicket) -> dict[str, Any]:
         "unreachable": ticket.unreachable,
         "rating": ticket.rating,
         "created_at": ticket.created_at.isoformat(),
+        "follows": related.number if related is not None else None,
+        "sla": [dict(d) for d in ticket.sla_due or []],
+        "breached": ticket.breached_at is not None,
+        "drawn_at": now.isoformat(),
         "recent": [
             {"author": m.author, "text": m.body[:_QUOTE]}
             for m in recent
@@ -87,7 +92,7 @@ async def post_card(uow: UnitOfWork, ticket: SupportTicket, *, now: datetime) ->
     """Declare the ticket's topic (first call) and queue its card, new or edited in place."""
     assert ticket.id is not None and ticket.desk_chat_id is not None
     key = ticket_topic(ticket.id)
-    facts = await card_facts(uow, ticket)
+    facts = await card_facts(uow, ticket, now)
     name = topic_name(ticket.number, str(facts["name"]), ticket.subject, ticket.status)
     known = (await uow.outbox.topics([key])).get(key)
     if known is None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import html
+from datetime import datetime
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import N_, Translator
 from bot.messaging.outgoing import Outgoing
 from bot.people.domain import ROLE_LABELS
+from bot.support.sla import PRIORITIES
 from bot.support.topic import CATEGORIES
 from handlers.callbacks import Press, encode
 from handlers.render import Rendered, living_card, renders
@@ -39,6 +41,11 @@ def opened(out: Outgoing, tr: Translator) -> Rendered:
         "Anything you send in the next 30 minutes (more details, screenshots, files) is added "
         "to the ticket."
     )
+    if out.facts.get("follows"):
+        text += "\n" + tr.gettext(
+            "It follows up on ticket {number}, which was already resolved.",
+            number=html.escape(str(out.facts["follows"])),
+        )
     ticket_id = out.facts.get("ticket_id")
     markup = (
         InlineKeyboardMarkup([[_button(tr.gettext("⏹ Done"), "sd.done", int(ticket_id))]])
@@ -111,6 +118,43 @@ PRIORITY = {
     "high": N_("high"),
     "urgent": N_("urgent"),
 }
+CLOCKS = {
+    "first_response": N_("first response"),
+    "update": N_("next update"),
+    "resolution": N_("resolution"),
+}
+
+
+def _due(value: object, tr: Translator) -> str:
+    try:
+        return tr.when(datetime.fromisoformat(str(value)), "short")
+    except ValueError:
+        return "—"
+
+
+def _sla_lines(facts: dict[str, object], status: str, tr: Translator) -> list[str]:
+    """The running clocks and when each falls due; a breached one is marked."""
+    if status == "waiting":
+        return [tr.gettext("⏸ SLA clocks paused while waiting for the requester.")]
+    if status not in ("new", "claimed"):
+        return []
+    drawn = str(facts.get("drawn_at") or "")
+    lines = []
+    for item in facts.get("sla") or []:  # type: ignore[attr-defined]
+        if not isinstance(item, dict):
+            continue
+        late = bool(drawn) and str(item.get("due_at", "")) <= drawn
+        lines.append(
+            tr.gettext(
+                "{mark} {clock} due {when}",
+                mark="🔴" if late else "⏱",
+                clock=tr.gettext(CLOCKS.get(str(item.get("clock")), CLOCKS["resolution"])),
+                when=_due(item.get("due_at"), tr),
+            )
+        )
+    return lines
+
+
 AUTHORS = {"user": N_("Requester"), "agent": N_("Desk")}
 
 
@@ -146,6 +190,11 @@ def card(out: Outgoing, tr: Translator) -> Rendered:
             category=html.escape(category_label(facts.get("category"), tr)),
         )
     )
+    if facts.get("follows"):
+        lines.append(
+            tr.gettext("Follows up on {number}", number=html.escape(str(facts["follows"])))
+        )
+    lines.extend(_sla_lines(facts, status, tr))
     if facts.get("rating"):
         lines.append(tr.gettext("Rated: {stars}", stars="⭐" * int(facts["rating"])))
     assignee = facts.get("assignee")
@@ -176,6 +225,27 @@ def card(out: Outgoing, tr: Translator) -> Rendered:
             row.append(_button(tr.gettext("🙋 Claim"), "sd.claim", ticket_id, version))
         row.append(_button(tr.gettext("✅ Resolve"), "sd.res", ticket_id, version))
         rows.append(row)
+        rows.append(
+            [
+                _button(
+                    tr.gettext("▶️ Resume") if status == "waiting" else tr.gettext("⏳ Wait"),
+                    "sd.wait",
+                    ticket_id,
+                )
+            ]
+        )
+        current = str(facts.get("priority", "normal"))
+        rows.append(
+            [
+                _button(
+                    ("• " if name == current else "") + tr.gettext(PRIORITY[name]),
+                    "sd.pri",
+                    ticket_id,
+                    index,
+                )
+                for index, name in enumerate(PRIORITIES)
+            ]
+        )
     return living_card(out, "\n".join(lines), rows)
 
 
@@ -455,3 +525,156 @@ def autoclosed(out: Outgoing, tr: Translator) -> Rendered:
             number=html.escape(str(out.facts.get("number", ""))),
         ),
     )
+
+
+STAGES = {
+    "warn": N_("⚠️ <b>{number}</b>: the {clock} target ({priority}) runs out at {when}."),
+    "breach": N_(
+        "🔴 <b>{number}</b>: the {clock} target ({priority}) was missed at {when}. "
+        "The on-call agent is being paged."
+    ),
+}
+
+
+@renders("support.sla")
+def sla_stage(out: Outgoing, tr: Translator) -> Rendered:
+    """In the topic: 80 % of a target used up, or all of it."""
+    facts = out.facts
+    return Rendered(
+        "send",
+        tr.gettext(
+            STAGES.get(str(facts.get("stage")), STAGES["warn"]),
+            number=html.escape(str(facts.get("number", ""))),
+            clock=tr.gettext(CLOCKS.get(str(facts.get("clock")), CLOCKS["resolution"])),
+            priority=tr.gettext(PRIORITY.get(str(facts.get("priority")), PRIORITY["normal"])),
+            when=_due(facts.get("due_at"), tr),
+        ),
+    )
+
+
+@renders("support.page")
+def page(out: Outgoing, tr: Translator) -> Rendered:
+    """The on-call person's private alert, with ✋ Ack."""
+    facts = out.facts
+    level = int(facts.get("level", 1))
+    lines = [
+        tr.gettext(
+            "🚨 Ticket <b>{number}</b> missed its {clock} target ({priority}).",
+            number=html.escape(str(facts.get("number", ""))),
+            clock=tr.gettext(CLOCKS.get(str(facts.get("clock")), CLOCKS["resolution"])),
+            priority=tr.gettext(PRIORITY.get(str(facts.get("priority")), PRIORITY["normal"])),
+        ),
+        _quote(facts.get("subject")),
+        tr.gettext(
+            "You are on call (level {level}). Tap Ack to take it on; without an "
+            "acknowledgement the next level is paged.",
+            level=str(level),
+        ),
+    ]
+    return Rendered(
+        "send",
+        "\n".join(lines),
+        InlineKeyboardMarkup(
+            [[_button(tr.gettext("✋ Ack"), "sd.ack", int(facts.get("escalation_id", 0)))]]
+        ),
+    )
+
+
+@renders("support.paged")
+def paged(out: Outgoing, tr: Translator) -> Rendered:
+    facts = out.facts
+    names = ", ".join(html.escape(str(n)) for n in facts.get("names") or []) or "—"
+    return Rendered(
+        "send",
+        tr.gettext(
+            "📟 Escalated to level {level}: {names}.",
+            level=str(facts.get("level", 1)),
+            names=names,
+        ),
+    )
+
+
+@renders("support.acked")
+def acked(out: Outgoing, tr: Translator) -> Rendered:
+    return Rendered(
+        "send",
+        tr.gettext(
+            "✋ {name} acknowledged the page for {number}; escalation stopped.",
+            name=html.escape(str(out.facts.get("name", ""))),
+            number=html.escape(str(out.facts.get("number", ""))),
+        ),
+    )
+
+
+ROSTER_OUTCOMES = {
+    "added": N_("✅ Shift added."),
+    "deleted": N_("🗑 Shift deleted."),
+    "imported": N_("✅ Shifts imported: {added}."),
+    "no_shift": N_("There is no such shift: give its number from the list, e.g. /oncall del 3."),
+    "usage": N_(
+        "To add a shift: /oncall add LEVEL PERSON FROM TO, for example "
+        "/oncall add 1 杨帆 2026-12-02 09:00 2026-12-02 21:00 (times only: today)."
+    ),
+    "bad_level": N_("The level is 1 (agent on call), 2 (team lead) or 3 (head of the desk)."),
+    "bad_time": N_("Write the times as YYYY-MM-DD HH:MM, or HH:MM for today."),
+    "end_before_start": N_("The shift ends before it starts."),
+    "too_long": N_("A shift lasts at most 14 days."),
+    "no_person": N_("Nobody active on the staff list is called “{person}”."),
+    "ambiguous": N_("Several people are called “{person}”: use the employee number."),
+    "import_failed": N_("Nothing was imported; fix these rows and send the file again:"),
+    "empty": N_("the file has no shifts"),
+}
+ROSTER_LEVELS = {
+    1: N_("L1 agent on call"),
+    2: N_("L2 team lead"),
+    3: N_("L3 head of the desk"),
+}
+
+
+@renders("support.roster")
+def roster(out: Outgoing, tr: Translator) -> Rendered:
+    """/oncall: what a change did, who is on call now, and the shifts to come."""
+    facts = out.facts
+    lines: list[str] = []
+    outcome = facts.get("outcome")
+    if outcome:
+        lines.append(
+            tr.gettext(
+                ROSTER_OUTCOMES.get(str(outcome), ROSTER_OUTCOMES["usage"]),
+                added=str(facts.get("added", 0)),
+                person=html.escape(str(facts.get("person", ""))),
+            )
+        )
+        for line, code in facts.get("problems") or []:
+            reason = tr.gettext(ROSTER_OUTCOMES.get(str(code), ROSTER_OUTCOMES["usage"]))
+            lines.append(tr.gettext("• row {line}: {reason}", line=str(line), reason=reason))
+    shifts = [s for s in facts.get("shifts") or [] if isinstance(s, dict)]
+    lines.append(tr.gettext("📟 <b>On-call roster</b>"))
+    if not shifts:
+        lines.append(
+            tr.gettext(
+                "No shifts: an SLA breach pages every support agent, then the administrators."
+            )
+        )
+    for s in shifts:
+        level = int(s.get("level", 1))
+        label = tr.gettext(ROSTER_LEVELS[level]) if level in ROSTER_LEVELS else f"L{level}"
+        lines.append(
+            tr.gettext(
+                "{mark} #{id} {level}: {name}, {start} – {end}",
+                mark="🟢" if s.get("now") else "▫️",
+                id=str(s.get("id")),
+                level=label,
+                name=html.escape(str(s.get("name", ""))),
+                start=_due(s.get("starts_at"), tr),
+                end=_due(s.get("ends_at"), tr),
+            )
+        )
+    lines.append(
+        tr.gettext(
+            "The desk lead adds a shift with /oncall add LEVEL PERSON FROM TO, removes one with "
+            "/oncall del ID, or sends a CSV/XLSX file (level, person, start, end) captioned "
+            "/oncall."
+        )
+    )
+    return Rendered("send", "\n".join(lines))

@@ -67,8 +67,35 @@ class OutboxRepo:
             "card_key": card_key,
             "topic_key": topic_key,
         }
-        stmt = insert_for(self.session)(OutboxMessage).values(**values).on_conflict_do_nothing()
-        await self.session.exec(stmt)
+        stmt = (
+            insert_for(self.session)(OutboxMessage)
+            .values(**values)
+            .on_conflict_do_nothing()
+            .returning(col(OutboxMessage.id))
+        )
+        added = (await self.session.exec(stmt)).first()
+        if card_key is not None and added is not None:
+            # A newer drawing of a living card makes an older one still waiting moot: it is
+            # never sent, so a card changed five times in a minute costs one edit, not five
+            # (a desk group gets only 20 messages a minute).
+            # Until the card is on screen its first drawing stays queued, so the card is still
+            # the first message of its topic; the newer drawing edits it.
+            moot = update(OutboxMessage).where(
+                col(OutboxMessage.card_key) == card_key,
+                col(OutboxMessage.status) == "pending",
+                col(OutboxMessage.id) < int(added[0]),
+            )
+            if await self.session.get(LiveCard, card_key) is None:
+                first = (
+                    select(func.min(OutboxMessage.id))
+                    .where(
+                        col(OutboxMessage.card_key) == card_key,
+                        col(OutboxMessage.status).in_(_OPEN),
+                    )
+                    .scalar_subquery()
+                )
+                moot = moot.where(col(OutboxMessage.id) != first)
+            await self.session.exec(moot.values(status="superseded"))
 
     async def claim(
         self, *, now: datetime, lease: timedelta, limit: int, exclude_chats: Collection[int] = ()

@@ -12,8 +12,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.repos import insert_for
 from storage.tables.support import (
+    SupportEscalation,
     SupportMessage,
     SupportRelay,
+    SupportShift,
     SupportTemplate,
     SupportTicket,
     SupportWriting,
@@ -164,5 +166,80 @@ class SupportRepo:
     async def delete_template(self, key: str) -> bool:
         result = await self.session.exec(
             delete(SupportTemplate).where(col(SupportTemplate.key) == key)
+        )
+        return bool(result.rowcount)
+
+    # --- the on-call roster and escalation runs ----------------------------------------------
+    async def add_shift(self, shift: SupportShift) -> SupportShift:
+        self.session.add(shift)
+        await self.session.flush()
+        return shift
+
+    async def delete_shift(self, shift_id: int) -> bool:
+        result = await self.session.exec(
+            delete(SupportShift).where(col(SupportShift.id) == shift_id)
+        )
+        return bool(result.rowcount)
+
+    async def shifts(self, *, ending_after: datetime, limit: int = 50) -> Sequence[SupportShift]:
+        """Shifts not over yet, soonest first (the roster as /oncall shows it)."""
+        rows = await self.session.exec(
+            select(SupportShift)
+            .where(col(SupportShift.ends_at) > ending_after)
+            .order_by(col(SupportShift.starts_at), col(SupportShift.level), col(SupportShift.id))
+            .limit(limit)
+        )
+        return rows.all()
+
+    async def on_call(self, at: datetime) -> Sequence[SupportShift]:
+        """The shifts running at ``at``, by level."""
+        rows = await self.session.exec(
+            select(SupportShift)
+            .where(col(SupportShift.starts_at) <= at, col(SupportShift.ends_at) > at)
+            .order_by(col(SupportShift.level), col(SupportShift.id))
+        )
+        return rows.all()
+
+    async def add_escalation(self, escalation: SupportEscalation) -> SupportEscalation:
+        self.session.add(escalation)
+        await self.session.flush()
+        return escalation
+
+    async def escalation(self, escalation_id: int) -> SupportEscalation | None:
+        return await self.session.get(SupportEscalation, escalation_id)
+
+    async def running_escalation(self, ticket_id: int) -> SupportEscalation | None:
+        rows = await self.session.exec(
+            select(SupportEscalation).where(
+                col(SupportEscalation.ticket_id) == ticket_id,
+                col(SupportEscalation.stopped_at).is_(None),
+            )
+        )
+        return rows.first()
+
+    async def stop_escalation(
+        self, escalation_id: int, *, reason: str, now: datetime, acked_by: int | None = None
+    ) -> bool:
+        """End a running escalation once: False if it had ended already."""
+        result = await self.session.exec(
+            update(SupportEscalation)
+            .where(
+                col(SupportEscalation.id) == escalation_id,
+                col(SupportEscalation.stopped_at).is_(None),
+            )
+            .values(stopped_at=now, stop_reason=reason, acked_by=acked_by)
+        )
+        return bool(result.rowcount)
+
+    async def raise_escalation(self, escalation_id: int, *, level: int) -> bool:
+        """Move a running escalation to ``level`` (False if it ended meanwhile)."""
+        result = await self.session.exec(
+            update(SupportEscalation)
+            .where(
+                col(SupportEscalation.id) == escalation_id,
+                col(SupportEscalation.stopped_at).is_(None),
+                col(SupportEscalation.level) < level,
+            )
+            .values(level=level)
         )
         return bool(result.rowcount)

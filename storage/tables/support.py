@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Integer, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import EncryptedText, UTCDateTime
@@ -49,6 +49,18 @@ class SupportTicket(SQLModel, table=True):
     unreachable: bool = Field(default=False)
     related_to: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("support_ticket.id"), nullable=True)
+    )
+    # SLA clocks (bot/support/sla.py): the requester's oldest message not answered yet, the
+    # counted time spent waiting for the requester, since when it has been waiting, the first
+    # breach, and the warnings and breaches already posted (so none is posted twice).
+    awaiting_since: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    paused_seconds: int = Field(default=0)
+    paused_since: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    breached_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    sla_fired: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # The clocks running now and when each falls due, as the card shows them.
+    sla_due: list[dict[str, str]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
     )
 
 
@@ -118,3 +130,45 @@ class SupportTemplate(SQLModel, table=True):
         default=None, sa_column=Column(Integer, ForeignKey("staff.id"), nullable=True)
     )
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class SupportShift(SQLModel, table=True):
+    """Who is on call, at which level of the escalation chain, from when until when.
+
+    Level 1 is the agent on call, 2 the team lead, 3 the head of the desk (any number works);
+    shifts may overlap (two people at one level both get the alert).
+    """
+
+    __tablename__ = "support_shift"
+
+    id: int | None = Field(default=None, primary_key=True)
+    level: int = Field(index=True)
+    staff_id: int = Field(sa_column=Column(Integer, ForeignKey("staff.id"), nullable=False))
+    starts_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    ends_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    created_by: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("staff.id"), nullable=True)
+    )
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class SupportEscalation(SQLModel, table=True):
+    """One run of the escalation chain for a ticket's breached clock: the level reached, and
+    how it ended (acknowledged, claimed, answered, or the ticket closed)."""
+
+    __tablename__ = "support_escalation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("support_ticket.id"), nullable=False, index=True)
+    )
+    clock: str = Field(max_length=16)
+    level: int = Field(default=1)
+    started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    acked_by: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("staff.id"), nullable=True)
+    )
+    stopped_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    stop_reason: str | None = Field(
+        default=None, max_length=12
+    )  # ack|claim|reply|waiting|unreachable|done

@@ -322,3 +322,28 @@ def test_faq_eval_measures_the_stored_knowledge_base(tmp_path: Path) -> None:
         "--json",
     )
     assert json.loads(from_file.stdout)["top1"] == report["top1"]  # the same words, same ranks
+
+
+def test_oncall_import_is_whole_or_nothing_and_listed(tmp_path: Path) -> None:
+    assert govbot(tmp_path, "db", "upgrade").returncode == 0
+    staff = tmp_path / "staff.csv"
+    staff.write_text(
+        "工号,姓名,部门,角色\nE1,杨帆,信息中心,support;staff\nE2,李娜,信息中心,support;staff\n",
+        encoding="utf-8-sig",
+    )
+    assert govbot(tmp_path, "staff", "import", str(staff)).returncode == 0
+    roster = tmp_path / "roster.csv"
+    roster.write_text("level,person,start,end\n1,E1,2099-01-01 09:00,18:00\n9,E2,09:00,18:00\n")
+    refused = govbot(tmp_path, "oncall", "import", str(roster))
+    assert refused.returncode == 1 and "第 3 行" in refused.stderr and "未导入" in refused.stderr
+    roster.write_text(
+        "级别,人员,开始,结束\n1,E1,2099-01-01 09:00,18:00\n2,李娜,2099-01-01 20:00,08:00\n"
+    )
+    imported = govbot(tmp_path, "oncall", "import", str(roster))
+    assert imported.returncode == 0 and "已导入班次：2" in imported.stdout
+    listed = govbot(tmp_path, "oncall", "list").stdout.splitlines()
+    assert len(listed) == 2 and "L1 杨帆" in listed[0] and "L2 李娜" in listed[1]
+    broken = tmp_path / "roster.xlsx"
+    broken.write_bytes(b"PK\x03\x04truncated")
+    result = govbot(tmp_path, "oncall", "import", str(broken))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
