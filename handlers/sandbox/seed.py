@@ -175,6 +175,37 @@ def faq_scenes() -> list[Step]:
     ]
 
 
+def support_scenes() -> list[Step]:
+    """Two tickets waiting in the desk group: 孙浩's projector (devices) and 胡军's U-Key
+    (account), each in its own topic with its card and SLA due times."""
+    return [
+        Step(20012, "command", "/support"),
+        Step(20012, "press", "设备与网络"),
+        Step(20012, "send", "三楼会议室的投影仪连不上笔记本，下午两点要开会"),
+        Step(20015, "command", "/support"),
+        Step(20015, "press", "账号与登录"),
+        Step(20015, "send", "U盾插上没有反应，登录不了公文系统"),
+    ]
+
+
+async def on_call_roster(services: Services, today: date) -> None:
+    """Two agents on call (赵敏 by day, 黄伟 by night) and 杨帆, the desk's head, behind them,
+    for the sandbox's first two weeks; an import, as the desk lead would send it."""
+    rows = ["级别,人员,开始,结束"]
+    for offset in range(14):
+        day = (today + timedelta(days=offset)).isoformat()
+        rows.append(f"1,D007,{day} 08:00,20:00")
+        rows.append(f"1,D008,{day} 20:00,08:00")
+    rows.append(
+        f"2,D006,{today.isoformat()} 00:00,{(today + timedelta(days=14)).isoformat()} 00:00"
+    )
+    result = await services.support_oncall.import_file(
+        "\n".join(rows).encode(), "值班表.csv", tg_id=None
+    )
+    if result.problems:
+        raise SeedError(f"demo roster rejected: {result.problems[:3]}")
+
+
 async def demo_content(emu: BotApiEmulator, today: date) -> None:
     """Play every capability's demo scenes (first start only)."""
-    await Script(emu).play(approval_scenes(today) + faq_scenes())
+    await Script(emu).play(approval_scenes(today) + faq_scenes() + support_scenes())

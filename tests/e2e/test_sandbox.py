@@ -18,7 +18,7 @@ from tests.sandbox_proc import ROOT, Sandbox
 
 pytestmark = pytest.mark.slow
 
-XU_LI, WU_QIANG, LIU_YANG = 20011, 20010, 20004
+XU_LI, WU_QIANG, LIU_YANG, ZHAO_MIN = 20011, 20010, 20004, 20007
 DESK = -1_001_000_000_001
 
 
@@ -65,6 +65,14 @@ def test_fresh_sandbox_runs_the_demo_city_and_carries_on_after_ctrl_c(
     box.wait_for(LIU_YANG, _has_button("朱琳", "✅ 同意"), what="朱琳's trip card")
     box.post(f"__emu/users/{WU_QIANG}/command", {"text": "/todo"})
     box.wait_for(WU_QIANG, lambda m: m["from_bot"] and "待您处理" in m["text"], what="/todo")
+    # Two tickets wait in the desk group, each a topic with its card; two agents are on call.
+    for who in ("孙浩", "胡军"):
+        box.wait_for(DESK, _has_button(who, "🙋 认领"), what=f"{who}'s ticket card")
+    box.post(f"__emu/users/{ZHAO_MIN}/command", {"text": "/oncall"})
+    roster = box.wait_for(
+        ZHAO_MIN, lambda m: m["from_bot"] and "值班表" in m["text"], what="the roster"
+    )
+    assert "赵敏" in roster["text"] and "黄伟" in roster["text"] and "杨帆" in roster["text"]
     assert box.stop() == 0
     assert "Traceback" not in "".join(box.output)
 

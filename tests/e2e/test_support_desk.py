@@ -430,3 +430,57 @@ async def test_a_resolved_ticket_nobody_comes_back_to_closes_itself(desk: Desk) 
     async with desk.bot.services.runtime.detached_uow() as uow:
         ticket = await uow.support.ticket_by_number(number)
         assert ticket is not None and ticket.status == "closed" and ticket.closed_at is not None
+
+
+async def test_a_message_soon_after_resolving_reopens_later_ones_open_a_follow_up(
+    desk: Desk,
+) -> None:
+    group, user, agent = desk.group, desk.user, desk.first
+    clock = desk.bot.clock
+    assert isinstance(clock, _WallClock)
+    number = await _open_ticket(user, "打印机一直卡纸，换了纸也不行")
+    thread = await _topic(group, number)
+    card = await group.wait_message(
+        containing=number, where=lambda m: m.message_thread_id == thread and bool(m.buttons)
+    )
+    await user.press("⏹ Done")
+    await group.press(agent, "✅ 标记解决", card)
+    told = await user.wait_message(containing="has resolved ticket")
+    await desk.bot.settle()
+
+    clock.advance(timedelta(hours=10))  # within 72 hours: the same ticket comes back
+    await user.press("✍️ Still a problem", message=told)
+    prompt = await user.wait_message(containing="Write to the desk", after=told)
+    await user.send("又卡纸了")
+    await group.wait_message(containing="又卡纸了", where=lambda m: m.message_thread_id == thread)
+    await desk.bot.settle()
+    assert group.topics()[thread].startswith(f"🟡 {number}")
+    async with desk.bot.services.runtime.detached_uow() as uow:
+        ticket = await uow.support.ticket_by_number(number)
+        assert ticket is not None and ticket.status == "claimed" and ticket.resolved_at is None
+        assert ticket.paused_seconds >= 10 * 3600  # resolved time does not count against it
+    await user.press("⏹ Done", message=prompt)
+    refreshed = next(m for m in group.messages() if m.message_id == card.message_id)
+    await group.press(agent, "✅ 标记解决", refreshed)
+    told_again = await user.wait_message(containing="has resolved ticket", after=prompt)
+    await desk.bot.settle()
+
+    clock.advance(timedelta(hours=80))  # long after: a new ticket that follows up on it
+    await user.press("✍️ Still a problem", message=told_again)
+    await user.wait_message(containing="Write to the desk", after=told_again)
+    await user.send("一周后打印机又坏了")
+    opened = await user.wait_message(containing="is open", after=told_again)
+    assert f"follows up on ticket {number}" in opened.text
+    follow_up = opened.text.split("Ticket ", 1)[1].split(" ", 1)[0]
+    assert follow_up != number
+    new_thread = await _topic(group, follow_up)
+    new_card = await group.wait_message(
+        containing=follow_up,
+        where=lambda m: m.message_thread_id == new_thread and bool(m.buttons),
+    )
+    assert f"后续工单，原工单 {number}" in new_card.text
+    async with desk.bot.services.runtime.detached_uow() as uow:
+        old = await uow.support.ticket_by_number(number)
+        new = await uow.support.ticket_by_number(follow_up)
+        assert old is not None and new is not None and new.related_to == old.id
+        assert old.status in ("resolved", "closed")

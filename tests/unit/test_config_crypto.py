@@ -39,6 +39,25 @@ def test_problems_are_one_line_each(tmp_path: Path) -> None:
         load_settings({"GOVBOT_INVITE_TTL_HOURS": "soon"}, tmp_path / "none.toml")
 
 
+def test_support_sla_settings_are_read_and_checked(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "GOVBOT_SUPPORT_SLA": "urgent=10m/30m/2h",
+            "GOVBOT_SUPPORT_OFFICE_HOURS": "Expenses, documents",
+            "GOVBOT_SUPPORT_ESCALATE_MINUTES": "2",
+        },
+        tmp_path / "none.toml",
+    )
+    policy = settings.sla_policy
+    assert policy.targets["urgent"].update.total_seconds() == 1800
+    assert policy.office_categories == {"expenses", "documents"}
+    assert settings.support_escalate_minutes == 2 and not settings.problems(need_token=False)
+    bad = settings.with_overrides(support_sla="vip=1m/1m/1m", support_escalate_minutes=0)
+    problems = bad.problems(need_token=False)
+    assert any(p.startswith("GOVBOT_SUPPORT_SLA: unknown priority") for p in problems)
+    assert any("GOVBOT_SUPPORT_ESCALATE_MINUTES" in p for p in problems)
+
+
 @pytest.mark.parametrize(
     ("var", "text", "message"),
     [
