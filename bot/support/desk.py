@@ -38,11 +38,11 @@ from bot.support.topic import (
     REOPEN_WITHIN,
     WRITING_FOR,
     audit_ticket,
+    in_topic,
     is_note,
     post_card,
     record,
     tell_staff,
-    ticket_topic,
 )
 from storage.tables.support import SupportTicket
 from storage.uow import UnitOfWork
@@ -305,15 +305,13 @@ class DeskService:
         )
         if relay_id is None:
             return False
-        await uow.outbox.add(
-            chat_id=ticket.desk_chat_id,
-            kind="support.relay_in",
+        await in_topic(
+            uow,
+            ticket,
+            "support.relay_in",
+            {"from_chat": chat_id, "message_id": message_id, "number": ticket.number},
             now=now,
-            facts={"from_chat": chat_id, "message_id": message_id, "number": ticket.number},
-            ref_id=ticket.id,
-            priority=PRIORITY_NOTIFY,
             dedupe_key=f"relay:{relay_id}",
-            topic_key=ticket_topic(ticket.id),
         )
         return True
 
@@ -338,14 +336,13 @@ class DeskService:
             if ticket.desk_chat_id is None:
                 continue
             await post_card(uow, ticket, now=now)
-            await uow.outbox.add(
-                chat_id=ticket.desk_chat_id,
-                kind="support.reachability",
+            await in_topic(
+                uow,
+                ticket,
+                "support.reachability",
+                {"number": ticket.number, "reachable": reachable},
                 now=now,
-                facts={"number": ticket.number, "reachable": reachable},
-                ref_id=ticket.id,
                 priority=PRIORITY_INTERACTIVE,
-                topic_key=ticket_topic(ticket.id),
             )
 
     async def topic_card(self, uow: UnitOfWork, topic_key: str, now: datetime) -> bool:
@@ -799,14 +796,12 @@ class DeskService:
             await record(
                 uow, ticket.id, "user", f"(edited) {text}", now=now, staff_id=actor.staff_id
             )
-            await uow.outbox.add(
-                chat_id=copy[0],
-                kind="support.edited",
+            await in_topic(
+                uow,
+                ticket,
+                "support.edited",
+                {"text": text[:3500], "reply_to": copy[1]},
                 now=now,
-                facts={"text": text[:3500], "reply_to": copy[1]},
-                ref_id=ticket.id,
-                priority=PRIORITY_NOTIFY,
-                topic_key=ticket_topic(ticket.id),
             )
             await uow.commit()
         return True

@@ -40,7 +40,7 @@ from bot.support.sla import (
     due_stages,
     next_check,
 )
-from bot.support.topic import OPEN, audit_ticket, post_card, tell_staff, ticket_topic
+from bot.support.topic import OPEN, audit_ticket, in_topic, post_card, tell_staff
 from storage.tables.people import Staff
 from storage.tables.support import SupportEscalation, SupportTicket
 from storage.uow import UnitOfWork
@@ -148,9 +148,7 @@ class SlaService:
         if shown != (ticket.sla_due or []):
             values["sla_due"] = shown
         if values:
-            values["updated_at"] = now
-            if not await uow.support.change(ticket.id, version=ticket.version, **values):
-                raise RuntimeError(f"ticket {ticket.id} changed during its SLA check")  # retried
+            await uow.support.note_sla(ticket.id, **values)
         for deadline, stage in stages:
             await self._post_stage(uow, ticket, deadline, stage, now=now)
         if breach is not None:
@@ -176,22 +174,19 @@ class SlaService:
         *,
         now: datetime,
     ) -> None:
-        if ticket.desk_chat_id is None or ticket.id is None:
-            return
-        await uow.outbox.add(
-            chat_id=ticket.desk_chat_id,
-            kind="support.sla",
-            now=now,
-            facts={
+        await in_topic(
+            uow,
+            ticket,
+            "support.sla",
+            {
                 "number": ticket.number,
                 "clock": deadline.clock,
                 "stage": stage,
                 "due_at": deadline.due_at.isoformat(),
                 "priority": ticket.priority,
             },
-            ref_id=ticket.id,
+            now=now,
             priority=PRIORITY_INTERACTIVE,
-            topic_key=ticket_topic(ticket.id),
             dedupe_key=f"sla-post:{ticket.id}:{deadline.key(stage)}",
         )
         await audit_ticket(
@@ -268,17 +263,15 @@ class SlaService:
             dedupe=f"page:{escalation.id}:{level}",
         )
         names = [p.name for p in people]
-        if ticket.desk_chat_id is not None:
-            await uow.outbox.add(
-                chat_id=ticket.desk_chat_id,
-                kind="support.paged",
-                now=now,
-                facts={**facts, "names": names},
-                ref_id=ticket.id,
-                priority=PRIORITY_INTERACTIVE,
-                topic_key=ticket_topic(ticket.id),
-                dedupe_key=f"paged:{escalation.id}:{level}",
-            )
+        await in_topic(
+            uow,
+            ticket,
+            "support.paged",
+            {**facts, "names": names},
+            now=now,
+            priority=PRIORITY_INTERACTIVE,
+            dedupe_key=f"paged:{escalation.id}:{level}",
+        )
         await audit_ticket(
             uow,
             None,
@@ -349,15 +342,13 @@ class SlaService:
                 {"level": escalation.level, "clock": escalation.clock},
                 now=now,
             )
-            if ticket.desk_chat_id is not None:
-                await uow.outbox.add(
-                    chat_id=ticket.desk_chat_id,
-                    kind="support.acked",
-                    now=now,
-                    facts={"number": ticket.number, "name": actor.name},
-                    ref_id=ticket.id,
-                    priority=PRIORITY_INTERACTIVE,
-                    topic_key=ticket_topic(ticket.id),
-                )
+            await in_topic(
+                uow,
+                ticket,
+                "support.acked",
+                {"number": ticket.number, "name": actor.name},
+                now=now,
+                priority=PRIORITY_INTERACTIVE,
+            )
             await uow.commit()
         return ("acked", ticket.number)

@@ -123,6 +123,31 @@ async def post_card(uow: UnitOfWork, ticket: SupportTicket, *, now: datetime) ->
     )
 
 
+async def in_topic(
+    uow: UnitOfWork,
+    ticket: SupportTicket,
+    kind: str,
+    facts: dict[str, Any],
+    *,
+    now: datetime,
+    priority: int = PRIORITY_NOTIFY,
+    dedupe_key: str | None = None,
+) -> None:
+    """A message from the bot in the ticket's topic (nothing when it has no desk group)."""
+    if ticket.desk_chat_id is None or ticket.id is None:
+        return
+    await uow.outbox.add(
+        chat_id=ticket.desk_chat_id,
+        kind=kind,
+        now=now,
+        facts=facts,
+        ref_id=ticket.id,
+        priority=priority,
+        dedupe_key=dedupe_key,
+        topic_key=ticket_topic(ticket.id),
+    )
+
+
 async def record(
     uow: UnitOfWork,
     ticket_id: int,

@@ -80,6 +80,17 @@ class SupportRepo:
                 await self.session.refresh(ticket)
         return changed
 
+    async def note_sla(self, ticket_id: int, **values: Any) -> None:
+        """The SLA check's own bookkeeping (due times, fired stages, first breach): written
+        without moving the version, so an agent's button pressed meanwhile is not stale."""
+        await self.session.exec(
+            update(SupportTicket).where(col(SupportTicket.id) == ticket_id).values(**values)
+        )
+        await self.session.flush()
+        ticket = await self.session.get(SupportTicket, ticket_id)
+        if ticket is not None:
+            await self.session.refresh(ticket)
+
     async def add_relay(
         self,
         *,
