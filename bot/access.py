@@ -29,6 +29,7 @@ POLICY: dict[str, frozenset[Role]] = {
     "faq.manage": frozenset({Role.TRAINER, Role.ADMIN}),  # edit, import, publish, roll back
     "support.templates": frozenset({Role.ADMIN}),  # the desk lead keeps the canned replies
     "support.roster": frozenset({Role.ADMIN}),  # ... and the on-call roster
+    "support.desks": frozenset({Role.ADMIN}),  # ... and which group takes which tickets
     "menu.rollout": frozenset({Role.LEADER, Role.OFFICE, Role.ADMIN}),
     "menu.admin": frozenset({Role.ADMIN}),
     "staff.import": frozenset({Role.ADMIN}),

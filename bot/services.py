@@ -26,7 +26,9 @@ from bot.people.services import PeopleService
 from bot.runtime import Runtime
 from bot.scheduling import DueService
 from bot.support.desk import DeskService
+from bot.support.moves import MoveService
 from bot.support.oncall import OnCallService
+from bot.support.routing import RoutingService
 from bot.support.templates import TemplateService
 from bot.support.timers import SlaService
 from knowledge import Thresholds
@@ -57,6 +59,8 @@ class Services:
     support_templates: TemplateService
     support_sla: SlaService
     support_oncall: OnCallService
+    support_routing: RoutingService
+    support_moves: MoveService
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
@@ -139,4 +143,10 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         support_templates=TemplateService(rt, default_locale=settings.default_locale),
         support_sla=sla,
         support_oncall=OnCallService(rt, default_locale=settings.default_locale, tz=settings.tz),
+        support_routing=RoutingService(
+            rt, default_locale=settings.default_locale, fallback=settings.desk_chat_id
+        ),
+        support_moves=MoveService(
+            rt, default_locale=settings.default_locale, sla=sla, fallback=settings.desk_chat_id
+        ),
     )

@@ -108,6 +108,11 @@ ACTIONS = frozenset(
         "sd.wait",  # desk: waiting for the requester, or not (object: ticket id)
         "sd.pri",  # desk: set the priority (object: ticket id, version: index in PRIORITIES)
         "sd.ack",  # on call: acknowledge a page (object: escalation id)
+        "sd.pick",  # desk: show a picker in the topic (object: ticket id, version: 0 transfer,
+        # 1 merge, 2 assign, 3 close the picker)
+        "sd.xfer",  # desk: move to a category (object: ticket id, version: index in CATEGORIES)
+        "sd.mrg",  # desk: merge into another ticket (object: ticket id, version: its id)
+        "sd.asg",  # desk: give to an agent (object: ticket id, version: their staff id)
     }
 )
 MAX_BYTES = 64  # Telegram counts bytes, not characters

@@ -766,6 +766,90 @@ def approvals_overdue() -> None:
             )
 
 
+@main.group(help="The support desk groups: which forum group takes which tickets.")
+def desk() -> None:
+    """``govbot desk``."""
+
+
+# A group's id is negative: ``-1001234`` must be read as the argument, not as options.
+_CHAT_ID_ARG = {"ignore_unknown_options": True}
+
+
+@desk.command(
+    "set",
+    help="Make a forum group a desk (no --category: the default desk).",
+    context_settings=_CHAT_ID_ARG,
+)
+@click.argument("chat_id", type=int)
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    help="A category this group takes (account, documents, expenses, devices, other).",
+)
+def desk_set(chat_id: int, categories: tuple[str, ...]) -> None:
+    """``govbot desk set CHAT_ID [--category KEY]…``."""
+    from bot.support.routing import CATEGORY_KEYS
+
+    settings = _settings()
+    tr = _tr()
+    routed = _run(
+        _with_services(settings, lambda s: s.support_routing.set_from_cli(chat_id, categories))
+    )
+    if routed.outcome == "usage":
+        _fail(
+            tr.gettext(
+                "Unknown category; the categories are: {keys}.", keys=", ".join(CATEGORY_KEYS)
+            )
+        )
+        return
+    click.echo(
+        tr.gettext(
+            "Desk group {chat} now takes: {categories}.",
+            chat=chat_id,
+            categories=", ".join(routed.categories),
+        )
+    )
+
+
+@desk.command(
+    "unset",
+    help="The group is no longer a desk; its open tickets move on.",
+    context_settings=_CHAT_ID_ARG,
+)
+@click.argument("chat_id", type=int)
+def desk_unset(chat_id: int) -> None:
+    """``govbot desk unset CHAT_ID``."""
+    settings = _settings()
+    tr = _tr()
+    routed = _run(_with_services(settings, lambda s: s.support_routing.unset_from_cli(chat_id)))
+    click.echo(
+        tr.gettext(
+            "Desk group {chat} removed ({categories}); {moved} open tickets moved.",
+            chat=chat_id,
+            categories=", ".join(routed.categories) or "-",
+            moved=routed.moved,
+        )
+    )
+
+
+@desk.command("list", help="Where new tickets go, category by category.")
+def desk_list() -> None:
+    """``govbot desk list``."""
+    settings = _settings()
+    tr = _tr()
+    rows = _run(_with_services(settings, lambda s: s.support_routing.table()))
+    for category, chat_id, title in rows:
+        click.echo(f"{category}\t{chat_id}\t{title}")
+    if not any(category == "*" for category, _, _ in rows):
+        fallback = settings.desk_chat_id
+        click.echo(
+            f"*\t{fallback}\tGOVBOT_DESK_CHAT_ID"
+            if fallback
+            else tr.gettext("No default desk group: agents are told in private chat.")
+        )
+
+
 @main.group(help="The support desk's on-call roster (who is paged when an SLA is breached).")
 def oncall() -> None:
     """``govbot oncall``."""

@@ -21,6 +21,7 @@ from bot.i18n import SUPPORTED
 from bot.menu import MENU_KEYS
 from handlers import callbacks
 from handlers.context import Ctx
+from handlers.support import on_desk_membership
 
 logger = logging.getLogger(__name__)
 
@@ -189,9 +190,13 @@ async def on_other_text(update: Update, context: Ctx) -> None:
 
 
 async def on_my_chat_member(update: Update, context: Ctx) -> None:
-    """The user blocked or unblocked the bot in their private chat."""
+    """The user blocked or unblocked the bot in their private chat; in a group, the bot was
+    added or removed (a support desk group)."""
     change = update.my_chat_member
-    if change is None or change.chat.type != Chat.PRIVATE:
+    if change is None:
+        return
+    if change.chat.type != Chat.PRIVATE:
+        await on_desk_membership(update, context)
         return
     status = change.new_chat_member.status
     if status in ("kicked", "left"):

@@ -8,6 +8,7 @@ from telegram.ext import BaseHandler as PTBHandler
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.i18n import N_
+from bot.support.topic import CATEGORIES
 from handlers import callbacks
 from handlers.context import Ctx, user_translator
 from handlers.render.support import PRIORITY
@@ -23,6 +24,16 @@ CLAIM_TOASTS = {
     "waiting": N_("{number}: waiting for the requester; the SLA clocks are paused."),
     "resumed": N_("{number}: no longer waiting; the SLA clocks run again."),
     "priority": N_("{number}: priority is now {name}."),
+    "picked": N_("{number}: choose below the card."),
+    "moved": N_("{number} moved to {name} and its desk group."),
+    "recategorized": N_("{number} is now in {name}."),
+    "merged": N_("{number} was merged into {name}."),
+    "assigned": N_("{number} now belongs to {name}."),
+    "same": N_("{number}: that is already so."),
+    "nothing_to_merge": N_("{number}: the requester has no other open ticket to merge with."),
+    "other_requester": N_("{number}: only tickets of the same requester can be merged."),
+    "not_yours": N_("{number}: only a supervisor or the agent who owns it can hand it over."),
+    "not_found": N_("{number}: there is no ticket {name}."),
 }
 ACK_TOASTS = {
     "acked": N_("Acknowledged: {number} is yours to follow up. Escalation stopped."),
@@ -137,6 +148,29 @@ async def on_button(update: Update, context: Ctx) -> None:
     press = callbacks.decode(query.data)
     desk = context.services.support_desk
     tr = await user_translator(update, context)
+    if press.action in ("sd.pick", "sd.xfer", "sd.mrg", "sd.asg"):
+        moves = context.services.support_moves
+        if press.action == "sd.pick":
+            result = await moves.picker(tg_id=user.id, ticket_id=press.obj_id, what=press.version)
+        elif press.action == "sd.xfer":
+            result = await moves.transfer(
+                tg_id=user.id, ticket_id=press.obj_id, index=press.version
+            )
+        elif press.action == "sd.mrg":
+            result = await moves.merge(
+                tg_id=user.id, ticket_id=press.obj_id, into_id=press.version
+            )
+        else:
+            result = await moves.assign(
+                tg_id=user.id, ticket_id=press.obj_id, staff_id=press.version
+            )
+        name = result.by or ""
+        if result.outcome in ("moved", "recategorized"):
+            name = tr.gettext(dict(CATEGORIES).get(name, name))
+        await query.answer(
+            tr.gettext(CLAIM_TOASTS[result.outcome], number=result.number, name=name)
+        )
+        return
     if press.action in ("sd.claim", "sd.res", "sd.wait", "sd.pri"):
         if press.action == "sd.claim":
             result = await desk.claim(tg_id=user.id, ticket_id=press.obj_id, version=press.version)
@@ -246,6 +280,55 @@ async def on_roster_file(update: Update, context: Ctx) -> bool:
     return True
 
 
+async def on_merge_command(update: Update, context: Ctx) -> None:
+    """``/merge T2026-000123`` in a ticket's topic: this ticket goes into that one."""
+    user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+    if user is None or chat is None or message is None or message.text is None:
+        return
+    parts = message.text.split(maxsplit=1)
+    if message.message_thread_id is None or len(parts) < 2:
+        return
+    await context.services.support_moves.merge_command(
+        tg_id=user.id, chat_id=chat.id, thread_id=message.message_thread_id, number=parts[1]
+    )
+
+
+async def on_desk_command(update: Update, context: Ctx) -> None:
+    """``/desk`` shows where tickets go; in a forum group ``/desk default``, ``/desk
+    CATEGORY…`` and ``/desk off`` (the desk lead) route them."""
+    user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+    if user is None or chat is None or message is None or message.text is None:
+        return
+    parts = message.text.split(maxsplit=1)
+    await context.services.support_routing.command(
+        tg_id=user.id,
+        chat_id=chat.id,
+        title=chat.title or "",
+        group=chat.type in (Chat.GROUP, Chat.SUPERGROUP),
+        forum=bool(chat.is_forum),
+        args=parts[1] if len(parts) > 1 else "",
+    )
+
+
+async def on_desk_membership(update: Update, context: Ctx) -> None:
+    """The bot was added to a group, promoted, or removed: a desk group is set or dropped."""
+    change = update.my_chat_member
+    if change is None or change.chat.type == Chat.PRIVATE:
+        return
+    routing = context.services.support_routing
+    status = change.new_chat_member.status
+    if status in ("kicked", "left"):
+        await routing.left(chat_id=change.chat.id)
+    elif status in ("administrator", "member") and change.old_chat_member.status != status:
+        await routing.joined(
+            chat_id=change.chat.id,
+            title=change.chat.title or "",
+            forum=bool(change.chat.is_forum),
+            admin=status == "administrator",
+            by_tg_id=change.from_user.id,
+        )
+
+
 async def on_support_command(update: Update, context: Ctx) -> None:
     """/support: the requester's open tickets and the categories to open one."""
     user, chat = update.effective_user, update.effective_chat
@@ -282,11 +365,15 @@ def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
         (0, CommandHandler("support", on_support_command, filters=private)),
         (0, CommandHandler("t", on_template_command)),
         (0, CommandHandler("oncall", on_oncall_command)),
+        (0, CommandHandler("desk", on_desk_command)),
+        (0, CommandHandler("merge", on_merge_command, filters=filters.ChatType.SUPERGROUP)),
         (0, MessageHandler(filters.UpdateType.EDITED_MESSAGE, on_edited)),
         (
             0,
             CallbackQueryHandler(
-                on_button, pattern=r"^sd\.(claim|res|add|done|cat|close|rate|wait|pri|ack):"
+                on_button,
+                pattern=r"^sd\.(claim|res|add|done|cat|close|rate|wait|pri|ack"
+                r"|pick|xfer|mrg|asg):",
             ),
         ),
     ]

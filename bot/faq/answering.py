@@ -304,7 +304,7 @@ class FaqService:
                 source="faq",
                 chat_id=chat_id,
                 now=now,
-                desk_chat_id=self._desk_chat_id,
+                fallback_desk=self._desk_chat_id,
                 desk_locale=self._default_locale,
                 faq_question_id=question_id,
             )

@@ -37,9 +37,11 @@ from bot.support.topic import (
     OPEN,
     REOPEN_WITHIN,
     WRITING_FOR,
+    Claim,
     audit_ticket,
     in_topic,
     is_note,
+    load_agent,
     post_card,
     record,
     tell_staff,
@@ -62,14 +64,6 @@ class Relayed:
     # opened | relayed | note | duplicate | unreachable | reopened | not_agent | not_ours
     outcome: str
     number: str | None = None
-
-
-@dataclass(frozen=True)
-class Claim:
-    # claimed | mine | taken | stale | closed | resolved | waiting | resumed | priority
-    outcome: str
-    number: str
-    by: str | None = None  # who owns it (taken), or the priority now (priority)
 
 
 class DeskService:
@@ -272,7 +266,7 @@ class DeskService:
             source="menu",
             chat_id=chat_id,
             now=now,
-            desk_chat_id=self._desk_chat_id,
+            fallback_desk=self._desk_chat_id,
             desk_locale=self._default_locale,
             category=category,
             related_to=related_to,
@@ -356,10 +350,7 @@ class DeskService:
         return True
 
     async def _agent(self, uow: UnitOfWork, tg_id: int) -> access.Actor:
-        actor = await access.load_actor(uow, tg_id, default_locale=self._default_locale)
-        if not (actor.has_role(Role.SUPPORT) or actor.has_role(Role.ADMIN)):
-            raise PermissionDeniedError("support.work")
-        return actor
+        return await load_agent(uow, tg_id, default_locale=self._default_locale)
 
     async def claim(self, *, tg_id: int, ticket_id: int, version: int) -> Claim:
         """Take the ticket; exactly one agent wins when several tap at once.

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from bot.access import Actor
 from bot.messaging.services import PRIORITY_INTERACTIVE, PRIORITY_NOTIFY
+from bot.support.routing import desk_of
 from bot.support.timers import check_soon
 from bot.support.topic import WRITING_FOR, post_card, record, tell_staff, ticket_topic
 from storage.tables.support import SupportTicket
@@ -50,13 +51,15 @@ async def open_ticket(
     source: str,
     chat_id: int,
     now: datetime,
-    desk_chat_id: int | None,
+    fallback_desk: int | None,
     desk_locale: str,
     faq_question_id: int | None = None,
     category: str | None = None,
     related_to: SupportTicket | None = None,
 ) -> SupportTicket:
-    """Create the ticket with its first messages, tell the user and the desk; caller commits."""
+    """Create the ticket with its first messages, tell the user and the desk (the category's
+    desk group, else the default one, else ``fallback_desk``); caller commits."""
+    desk_chat_id = await desk_of(uow, category, fallback_desk)
     year = now.year
     number = ticket_number(year, await uow.numbers.allocate(NUMBER_PREFIX, year, now=now))
     ticket = await uow.support.add_ticket(

@@ -4,11 +4,15 @@ working it both post (bot/support/intake.py, bot/support/desk.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot import access
+from bot.errors import PermissionDeniedError
 from bot.i18n import N_
 from bot.messaging.services import PRIORITY_NOTIFY
+from bot.people.domain import Role
 from storage.tables.people import Staff
 from storage.tables.support import SupportMessage, SupportTicket
 from storage.uow import UnitOfWork
@@ -27,6 +31,25 @@ REOPEN_WITHIN = timedelta(hours=72)  # a message this soon after resolution reop
 SUMMARY_MESSAGES = 3  # on the card: the last few messages, for a topic re-created after deletion
 NOTE_PREFIXES = ("#", "!note")
 _QUOTE = 300  # characters of a message quoted on the card
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What an agent's button did to a ticket (for the toast): claimed | mine | taken | stale
+    | closed | resolved | waiting | resumed | priority | moved | recategorized | merged |
+    assigned | picked | same | other_requester | not_found."""
+
+    outcome: str
+    number: str
+    by: str | None = None  # who owns it (taken, assigned), the priority (priority), ...
+
+
+async def load_agent(uow: UnitOfWork, tg_id: int, *, default_locale: str) -> access.Actor:
+    """The member of the desk pressing a button or writing in a topic (support or admin)."""
+    actor = await access.load_actor(uow, tg_id, default_locale=default_locale)
+    if not (actor.has_role(Role.SUPPORT) or actor.has_role(Role.ADMIN)):
+        raise PermissionDeniedError("support.work")
+    return actor
 
 
 def ticket_topic(ticket_id: int) -> str:
@@ -121,6 +144,40 @@ async def post_card(uow: UnitOfWork, ticket: SupportTicket, *, now: datetime) ->
         card_key=key,
         topic_key=key,
     )
+
+
+async def move_to_desk(
+    uow: UnitOfWork,
+    ticket: SupportTicket,
+    chat_id: int,
+    *,
+    now: datetime,
+    facts: dict[str, Any],
+    farewell: bool = True,
+) -> None:
+    """The ticket goes to another desk group: a last word in its old topic (``facts`` say
+    where it went; none when the bot left that group), its topic created anew in the new one
+    with its card. Caller commits."""
+    assert ticket.id is not None
+    old_chat = ticket.desk_chat_id
+    if old_chat == chat_id:
+        return
+    key = ticket_topic(ticket.id)
+    retired = await uow.outbox.move_topic(
+        key, chat_id=chat_id, retired_prefix=f"moved:{ticket.id}", now=now
+    )
+    await uow.support.set_desk_chat(ticket.id, chat_id)
+    if farewell and retired is not None and old_chat is not None:
+        await uow.outbox.add(
+            chat_id=old_chat,
+            kind="support.moved",
+            now=now,
+            facts=facts,
+            ref_id=ticket.id,
+            priority=PRIORITY_NOTIFY,
+            topic_key=retired,
+        )
+    await post_card(uow, ticket, now=now)
 
 
 async def in_topic(

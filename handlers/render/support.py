@@ -246,6 +246,13 @@ def card(out: Outgoing, tr: Translator) -> Rendered:
                 for index, name in enumerate(PRIORITIES)
             ]
         )
+        rows.append(
+            [
+                _button(tr.gettext("↔️ Transfer"), "sd.pick", ticket_id, 0),
+                _button(tr.gettext("🔀 Merge"), "sd.pick", ticket_id, 1),
+                _button(tr.gettext("👥 Assign"), "sd.pick", ticket_id, 2),
+            ]
+        )
     return living_card(out, "\n".join(lines), rows)
 
 
@@ -678,3 +685,229 @@ def roster(out: Outgoing, tr: Translator) -> Rendered:
         )
     )
     return Rendered("send", "\n".join(lines))
+
+
+DESK_OUTCOMES = {
+    "default": N_(
+        "✅ This group is now the support desk: each new ticket opens a topic here with its card."
+    ),
+    "set": N_("✅ Tickets about {categories} now open their topics in this group."),
+    "off": N_(
+        "This group is no longer a support desk; {moved} open tickets moved to the desk that "
+        "takes them now."
+    ),
+    "usage": N_(
+        "To route tickets to this group send /desk default (every category without a desk "
+        "of its own) or /desk followed by categories: {keys}. /desk off stops it."
+    ),
+    "not_forum": N_(
+        "A desk must be a group with Topics turned on (one topic per ticket). Turn on Topics "
+        "in the group's settings, then send /desk here."
+    ),
+    "not_admin": N_(
+        "To work as the support desk I need to be an administrator of this group with the "
+        "right to manage topics."
+    ),
+    "denied": N_(
+        "Only an administrator of GovOffice Assistant can make this group a support desk."
+    ),
+}
+
+
+def _category_label(key: str, tr: Translator) -> str:
+    labels = dict(CATEGORIES)
+    if key == "*":
+        return tr.gettext("every other category")
+    return f"{tr.gettext(labels[key])} ({key})" if key in labels else key
+
+
+@renders("support.desks")
+def desks(out: Outgoing, tr: Translator) -> Rendered:
+    """/desk, or the bot added to a group: what was done, and where tickets go now."""
+    facts = out.facts
+    outcome = str(facts.get("outcome", "shown"))
+    categories = ", ".join(_category_label(str(c), tr) for c in facts.get("categories") or [])
+    lines: list[str] = []
+    if outcome in DESK_OUTCOMES:
+        lines.append(
+            tr.gettext(
+                DESK_OUTCOMES[outcome],
+                categories=html.escape(categories),
+                moved=str(facts.get("moved", 0)),
+                keys=", ".join(key for key, _ in CATEGORIES),
+            )
+        )
+    if outcome not in ("denied", "not_admin"):
+        lines.append(tr.gettext("<b>Where new tickets go</b>"))
+        here = facts.get("here")
+        routes = [d for d in facts.get("desks") or [] if isinstance(d, dict)]
+        for d in sorted(routes, key=lambda d: (d.get("category") != "*", str(d.get("category")))):
+            place = html.escape(str(d.get("title") or d.get("chat_id")))
+            if d.get("chat_id") == here:
+                place = tr.gettext("this group")
+            label = html.escape(_category_label(str(d.get("category")), tr))
+            lines.append("• " + tr.gettext("{category}: {place}", category=label, place=place))
+        if not any(d.get("category") == "*" for d in routes):
+            fallback = facts.get("fallback")
+            lines.append(
+                "• "
+                + (
+                    tr.gettext(
+                        "every other category: the configured desk group {chat}", chat=fallback
+                    )
+                    if fallback
+                    else tr.gettext(
+                        "every other category: no desk group; agents are told in private chat"
+                    )
+                )
+            )
+    return Rendered("send", "\n".join(lines))
+
+
+@renders("support.moved")
+def moved(out: Outgoing, tr: Translator) -> Rendered:
+    """In a ticket's old topic: it went to another desk group, or merged into another ticket."""
+    facts = out.facts
+    number = html.escape(str(facts.get("number", "")))
+    if facts.get("into"):
+        return Rendered(
+            "send",
+            tr.gettext(
+                "🔀 {number} was merged into {into}; the conversation goes on in that ticket's "
+                "topic.",
+                number=number,
+                into=html.escape(str(facts["into"])),
+            ),
+        )
+    return Rendered(
+        "send",
+        tr.gettext(
+            "➡️ {number} moved to another desk group ({category}); it is worked there now. "
+            "Messages here no longer reach the requester.",
+            number=number,
+            category=html.escape(_category_label(str(facts.get("category") or "*"), tr)),
+        ),
+    )
+
+
+PICKER_TITLES = {
+    "transfer": N_(
+        "↔️ Move {number} to which category? A category with a desk group of its "
+        "own takes the ticket's topic there."
+    ),
+    "merge": N_(
+        "🔀 Merge {number} into which of the requester's other open tickets? This one "
+        "is closed and its history copied there."
+    ),
+    "assign": N_("👥 Give {number} to whom?"),
+}
+PICKER_RESULTS = {
+    "cancelled": N_("{number}: nothing changed."),
+    "moved": N_("{number} moved to another desk group."),
+    "recategorized": N_("{number}: the category changed."),
+    "merged": N_("{number} was merged into {into}."),
+    "assigned": N_("{number} now belongs to {name}."),
+}
+
+
+@renders("support.picker")
+def picker(out: Outgoing, tr: Translator) -> Rendered:
+    """Under a ticket's card: the choices for a transfer, a merge or an assignment; once one
+    is made (or it is put away), what happened, without buttons."""
+    facts = out.facts
+    number = html.escape(str(facts.get("number", "")))
+    result = facts.get("result")
+    if result:
+        text = tr.gettext(
+            PICKER_RESULTS.get(str(result), PICKER_RESULTS["cancelled"]),
+            number=number,
+            into=html.escape(str(facts.get("into", ""))),
+            name=html.escape(str(facts.get("name", ""))),
+        )
+        return living_card(out, text)
+    kind = str(facts.get("kind", "transfer"))
+    ticket_id = int(facts.get("ticket_id", 0))
+    action = {"transfer": "sd.xfer", "merge": "sd.mrg", "assign": "sd.asg"}.get(kind, "sd.xfer")
+    labels = dict(CATEGORIES)
+    rows: list[list[InlineKeyboardButton]] = []
+    for option in facts.get("options") or []:
+        if not isinstance(option, dict):
+            continue
+        if kind == "transfer":
+            key = str(option.get("category", ""))
+            label = ("• " if option.get("current") else "") + tr.gettext(labels.get(key, key))
+        elif kind == "merge":
+            subject = str(option.get("subject", ""))
+            label = f"{option.get('number', '')} · {subject[:40]}"
+        else:
+            label = str(option.get("name", ""))
+        rows.append([_button(label, action, ticket_id, int(option.get("value", 0)))])
+    rows.append([_button(tr.gettext("✖️ Cancel"), "sd.pick", ticket_id, 3)])
+    text = tr.gettext(PICKER_TITLES.get(kind, PICKER_TITLES["transfer"]), number=number)
+    return living_card(out, text, rows)
+
+
+@renders("support.merged")
+def merged(out: Outgoing, tr: Translator) -> Rendered:
+    """To the requester: two of their tickets were the same problem."""
+    return Rendered(
+        "send",
+        tr.gettext(
+            "🔀 Your ticket <b>{number}</b> is about the same problem as <b>{into}</b>, so the "
+            "desk merged them: replies continue in {into}, and what you write now is added "
+            "to it.",
+            number=html.escape(str(out.facts.get("number", ""))),
+            into=html.escape(str(out.facts.get("into", ""))),
+        ),
+    )
+
+
+@renders("support.merged_in")
+def merged_in(out: Outgoing, tr: Translator) -> Rendered:
+    """In the ticket's topic: another ticket was merged into it."""
+    return _quoted(
+        tr.gettext(
+            "🔀 {number} was merged into this ticket ({lines} lines of its history copied):",
+            number=html.escape(str(out.facts.get("number", ""))),
+            lines=str(out.facts.get("lines", 0)),
+        ),
+        out.facts.get("subject"),
+    )
+
+
+@renders("support.assigned")
+def assigned(out: Outgoing, tr: Translator) -> Rendered:
+    """To the agent who now owns a ticket."""
+    return _quoted(
+        tr.gettext(
+            "👥 {by} gave you ticket <b>{number}</b>; it is in the desk group.",
+            by=html.escape(str(out.facts.get("by", ""))),
+            number=html.escape(str(out.facts.get("number", ""))),
+        ),
+        out.facts.get("subject"),
+    )
+
+
+ACTION_RESULTS = {
+    "not_found": N_("{number}: there is no open ticket {by} to merge into."),
+    "other_requester": N_(
+        "{number}: {by} is another requester's ticket; only tickets of the "
+        "same requester can be merged."
+    ),
+    "closed": N_("{number}: both tickets must still be open to merge them."),
+    "stale": N_("{number} changed meanwhile; please try again."),
+}
+
+
+@renders("support.action_result")
+def action_result(out: Outgoing, tr: Translator) -> Rendered:
+    """In a topic: why a command given there did nothing."""
+    outcome = str(out.facts.get("outcome", "stale"))
+    return Rendered(
+        "send",
+        tr.gettext(
+            ACTION_RESULTS.get(outcome, ACTION_RESULTS["stale"]),
+            number=html.escape(str(out.facts.get("number", ""))),
+            by=html.escape(str(out.facts.get("by") or "")),
+        ),
+    )

@@ -359,6 +359,40 @@ class OutboxRepo:
         )
         return bool(result.rowcount)
 
+    async def move_topic(
+        self, key: str, *, chat_id: int, retired_prefix: str, now: datetime
+    ) -> str | None:
+        """The topic moves to another group, where the next row creates it again (its card as
+        a new message). Its thread in the old group stays known as ``retired_key``, for a last
+        word there (``<retired_prefix>:<chat>:<thread>``); rows still pending for it go to the
+        new group. Returns the retired key, or None when the topic never had a thread there."""
+        topic = await self.session.get(ForumTopic, key)
+        if topic is None or topic.chat_id == chat_id:
+            return None
+        retired: str | None = None
+        if topic.thread_id is not None:
+            retired_key = f"{retired_prefix}:{topic.chat_id}:{topic.thread_id}"
+            self.session.add(
+                ForumTopic(
+                    key=retired_key,
+                    chat_id=topic.chat_id,
+                    thread_id=topic.thread_id,
+                    name=topic.name,
+                    updated_at=now,
+                )
+            )
+            retired = retired_key
+        topic.chat_id, topic.thread_id, topic.updated_at = chat_id, None, now
+        await self.session.flush()
+        await self.session.exec(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.topic_key) == key, col(OutboxMessage.status) == "pending")
+            .values(chat_id=chat_id)
+        )
+        if topic.card_key is not None:
+            await self.forget_card(topic.card_key)
+        return retired
+
     async def repost_card(self, card_key: str, *, now: datetime) -> bool:
         """Queue a living card's latest row again as a new message (its old one is gone)."""
         rows = await self.session.exec(

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.repos import insert_for
 from storage.tables.support import (
+    SupportDesk,
     SupportEscalation,
     SupportMessage,
     SupportRelay,
@@ -91,6 +92,11 @@ class SupportRepo:
         if ticket is not None:
             await self.session.refresh(ticket)
 
+    async def set_desk_chat(self, ticket_id: int, chat_id: int) -> None:
+        """The ticket's topic is now in this desk group (the version is not moved: the caller
+        changes it with whatever moved the ticket)."""
+        await self.note_sla(ticket_id, desk_chat_id=chat_id)
+
     async def add_relay(
         self,
         *,
@@ -139,6 +145,67 @@ class SupportRepo:
             .order_by(col(SupportTicket.id).desc())
         )
         return rows.all()
+
+    async def other_open_tickets(self, ticket: SupportTicket) -> Sequence[SupportTicket]:
+        """The same requester's other open tickets (what a ticket can be merged into)."""
+        return [
+            t
+            for t in await self.open_tickets_of(ticket.requester_id)
+            if t.id != ticket.id and t.status != "resolved"
+        ]
+
+    async def open_tickets_at(self, chat_id: int) -> Sequence[SupportTicket]:
+        """The tickets not closed whose topic is in this desk group."""
+        rows = await self.session.exec(
+            select(SupportTicket)
+            .where(
+                col(SupportTicket.desk_chat_id) == chat_id,
+                col(SupportTicket.status) != "closed",
+            )
+            .order_by(col(SupportTicket.id))
+        )
+        return rows.all()
+
+    async def carry_relay(self, relay_id: int, carried_by: str) -> None:
+        """This relay went out in the outbox row ``carried_by`` (merged with earlier ones)."""
+        await self.session.exec(
+            update(SupportRelay)
+            .where(col(SupportRelay.id) == relay_id)
+            .values(carried_by=carried_by)
+        )
+
+    # --- desk groups -------------------------------------------------------------------------
+    async def desks(self) -> Sequence[SupportDesk]:
+        rows = await self.session.exec(select(SupportDesk).order_by(col(SupportDesk.category)))
+        return rows.all()
+
+    async def desk_for(self, category: str | None) -> int | None:
+        """The desk group of a category, else the default desk (``*``); None: none is set."""
+        wanted = [category, "*"] if category else ["*"]
+        rows = await self.session.exec(
+            select(SupportDesk).where(col(SupportDesk.category).in_(wanted))
+        )
+        found = {row.category: row.chat_id for row in rows}
+        return found.get(category or "*", found.get("*"))
+
+    async def set_desk(
+        self, category: str, chat_id: int, *, title: str, staff_id: int | None, now: datetime
+    ) -> None:
+        values = {"chat_id": chat_id, "title": title[:128], "set_by": staff_id, "set_at": now}
+        await self.session.exec(
+            insert_for(self.session)(SupportDesk)
+            .values(category=category, **values)
+            .on_conflict_do_update(index_elements=["category"], set_=values)
+        )
+
+    async def drop_desk(self, chat_id: int) -> list[str]:
+        """This group is a desk no more: the categories it took."""
+        rows = await self.session.exec(
+            select(col(SupportDesk.category)).where(col(SupportDesk.chat_id) == chat_id)
+        )
+        categories = sorted(rows.all())
+        await self.session.exec(delete(SupportDesk).where(col(SupportDesk.chat_id) == chat_id))
+        return categories
 
     async def writing(self, staff_id: int) -> SupportWriting | None:
         return await self.session.get(SupportWriting, staff_id)

@@ -50,6 +50,10 @@ class SupportTicket(SQLModel, table=True):
     related_to: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("support_ticket.id"), nullable=True)
     )
+    # Merged into another ticket (closed; the conversation goes on there).
+    merged_into: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("support_ticket.id"), nullable=True)
+    )
     # SLA clocks (bot/support/sla.py): the requester's oldest message not answered yet, the
     # counted time spent waiting for the requester, since when it has been waiting, the first
     # breach, and the warnings and breaches already posted (so none is posted twice).
@@ -101,6 +105,27 @@ class SupportRelay(SQLModel, table=True):
     src_message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     dst_chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # Sent together with earlier messages (a burst merged into one relay): the dedupe key of
+    # the outbox row that carried it, when that is not its own ``relay:<id>``.
+    carried_by: str | None = Field(default=None, max_length=40)
+
+
+class SupportDesk(SQLModel, table=True):
+    """Which desk group takes a category's tickets; category ``*`` is the default desk.
+
+    Set with ``govbot desk set``, ``/desk`` in the group, or by adding the bot to a forum
+    group as an administrator; without any row the deployment's GOVBOT_DESK_CHAT_ID is used.
+    """
+
+    __tablename__ = "support_desk"
+
+    category: str = Field(primary_key=True, max_length=40)
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    title: str = Field(default="", max_length=128)
+    set_by: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("staff.id"), nullable=True)
+    )
+    set_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class SupportWriting(SQLModel, table=True):

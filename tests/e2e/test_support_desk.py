@@ -111,6 +111,7 @@ async def test_a_ticket_is_worked_in_its_own_topic(desk: Desk, emulator: BotApiE
         ["🙋 认领", "✅ 标记解决"],
         ["⏳ 等待答复"],
         ["紧急", "高", "• 普通", "低"],  # the priority, one tap to change it
+        ["↔️ 转类别", "🔀 合并", "👥 指派"],  # transfer, merge, reassign (a picker each)
     ]
     context = await group.wait_message(containing="知识库", after=card)
     assert context.message_thread_id == thread

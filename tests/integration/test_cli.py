@@ -347,3 +347,27 @@ def test_oncall_import_is_whole_or_nothing_and_listed(tmp_path: Path) -> None:
     broken.write_bytes(b"PK\x03\x04truncated")
     result = govbot(tmp_path, "oncall", "import", str(broken))
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_desk_groups_are_set_listed_and_removed(tmp_path: Path) -> None:
+    assert govbot(tmp_path, "db", "upgrade").returncode == 0
+    assert "GOVBOT_DESK_CHAT_ID" not in govbot(tmp_path, "desk", "list").stdout
+    made = govbot(tmp_path, "desk", "set", "-1001")
+    assert made.returncode == 0 and "-1001" in made.stdout and "*" in made.stdout
+    routed = govbot(
+        tmp_path, "desk", "set", "-1002", "--category", "devices", "--category", "account"
+    )
+    assert routed.returncode == 0 and "devices" in routed.stdout and "account" in routed.stdout
+    wrong = govbot(tmp_path, "desk", "set", "-1003", "--category", "printers")
+    assert wrong.returncode == 2 and "devices" in wrong.stderr
+    listed = govbot(tmp_path, "desk", "list").stdout.splitlines()
+    assert [line.split("\t")[:2] for line in listed] == [
+        ["*", "-1001"],
+        ["account", "-1002"],
+        ["devices", "-1002"],
+    ]
+    removed = govbot(tmp_path, "desk", "unset", "-1002")
+    assert removed.returncode == 0 and "account, devices" in removed.stdout
+    assert [
+        line.split("\t")[0] for line in govbot(tmp_path, "desk", "list").stdout.splitlines()
+    ] == ["*"]
