@@ -106,17 +106,19 @@ class SlidingWindow:
         while self._events and now - self._events[0] >= self.period_s:
             self._events.popleft()
 
-    def wait(self, now: float) -> float:
-        """Seconds until one more event fits (0.0: now)."""
+    def wait(self, now: float, n: int = 1) -> float:
+        """Seconds until ``n`` more events fit (0.0: now); more than the limit waits for an
+        empty window."""
         self._expire(now)
-        if len(self._events) < self.limit:
+        n = min(max(n, 1), self.limit)
+        if len(self._events) + n <= self.limit:
             return 0.0
-        return self.period_s - (now - self._events[-self.limit])
+        return self.period_s - (now - self._events[-(self.limit - n + 1)])
 
-    def record(self, now: float) -> None:
-        """Count one event at ``now``."""
+    def record(self, now: float, n: int = 1) -> None:
+        """Count ``n`` events at ``now``."""
         self._expire(now)
-        self._events.append(now)
+        self._events.extend([now] * max(n, 1))
 
     def last(self) -> float | None:
         """The newest event, if any is still in the window."""
@@ -168,19 +170,19 @@ class ChatBucket:
         )
         self.paused_until = float("-inf")
 
-    def wait(self, now: float) -> float:
-        """Seconds until this chat may receive one more call."""
+    def wait(self, now: float, n: int = 1) -> float:
+        """Seconds until this chat may receive one more call putting ``n`` messages in it."""
         waits = [self.window.wait(now), self.pace.wait(now), self.paused_until - now]
         if self.group is not None:
-            waits.append(self.group.wait(now))
+            waits.append(self.group.wait(now, n))
         return max(*waits, 0.0)
 
-    def record(self, now: float) -> None:
-        """Count one call to this chat."""
+    def record(self, now: float, n: int = 1) -> None:
+        """Count one call to this chat (``n`` messages toward a group's limit)."""
         self.window.record(now)
         self.pace.record(now)
         if self.group is not None:
-            self.group.record(now)
+            self.group.record(now, n)
 
     def settle(self, sent_at: float, now: float) -> None:
         """Count the last call at the time its answer came, not the time it was sent."""
@@ -223,17 +225,18 @@ class Limiter:
             bucket = self._chats[chat_id] = ChatBucket(chat_id, self.limits)
         return bucket
 
-    def wait(self, chat_id: int, priority: int, now: float | None = None) -> float:
-        """Seconds until a call to ``chat_id`` in this lane may go (0.0: now)."""
+    def wait(self, chat_id: int, priority: int, now: float | None = None, n: int = 1) -> float:
+        """Seconds until a call to ``chat_id`` in this lane may go (0.0: now); ``n``: how
+        many messages it puts in the chat."""
         now = self.clock() if now is None else now
         waits = [
-            self._global.wait(now),
+            self._global.wait(now, n),
             self._global_pace.wait(now),
             self._global_paused_until - now,
         ]
         bucket = self._chats.get(chat_id)
         if bucket is not None:
-            waits.append(bucket.wait(now))
+            waits.append(bucket.wait(now, n))
         if priority >= PRIORITY_BROADCAST:
             waits.append(self._broadcast.wait(now))
             waits.append(self._broadcast_pace.wait(now))
@@ -245,12 +248,12 @@ class Limiter:
         bucket = self._chats.get(chat_id)
         return 0.0 if bucket is None else bucket.wait(now)
 
-    def record(self, chat_id: int, priority: int, now: float | None = None) -> None:
-        """Count one call to ``chat_id`` in this lane."""
+    def record(self, chat_id: int, priority: int, now: float | None = None, n: int = 1) -> None:
+        """Count one call to ``chat_id`` in this lane (``n`` messages)."""
         now = self.clock() if now is None else now
-        self._global.record(now)
+        self._global.record(now, n)
         self._global_pace.record(now)
-        self._chat(chat_id).record(now)
+        self._chat(chat_id).record(now, n)
         if priority >= PRIORITY_BROADCAST:
             self._broadcast.record(now)
             self._broadcast_pace.record(now)
@@ -329,9 +332,9 @@ def plan(
         if len(send) >= slots:
             keep.append(out)
             continue
-        wait = limiter.wait(out.chat_id, out.priority, now)
+        wait = limiter.wait(out.chat_id, out.priority, now, out.weight)
         if wait == 0.0:
-            limiter.record(out.chat_id, out.priority, now)
+            limiter.record(out.chat_id, out.priority, now, out.weight)
             send.append(out)
         elif wait > HOLD_MAX_S:
             defer.append((out, wait))
@@ -674,6 +677,16 @@ class OutboxSender:
                 message_thread_id=thread_id,
             )
             return copied.message_id
+        if rendered.method == "copies":
+            if rendered.source_chat_id is None or not rendered.source_message_ids:
+                raise BadRequest("copies without source messages")
+            copies = await self._bot.copy_messages(
+                chat_id,
+                rendered.source_chat_id,
+                sorted(rendered.source_message_ids),
+                message_thread_id=thread_id,
+            )
+            return copies[0].message_id if copies else None
         if rendered.method == "document":
             document: str | InputFile
             if rendered.file_id is not None:

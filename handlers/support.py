@@ -90,7 +90,12 @@ async def relay_from_user(update: Update, context: Ctx) -> bool:
         return False
     text, media = _content(message)
     result = await context.services.support_desk.user_message(
-        tg_id=user.id, chat_id=chat.id, message_id=message.message_id, text=text, media=media
+        tg_id=user.id,
+        chat_id=chat.id,
+        message_id=message.message_id,
+        text=text,
+        media=media,
+        album=message.media_group_id,
     )
     return result.outcome != "not_ours"
 

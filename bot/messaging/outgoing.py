@@ -24,3 +24,10 @@ class Outgoing:
     topic_key: str | None = None  # post into this forum topic ...
     topic_name: str | None = None  # ... named so, when it must be created
     thread_id: int | None = None  # ... which is this thread, once it exists
+
+    @property
+    def weight(self) -> int:
+        """How many messages the row puts in its chat (a ``copyMessages`` of several counts
+        each toward the group's limit); a row says so in its ``weight`` fact."""
+        value = self.facts.get("weight", 1)
+        return max(int(value), 1) if isinstance(value, int) else 1

@@ -146,6 +146,35 @@ async def post_card(uow: UnitOfWork, ticket: SupportTicket, *, now: datetime) ->
     )
 
 
+# A burst from the requester goes to the topic as one relay: consecutive messages still queued
+# join the row before them (bot/support/desk.py), up to these bounds.
+BURST_MESSAGES = 10  # an album has at most 10 items; copyMessages takes up to 100
+BURST_CHARS = 3500  # texts joined into one message (Telegram allows 4096)
+ALBUM_HOLD = timedelta(seconds=2)  # an album's first item waits for the rest to join it
+
+
+def relay_items(facts: dict[str, Any]) -> list[dict[str, Any]]:
+    """The messages one relay row carries, oldest first: ``message_id``, ``text`` (a text
+    message's words, None for media) and ``media`` (its kind, None for text)."""
+    first = {
+        "message_id": facts.get("message_id"),
+        "text": facts.get("text"),
+        # a row queued before bursts were merged says nothing: copy it as it is
+        "media": facts.get("media", "message") if "text" in facts else "message",
+    }
+    more = [m for m in facts.get("more") or [] if isinstance(m, dict)]
+    return [first, *more]
+
+
+def burst_fits(items: list[dict[str, Any]]) -> bool:
+    """Whether these messages can go as one relay."""
+    if len(items) > BURST_MESSAGES:
+        return False
+    if all(item.get("media") is None for item in items):
+        return sum(len(str(item.get("text") or "")) for item in items) <= BURST_CHARS
+    return True
+
+
 async def move_to_desk(
     uow: UnitOfWork,
     ticket: SupportTicket,
@@ -189,6 +218,7 @@ async def in_topic(
     now: datetime,
     priority: int = PRIORITY_NOTIFY,
     dedupe_key: str | None = None,
+    not_before: datetime | None = None,
 ) -> None:
     """A message from the bot in the ticket's topic (nothing when it has no desk group)."""
     if ticket.desk_chat_id is None or ticket.id is None:
@@ -201,6 +231,7 @@ async def in_topic(
         ref_id=ticket.id,
         priority=priority,
         dedupe_key=dedupe_key,
+        not_before=not_before,
         topic_key=ticket_topic(ticket.id),
     )
 

@@ -27,9 +27,11 @@ Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 class Rendered:
     """One Bot API call: send a message, edit one, delete one, send a document, or copy one
     (``copyMessage`` of ``source_message_id`` in ``source_chat_id``, with ``text`` as the
-    caption of a media message when given), or rename the row's forum topic to ``text``."""
+    caption of a media message when given), copy several at once (``copyMessages`` of
+    ``source_message_ids``: an album stays an album), or rename the row's forum topic to
+    ``text``."""
 
-    method: Literal["send", "edit", "delete", "document", "copy", "topic"]
+    method: Literal["send", "edit", "delete", "document", "copy", "copies", "topic"]
     text: str = ""  # the caption, for a document
     reply_markup: Markup | None = None
     message_id: int | None = None  # for edit and delete
@@ -40,6 +42,7 @@ class Rendered:
     file_name: str | None = None
     source_chat_id: int | None = None
     source_message_id: int | None = None
+    source_message_ids: tuple[int, ...] = ()
     reply_to: int | None = None  # send as a reply to this message (if it is still there)
 
 

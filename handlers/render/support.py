@@ -11,7 +11,7 @@ from bot.i18n import N_, Translator
 from bot.messaging.outgoing import Outgoing
 from bot.people.domain import ROLE_LABELS
 from bot.support.sla import PRIORITIES
-from bot.support.topic import CATEGORIES
+from bot.support.topic import CATEGORIES, relay_items
 from handlers.callbacks import Press, encode
 from handlers.render import Rendered, living_card, renders
 
@@ -265,11 +265,21 @@ def faq_context(out: Outgoing, tr: Translator) -> Rendered:
 @renders("support.relay_in")
 @renders("support.relay_out")
 def relay(out: Outgoing, tr: Translator) -> Rendered:
-    """A message copied from the other side (the bot sends it: the author stays hidden)."""
+    """A message copied from the other side (the bot sends it: the author stays hidden); a
+    burst of the requester's: its texts as one message, or its media (albums kept) copied
+    in one call."""
+    source = int(out.facts["from_chat"])
+    items = relay_items(out.facts)
+    if len(items) == 1:
+        return Rendered(
+            "copy", source_chat_id=source, source_message_id=int(items[0]["message_id"])
+        )
+    if all(item.get("media") is None for item in items):
+        return Rendered("send", "\n\n".join(html.escape(str(i.get("text") or "")) for i in items))
     return Rendered(
-        "copy",
-        source_chat_id=int(out.facts["from_chat"]),
-        source_message_id=int(out.facts["message_id"]),
+        "copies",
+        source_chat_id=source,
+        source_message_ids=tuple(int(item["message_id"]) for item in items),
     )
 
 

@@ -71,7 +71,9 @@ async def _card(group: Group, number: str, after: int = 0) -> SentMessage:
             return await group.wait_message(
                 containing=number,
                 after=after,
-                where=lambda m: m.message_thread_id == thread and "🙋" in str(m.buttons),
+                where=lambda m, thread=thread: (
+                    m.message_thread_id == thread and "🙋" in str(m.buttons)
+                ),
                 timeout=10,
             )
         await asyncio.sleep(0.05)

@@ -159,6 +159,28 @@ def test_group_gets_19_per_minute() -> None:
     assert len(times) == 2 * 19  # two full minutes' worth, never 20 in one
 
 
+def test_a_call_copying_several_messages_takes_as_many_group_slots() -> None:
+    window = SlidingWindow(19, 60.0)
+    for t in range(15):
+        window.record(float(t))
+    assert window.wait(20.0, 4) == 0.0
+    assert window.wait(20.0, 5) == pytest.approx(40.0)  # the first event must leave
+    assert window.wait(20.0, 50) == pytest.approx(60.0 - 6.0)  # capped: an empty window
+    limiter = Limiter(LIMITS)
+    five = Outgoing(id=1, chat_id=GROUP, kind="k", locale="en", facts={"weight": 5})
+    one = Outgoing(id=2, chat_id=GROUP, kind="k", locale="en")
+    assert five.weight == 5 and one.weight == 1
+    assert Outgoing(id=3, chat_id=1, kind="k", locale="en", facts={"weight": "x"}).weight == 1
+    sent = 0
+    t = 0.0
+    while t < 60.0:  # a minute of five-message copies: three of them (15 of 19 slots)
+        if plan([five], limiter, t, slots=1, horizon_s=1.0).send:
+            sent += 1
+        t += 0.5
+    assert sent == 3
+    assert plan([one], limiter, t - 0.5, slots=1, horizon_s=1.0).send  # 4 slots were left
+
+
 def test_global_28_per_second_over_many_chats() -> None:
     sent = greedy(Limiter(LIMITS), list(range(1, 301)), until=5.0)
     all_times = [t for times in sent.values() for t in times]
