@@ -27,18 +27,23 @@ class SlidingWindow:
             events.popleft()
         return events
 
-    def wait_time(self, key: Hashable, now: float) -> float:
-        """Seconds until one more event fits (0.0 when it fits now)."""
+    def wait_time(self, key: Hashable, now: float, count: int = 1) -> float:
+        """Seconds until ``count`` more events fit (0.0 when they fit now).
+
+        More than ``limit`` at once never fit, so they wait for an empty window instead:
+        a 100-message copyMessages is still possible, it just blocks the key afterwards.
+        """
         events = self._live(key, now)
-        if len(events) < self.limit:
+        excess = len(events) + count - self.limit
+        if excess <= 0 or not events:
             return 0.0
-        # The event that must leave the window for a slot to free up.
-        blocking = events[len(events) - self.limit]
+        # The newest of the events that must leave the window for ``count`` slots to free up.
+        blocking = events[min(excess, len(events)) - 1]
         return max(blocking + self.window_s - now, 0.0)
 
-    def record(self, key: Hashable, now: float) -> None:
-        """Count one event for ``key`` at ``now``."""
-        self._live(key, now).append(now)
+    def record(self, key: Hashable, now: float, count: int = 1) -> None:
+        """Count ``count`` events for ``key`` at ``now``."""
+        self._live(key, now).extend([now] * count)
 
 
 @dataclass(frozen=True)
@@ -63,16 +68,21 @@ class RateLimiter:
         self._group = SlidingWindow(self.config.group_limit, self.config.group_window_s)
         self._global = SlidingWindow(self.config.global_limit, self.config.global_window_s)
 
-    def acquire(self, chat_id: int, *, is_group: bool, counts_global: bool = True) -> int | None:
-        """Record a send and return None, or return retry_after seconds (int ≥ 1) if limited."""
+    def acquire(
+        self, chat_id: int, *, is_group: bool, counts_global: bool = True, count: int = 1
+    ) -> int | None:
+        """Record a send of ``count`` messages and return None, or return retry_after seconds
+        (int ≥ 1) until all of them fit; a refused send records nothing."""
+        if count < 1:
+            raise ValueError(f"count must be at least 1, not {count}")
         now = self.clock()
         per_chat = self._group if is_group else self._private
-        wait = per_chat.wait_time(chat_id, now)
+        wait = per_chat.wait_time(chat_id, now, count)
         if counts_global:
-            wait = max(wait, self._global.wait_time("*", now))
+            wait = max(wait, self._global.wait_time("*", now, count))
         if wait > 0:
             return max(1, math.ceil(wait))
-        per_chat.record(chat_id, now)
+        per_chat.record(chat_id, now, count)
         if counts_global:
-            self._global.record("*", now)
+            self._global.record("*", now, count)
         return None

@@ -7,9 +7,11 @@ the aiohttp layer in ``server`` only decodes requests and encodes responses.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +39,9 @@ __all__ = ["BotApi", "Fault", "UploadedFile"]
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_DOWNLOAD = 20 * 1024 * 1024
+MAX_COPIES = 100  # copyMessages / forwardMessages take 1-100 ids
+MAX_ALBUM = 10
+MAX_MESSAGE_ID = 2**31 - 1  # the Bot API server reads ids as int32
 INLINE_BUTTON_KINDS = (
     "callback_data",
     "url",
@@ -212,6 +217,7 @@ class Params:
 
 
 Handler = Callable[[Params], Awaitable[Any]]
+Content = tuple[str, list[JsonDict], str | None]  # text or caption, its entities, raw HTML
 
 
 class BotApi:
@@ -384,10 +390,11 @@ class BotApi:
         if chat.bot_status == "left":
             raise ApiError(403, f"Forbidden: bot is not a member of the {kind}")
 
-    def _rate(self, chat: ChatRecord) -> None:
+    def _rate(self, chat: ChatRecord, count: int = 1) -> None:
+        """Count ``count`` messages put in ``chat`` against the flood limits, or raise 429."""
         if not self.rate_limits:
             return
-        retry_after = self.limiter.acquire(chat.id, is_group=chat.is_group)
+        retry_after = self.limiter.acquire(chat.id, is_group=chat.is_group, count=count)
         if retry_after is not None:
             raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
 
@@ -718,11 +725,10 @@ class BotApi:
         thread_id = self._thread(chat, p)
         missing = "message to forward not found" if forward else "message to copy not found"
         source = self._message(source_chat, p.get_int("message_id"), missing)
-        version = source.current
-        text, entities, html = version.text, version.entities, version.html
-        markup = None if forward else version.reply_markup
+        content: Content | None = None
+        markup = None if forward else source.current.reply_markup
         if not forward and p.has("caption") and source.kind != "text":
-            text, entities, html = self._format(p, "caption", caption=True)
+            content = self._format(p, "caption", caption=True)
         if not forward and p.has("reply_markup"):
             markup = self._markup(p)
         extra: JsonDict = {}
@@ -739,6 +745,40 @@ class BotApi:
             extra["forward_origin"] = origin
         reply_to = None if forward else self._reply_to(chat, p)
         self._rate(chat)
+        return self._put_copy(
+            chat,
+            source,
+            thread_id=thread_id,
+            content=content,
+            markup=markup,
+            reply_to=reply_to,
+            protect=p.get_bool("protect_content"),
+            extra=extra,
+        )
+
+    def _put_copy(
+        self,
+        chat: ChatRecord,
+        source: MessageRecord,
+        *,
+        thread_id: int | None,
+        content: Content | None = None,
+        markup: JsonDict | None = None,
+        reply_to: int | None = None,
+        protect: bool = False,
+        extra: JsonDict | None = None,
+        media_group_id: str | None = None,
+    ) -> MessageRecord:
+        """Put a copy of ``source`` in ``chat`` as the bot and tell the phones; the callers
+        have checked the chat, the topic and the flood limits. ``content`` replaces the
+        source's (text, entities, html)."""
+        version = source.current
+        text, entities, html = (
+            content if content is not None else (version.text, version.entities, version.html)
+        )
+        extra = dict(extra or {})
+        if protect:
+            extra["has_protected_content"] = True
         record = self.state.add_message(
             chat,
             from_bot=True,
@@ -752,6 +792,7 @@ class BotApi:
             file=source.file,
             reply_to_id=reply_to,
             extra=extra,
+            media_group_id=media_group_id,
         )
         self._emit("message", record)
         return record
@@ -760,6 +801,40 @@ class BotApi:
         """copyMessage; returns MessageId."""
         record = await self._copy_like(p, forward=False)
         return {"message_id": record.message_id}
+
+    async def m_copyMessages(self, p: Params) -> Any:
+        """copyMessages; skips missing and service messages, keeps albums, returns MessageIds."""
+        ids = _message_ids(p)
+        chat = self._chat(p)
+        self._writable(chat)
+        thread_id = self._thread(chat, p)
+        source_chat = self._chat(p, "from_chat_id")
+        found = [m for m in map(source_chat.messages.get, ids) if m is not None and not m.deleted]
+        if not found:
+            # The Bot API server drops the ids it can't find, then tdlib has nothing left.
+            raise ApiError.bad_request("there are no messages to forward")
+        sources = [m for m in found if m.kind != "service"]
+        if not sources:
+            # telegram-bot-api's TdOnForwardMessagesCallback when tdlib copied none of them.
+            raise ApiError.bad_request("messages can't be forwarded")
+        albums = _copied_albums(sources, self.state.new_media_group_id)
+        remove_caption = p.get_bool("remove_caption")
+        protect = p.get_bool("protect_content")
+        # Each copy is a message in the chat, so each counts toward its flood limits.
+        self._rate(chat, len(sources))
+        copies = [
+            self._put_copy(
+                chat,
+                source,
+                thread_id=thread_id,
+                content=("", [], None) if remove_caption and source.kind != "text" else None,
+                markup=source.current.reply_markup,
+                protect=protect,
+                media_group_id=album,
+            )
+            for source, album in zip(sources, albums, strict=True)
+        ]
+        return [{"message_id": record.message_id} for record in copies]
 
     async def m_forwardMessage(self, p: Params) -> Any:
         """forwardMessage; returns the new Message with forward_origin."""
@@ -1139,6 +1214,46 @@ def _as_int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def _message_ids(p: Params) -> list[int]:
+    """message_ids of copyMessages, with the Bot API server's checks and error texts."""
+    if not p.has("message_ids"):
+        raise ApiError.bad_request("message identifiers are not specified")
+    ids = p.get_json("message_ids")
+    if not isinstance(ids, list):
+        raise ApiError.bad_request("expected an Array of message identifiers")
+    if len(ids) > MAX_COPIES:
+        raise ApiError.bad_request("too many message identifiers specified")
+    if not ids:
+        raise ApiError.bad_request("message identifiers are not specified")
+    parsed: list[int] = []
+    for value in ids:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ApiError.bad_request("message identifier must be a Number")
+        number = value if isinstance(value, int) else _strict_int(str(value))
+        if number is None or not -MAX_MESSAGE_ID - 1 <= number <= MAX_MESSAGE_ID:
+            raise ApiError.bad_request("can't parse message identifier as a Number")
+        if number <= 0:
+            raise ApiError.bad_request("invalid message identifier specified")
+        parsed.append(number)
+    # tdlib checks the order of the ids it found; checking all of them is stricter.
+    if any(a >= b for a, b in itertools.pairwise(parsed)):
+        raise ApiError.bad_request("message identifiers must be in a strictly increasing order")
+    return parsed
+
+
+def _strict_int(text: str) -> int | None:
+    """An integer written in ASCII digits with an optional sign ("3.0" and "１" are not)."""
+    return int(text) if re.fullmatch(r"[-+]?[0-9]+", text) else None
+
+
+def _copied_albums(sources: list[MessageRecord], new_id: Callable[[], str]) -> list[str | None]:
+    """The album of each copy: a fresh one per source album with 2-10 copied items, as tdlib
+    does (one copied item of an album is a plain message)."""
+    counts = Counter(m.media_group_id for m in sources if m.media_group_id is not None)
+    fresh = {album: new_id() for album, n in counts.items() if 2 <= n <= MAX_ALBUM}
+    return [fresh.get(m.media_group_id) if m.media_group_id else None for m in sources]
 
 
 def _inline_part(markup: JsonDict | None) -> JsonDict | None:

@@ -62,6 +62,7 @@ def _message(record: MessageRecord) -> JsonDict:
         "deleted": record.deleted,
         "edit_date": record.edit_date,
         "extra": record.extra,
+        "media_group_id": record.media_group_id,
     }
 
 
@@ -252,6 +253,7 @@ def load_state(state: EmulatorState, directory: Path) -> bool:
                 deleted=m["deleted"],
                 edit_date=_opt(m["edit_date"]),
                 extra=m["extra"],
+                media_group_id=m.get("media_group_id"),  # absent in worlds saved before albums
             )
         state.chats[chat.id] = chat
     for cb in data["callbacks"]:

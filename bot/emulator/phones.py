@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import mimetypes
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .state import (
     BOT_COMMAND_RE,
@@ -21,6 +22,8 @@ from .state import (
 __all__ = ["ButtonNotFound", "Group", "Phone"]
 
 MessageRef = SentMessage | int | None
+ALBUM_KINDS = frozenset({"photo", "document"})  # photos and documents don't mix in an album
+MAX_ALBUM = 10
 
 
 class ButtonNotFound(KeyError):
@@ -220,6 +223,38 @@ class _ChatView:
         )
         return self._push_message(record)
 
+    def _upload_album(
+        self,
+        user: UserRecord,
+        files: Sequence[tuple[str, bytes]],
+        *,
+        kind: str,
+        caption: str | None,
+        thread_id: int | None = None,
+    ) -> list[int]:
+        if kind not in ALBUM_KINDS:
+            raise ValueError(f"an album holds photos or documents, not {kind!r}")
+        if not 2 <= len(files) <= MAX_ALBUM:
+            raise ValueError(f"an album has 2-{MAX_ALBUM} items, not {len(files)}")
+        album = self._state.new_media_group_id()
+        update_ids: list[int] = []
+        for index, (file_name, data) in enumerate(files):
+            mime_type = "image/jpeg" if kind == "photo" else mimetypes.guess_type(file_name)[0]
+            record = self._state.add_message(
+                self._chat,
+                from_bot=False,
+                sender_id=user.id,
+                kind=kind,
+                # A client puts the album's caption on its first item.
+                text=(caption or "") if index == 0 else "",
+                thread_id=thread_id,
+                file=self._state.store_file(data, kind, file_name, mime_type),
+                media_group_id=album,
+            )
+            # Telegram delivers an album as one message update per item.
+            update_ids.append(self._push_message(record))
+        return update_ids
+
     def _explicit(self, message: SentMessage | int) -> MessageRecord:
         if isinstance(message, SentMessage) and message.chat_id != self.chat_id:
             raise ValueError(
@@ -361,6 +396,20 @@ class Phone(_ChatView):
         self._mark()
         return update_id
 
+    async def upload_album(
+        self,
+        files: Sequence[tuple[str, bytes]],
+        *,
+        kind: str = "photo",
+        caption: str | None = None,
+    ) -> list[int]:
+        """Send 2-10 (file name, bytes) as one album of photos or documents, captioned on its
+        first item; returns the update_id of each item."""
+        self._ensure_can_write()
+        update_ids = self._upload_album(self.user, files, kind=kind, caption=caption)
+        self._mark()
+        return update_ids
+
     def _member_update(self, old: str, new: str) -> int:
         bot = self._state.bot_json()
         payload: JsonDict = {
@@ -497,6 +546,22 @@ class Group(_ChatView):
             mime_type=mime_type,
             caption=caption,
             thread_id=self._thread(thread_id),
+        )
+
+    async def upload_album(
+        self,
+        phone: Phone,
+        files: Sequence[tuple[str, bytes]],
+        *,
+        kind: str = "photo",
+        caption: str | None = None,
+        thread_id: int | None = None,
+    ) -> list[int]:
+        """``phone`` posts 2-10 (file name, bytes) as one album in the group (optionally in a
+        forum topic); returns the update_id of each item."""
+        user = self._member(phone)
+        return self._upload_album(
+            user, files, kind=kind, caption=caption, thread_id=self._thread(thread_id)
         )
 
     def delete_topic(self, thread_id: int) -> None:

@@ -219,6 +219,7 @@ class MessageRecord:
     deleted: bool = False
     edit_date: int | None = None
     extra: JsonDict = field(default_factory=dict)
+    media_group_id: str | None = None  # the album it belongs to
 
     @property
     def current(self) -> MessageVersion:
@@ -264,7 +265,7 @@ class SentMessage:
 
     ``text`` is the plain text (the caption for media), ``html`` the raw HTML the bot sent,
     ``versions`` every text the message has had, ``document`` the attached file (document or
-    photo, see ``kind``).
+    photo, see ``kind``), ``media_group_id`` the album it belongs to.
     """
 
     message_id: int
@@ -284,6 +285,7 @@ class SentMessage:
     sender_id: int = 0
     sender_name: str = ""
     reply_to_message_id: int | None = None
+    media_group_id: str | None = None
 
     @property
     def buttons(self) -> list[list[str]]:
@@ -326,6 +328,7 @@ class SentMessage:
             "sender_id": self.sender_id,
             "sender_name": self.sender_name,
             "reply_to_message_id": self.reply_to_message_id,
+            "media_group_id": self.media_group_id,
             "document": None,
         }
         if self.document is not None:
@@ -689,6 +692,7 @@ class EmulatorState:
         file: FileRecord | None = None,
         reply_to_id: int | None = None,
         extra: JsonDict | None = None,
+        media_group_id: str | None = None,
     ) -> MessageRecord:
         """Append a message to a chat (no update, no event: callers decide)."""
         now = time.time()
@@ -704,9 +708,14 @@ class EmulatorState:
             file=file,
             reply_to_id=reply_to_id,
             extra=dict(extra or {}),
+            media_group_id=media_group_id,
         )
         chat.messages[record.message_id] = record
         return record
+
+    def new_media_group_id(self) -> str:
+        """A fresh album id; Telegram's are long decimal strings."""
+        return str(10**16 + secrets.randbelow(9 * 10**16))
 
     def message_json(self, record: MessageRecord, *, with_reply: bool = True) -> JsonDict:
         """Message object as the Bot API returns/delivers it."""
@@ -724,6 +733,8 @@ class EmulatorState:
         if record.thread_id is not None:
             data["message_thread_id"] = record.thread_id
             data["is_topic_message"] = True
+        if record.media_group_id is not None:
+            data["media_group_id"] = record.media_group_id
         version = record.current
         if record.kind == "text":
             data["text"] = version.text
@@ -778,6 +789,7 @@ class EmulatorState:
             sender_id=record.sender_id,
             sender_name=self.display_name(record),
             reply_to_message_id=record.reply_to_id,
+            media_group_id=record.media_group_id,
         )
 
     def display_name(self, record: MessageRecord) -> str:

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -24,7 +25,9 @@ from bot.emulator import (
     ApiError,
     BotApiEmulator,
     ButtonNotFound,
+    Group,
     HtmlParseError,
+    Phone,
     RateLimitConfig,
     RateLimiter,
     SlidingWindow,
@@ -834,6 +837,182 @@ async def test_copy_and_forward(emu: BotApiEmulator, bot: telegram.Bot) -> None:
     assert first.text == second.text == "表格"
     with pytest.raises(BadRequest, match=r"(?i)message to copy not found"):
         await bot.copy_message(bob.id, alice.id, 777)
+
+
+async def forum_with_bot(emu: BotApiEmulator, *members: Phone) -> Group:
+    """A forum supergroup of ``members`` where the bot is an administrator."""
+    group = emu.group("支持服务台", members=list(members), forum=True)
+    await emu.add_bot_to_group(group, by=members[0], admin=True)
+    return group
+
+
+async def test_copy_messages_keeps_album_in_forum_topic(
+    emu: BotApiEmulator, bot: telegram.Bot, tmp_path: Path
+) -> None:
+    alice, agent = emu.user("Alice"), emu.user("Agent")
+    photos = [(f"p{i}.jpg", bytes([i]) * 8) for i in range(3)]
+    await alice.upload_album(photos, caption="三张照片")
+    await alice.send("还有一句话")
+    sent = [u.message for u in await bot.get_updates() if u.message is not None]
+    album = {m.media_group_id for m in sent[:3]}
+    assert len(sent) == 4 and len(album) == 1 and None not in album
+    assert sent[3].media_group_id is None
+    group = await forum_with_bot(emu, agent)
+    topic = await bot.create_forum_topic(group.id, "工单 #7")
+    thread = topic.message_thread_id
+
+    ids = [m.message_id for m in sent]
+    copies = await bot.copy_messages(group.id, alice.id, ids, message_thread_id=thread)
+    shown = group.messages()
+    assert [c.message_id for c in copies] == [m.message_id for m in shown]
+    assert [m.kind for m in shown] == ["photo", "photo", "photo", "text"]
+    assert {m.message_thread_id for m in shown} == {thread}
+    assert [m.text for m in shown] == ["三张照片", "", "", "还有一句话"]
+    assert shown[0].document is not None and shown[0].document.read() == bytes([0]) * 8
+    copied_album = {m.media_group_id for m in shown[:3]}
+    assert len(copied_album) == 1 and copied_album.isdisjoint(album | {None})
+    assert shown[3].media_group_id is None
+    (call,) = emu.calls("copyMessages")
+    assert (call.method, call.chat_id, call.status) == ("copyMessages", group.id, 200)
+
+    # Again without captions: a new album of its own; one item of an album is no album.
+    await bot.copy_messages(
+        group.id, alice.id, ids[:3], message_thread_id=thread, remove_caption=True
+    )
+    await bot.copy_messages(group.id, alice.id, ids[:1], message_thread_id=thread)
+    again, single = group.messages()[4:7], group.messages()[7]
+    assert [m.text for m in again] == ["", "", ""]
+    again_album = {m.media_group_id for m in again}
+    assert len(again_album) == 1 and again_album.isdisjoint(copied_album | album | {None})
+    assert single.media_group_id is None and single.text == "三张照片"
+
+    with pytest.raises(BadRequest, match=r"(?i)message thread not found"):
+        await bot.copy_messages(group.id, alice.id, ids, message_thread_id=99999)
+    await emu.remove_bot_from_group(group, by=agent)
+    with pytest.raises(Forbidden, match=r"(?i)bot was kicked"):
+        await bot.copy_messages(group.id, alice.id, ids, message_thread_id=thread)
+    assert len(group.messages()) == 8
+
+    emu.save(tmp_path)
+    restored = BotApiEmulator()
+    assert restored.load(tmp_path)
+    assert [m.media_group_id for m in restored.group_by_id(group.id).messages()] == [
+        m.media_group_id for m in group.messages()
+    ]
+
+
+@pytest.mark.parametrize(
+    ("message_ids", "description"),
+    [
+        ([2, 1], "message identifiers must be in a strictly increasing order"),
+        ([1, 1], "message identifiers must be in a strictly increasing order"),
+        (list(range(1, 102)), "too many message identifiers specified"),
+        ([], "message identifiers are not specified"),
+        ({"id": 1}, "expected an Array of message identifiers"),
+        ([1, None], "message identifier must be a Number"),
+        (["1", "x"], "can't parse message identifier as a Number"),
+        ([2**31], "can't parse message identifier as a Number"),
+        ([0, 1], "invalid message identifier specified"),
+    ],
+)
+async def test_copy_messages_rejects_bad_message_ids(
+    emu: BotApiEmulator, message_ids: Any, description: str
+) -> None:
+    alice, bob = emu.user("Alice"), emu.user("Bob")
+    for i in range(3):
+        await alice.send(f"m{i}")
+    with pytest.raises(ApiError) as info:
+        await emu.call(
+            "copyMessages", chat_id=bob.id, from_chat_id=alice.id, message_ids=message_ids
+        )
+    assert (info.value.status, info.value.description) == (400, f"Bad Request: {description}")
+    assert bob.messages() == []
+
+
+async def test_copy_messages_over_http_rejects_unordered_ids(
+    emu: BotApiEmulator, bot: telegram.Bot
+) -> None:
+    alice, bob = emu.user("Alice"), emu.user("Bob")
+    await alice.send("a")
+    await alice.send("b")
+    with pytest.raises(BadRequest, match=r"(?i)strictly increasing order"):
+        await bot.copy_messages(bob.id, alice.id, [2, 1])
+    assert [c.message_id for c in await bot.copy_messages(bob.id, alice.id, [1, 2])] == [1, 2]
+    # The Bot API server also takes the ids as strings.
+    copied = await emu.call(
+        "copyMessages", chat_id=bob.id, from_chat_id=alice.id, message_ids=["1", "2"]
+    )
+    assert copied == [{"message_id": 3}, {"message_id": 4}]
+
+
+async def test_copy_messages_skips_missing_deleted_and_service_messages(
+    emu: BotApiEmulator, bot: telegram.Bot
+) -> None:
+    alice, bob = emu.user("Alice"), emu.user("Bob")
+    group = await forum_with_bot(emu, alice)
+    topic = await bot.create_forum_topic(group.id, "工单 #8")  # its service message is #1
+    thread = topic.message_thread_id
+    await group.send(alice, "第一条", thread_id=thread)
+    await group.send(alice, "第二条", thread_id=thread)
+    gone = await bot.send_message(group.id, "撤回了", message_thread_id=thread)
+    await bot.delete_message(group.id, gone.message_id)
+
+    copies = await bot.copy_messages(bob.id, group.id, [thread, 2, 3, gone.message_id, 500])
+    assert [m.text for m in bob.messages()] == ["第一条", "第二条"]
+    assert [c.message_id for c in copies] == [m.message_id for m in bob.messages()]
+    assert bob.messages()[0].message_thread_id is None
+    with pytest.raises(BadRequest, match=r"(?i)^there are no messages to forward$"):
+        await bot.copy_messages(bob.id, group.id, [gone.message_id, 500])
+    with pytest.raises(BadRequest, match=r"(?i)^messages can't be forwarded$"):
+        await bot.copy_messages(bob.id, group.id, [thread])
+    assert len(bob.messages()) == 2
+
+
+async def test_copy_messages_counts_every_copy_toward_rate_limits() -> None:
+    clock = FakeClock()
+    limits = RateLimitConfig(group_limit=5, group_window_s=60.0, global_limit=100)
+    emu = BotApiEmulator(rate_limits=True, limits=limits, clock=clock)
+    await emu.start()
+    try:
+        async with telegram.Bot(TOKEN, base_url=emu.base_url) as bot:
+            alice, agent = emu.user("Alice"), emu.user("Agent")
+            for i in range(6):
+                await alice.send(f"m{i}")
+            group = await forum_with_bot(emu, agent)
+            assert len(await bot.copy_messages(group.id, alice.id, [1, 2, 3, 4])) == 4
+            with pytest.raises(RetryAfter) as info:
+                await bot.copy_messages(group.id, alice.id, [5, 6])  # 4 + 2 > 5
+            assert seconds(info.value.retry_after) == 60
+            await bot.send_message(group.id, "the refused copies took no slot")
+            with pytest.raises(RetryAfter):
+                await bot.copy_messages(group.id, alice.id, [5])
+            clock.now += 60.01
+            # More than the whole window waits for an empty one, then fills it.
+            assert len(await bot.copy_messages(group.id, alice.id, [1, 2, 3, 4, 5, 6])) == 6
+            with pytest.raises(RetryAfter):
+                await bot.send_message(group.id, "over the limit")
+            assert [c.status for c in emu.calls("copyMessages")] == [200, 429, 429, 200]
+            assert len(group.messages()) == 11
+    finally:
+        await emu.stop()
+
+
+def test_rate_limiter_counts_a_batch_whole() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimitConfig(group_limit=5, group_window_s=10.0), clock)
+    assert limiter.acquire(-1, is_group=True, count=3) is None
+    clock.now += 4
+    assert limiter.acquire(-1, is_group=True, count=3) == 6  # when the first 3 leave
+    assert limiter.acquire(-1, is_group=True, count=2) is None  # the refusal took nothing
+    assert limiter.acquire(-1, is_group=True) == 6
+    clock.now += 6
+    assert limiter.acquire(-1, is_group=True, count=4) == 4  # the first 3 left, 2 remain
+    assert limiter.acquire(-1, is_group=True, count=3) is None
+    clock.now += 100
+    assert limiter.acquire(-1, is_group=True, count=8) is None  # too many: an empty window
+    assert limiter.acquire(-1, is_group=True) == 10
+    with pytest.raises(ValueError, match="count"):
+        limiter.acquire(-1, is_group=True, count=0)
 
 
 async def test_concurrent_get_updates_conflict_and_allowed_updates(emu: BotApiEmulator) -> None:
