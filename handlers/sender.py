@@ -580,7 +580,7 @@ class OutboxSender:
             try:
                 if out.topic_key is not None and thread_id is None and rendered.method != "edit":
                     thread_id = await self._create_topic(out)  # a rename: under the new name
-                message_id = await self._call(out.chat_id, rendered, thread_id)
+                message_id = await self._call_or_fallback(out, rendered, thread_id)
             finally:
                 self.limiter.settle(out.chat_id, sent_at)
         except RetryAfter as exc:
@@ -640,6 +640,25 @@ class OutboxSender:
         else:
             logger.error("outbox %s: 400 for chat %s: %s", out.id, out.chat_id, exc.message)
         return partial(self._delivery.failed, out.id, error=exc.message[:200])
+
+    async def _call_or_fallback(
+        self, out: Outgoing, rendered: Rendered, thread_id: int | None
+    ) -> int | None:
+        """The row's call; if Telegram refuses a copy (not for a lost topic), its fallback: a
+        placeholder or a resend by file id, never silence."""
+        try:
+            return await self._call(out.chat_id, rendered, thread_id)
+        except BadRequest as exc:
+            if rendered.fallback is None or "thread not found" in exc.message.lower():
+                raise
+            logger.info(
+                "outbox %s: %s refused (%s), sending its fallback",
+                out.id,
+                rendered.method,
+                exc.message,
+            )
+            self.limiter.record(out.chat_id, out.priority)
+            return await self._call(out.chat_id, rendered.fallback, thread_id)
 
     async def _call(self, chat_id: int, rendered: Rendered, thread_id: int | None) -> int | None:
         """The one Bot API call a rendered row stands for; the message id it concerns."""

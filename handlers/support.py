@@ -3,16 +3,23 @@ the requester's messages while they write to a ticket. Thin adapters over DeskSe
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
+
 from telegram import Chat, Message, Update
+from telegram.error import TelegramError
 from telegram.ext import BaseHandler as PTBHandler
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.i18n import N_
+from bot.support.files import FileInfo
 from bot.support.topic import CATEGORIES
 from handlers import callbacks
 from handlers.context import Ctx, user_translator
 from handlers.render.support import PRIORITY
 from handlers.staff import download
+
+logger = logging.getLogger(__name__)
 
 CLAIM_TOASTS = {
     "claimed": N_("Ticket {number} is yours."),
@@ -52,6 +59,9 @@ RATE_TOASTS = {
     "stale": N_("The ticket changed meanwhile; please try again."),
 }
 
+# Kinds of content that are a file (a photo too, handled apart: it comes in several sizes).
+_FILES = ("document", "voice", "video", "video_note", "audio", "animation", "sticker")
+
 # What a message that is not text is called in the ticket's history.
 _MEDIA = (
     "photo",
@@ -83,21 +93,60 @@ def _content(message: Message) -> tuple[str | None, str | None]:
     return message.text or message.caption, media_kind(message)
 
 
+def file_info(message: Message) -> FileInfo | None:
+    """The file a message carries (a photo: its largest size), if any."""
+    kind = media_kind(message)
+    if kind == "photo" and message.photo:
+        largest = message.photo[-1]
+        return FileInfo(
+            "photo", largest.file_id, largest.file_unique_id, "", "", largest.file_size
+        )
+    found = getattr(message, kind, None) if kind in _FILES else None
+    if kind is None or found is None:
+        return None
+    return FileInfo(
+        kind,
+        found.file_id,
+        found.file_unique_id,
+        getattr(found, "file_name", None) or "",
+        getattr(found, "mime_type", None) or "",
+        found.file_size,
+    )
+
+
 async def relay_from_user(update: Update, context: Ctx) -> bool:
-    """A private message from a requester writing to a ticket: relayed; False if not."""
+    """A private message from a requester writing to a ticket: relayed; False if not. A file
+    in it is fetched first, to be archived with the ticket (over 20 MB: marked not)."""
     user, chat, message = update.effective_user, update.effective_chat, update.effective_message
     if user is None or chat is None or message is None or chat.type != Chat.PRIVATE:
         return False
     text, media = _content(message)
-    result = await context.services.support_desk.user_message(
+    desk = context.services.support_desk
+    file = file_info(message)
+    if file is not None and await desk.writing_to_ticket(tg_id=user.id):
+        file = await _fetch(context, file)
+    result = await desk.user_message(
         tg_id=user.id,
         chat_id=chat.id,
         message_id=message.message_id,
         text=text,
         media=media,
         album=message.media_group_id,
+        file=file,
     )
     return result.outcome != "not_ours"
+
+
+async def _fetch(context: Ctx, file: FileInfo) -> FileInfo:
+    """The file with its bytes, or with why there are none."""
+    if not file.downloadable:
+        return replace(file, missing="too_big")
+    try:
+        got = await context.bot.get_file(file.file_id)
+        return replace(file, data=bytes(await got.download_as_bytearray()))
+    except TelegramError as exc:  # "file is too big", or Telegram is away
+        logger.warning("a ticket's file was not downloaded: %s", exc)
+        return replace(file, missing="too_big" if "too big" in str(exc).lower() else "failed")
 
 
 async def on_private_media(update: Update, context: Ctx) -> None:

@@ -56,6 +56,27 @@ class EncryptedText(TypeDecorator[str]):
         return current_key_ring().decrypt(bytes(value), purpose=self.purpose).decode()
 
 
+class EncryptedBytes(TypeDecorator[bytes]):
+    """Bytes (a file) encrypted like :class:`EncryptedText`."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def __init__(self, purpose: str = "file", *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.purpose = purpose
+
+    def process_bind_param(self, value: bytes | None, dialect: Dialect) -> bytes | None:
+        if value is None:
+            return None
+        return current_key_ring().encrypt(bytes(value), purpose=self.purpose)
+
+    def process_result_value(self, value: bytes | None, dialect: Dialect) -> bytes | None:
+        if value is None:
+            return None
+        return current_key_ring().decrypt(bytes(value), purpose=self.purpose)
+
+
 class EncryptedJSON(TypeDecorator[Any]):
     """A JSON value stored encrypted (outbox facts carry names, codes and users' words)."""
 

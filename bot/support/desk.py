@@ -28,6 +28,7 @@ from bot.messaging.services import PRIORITY_INTERACTIVE, PRIORITY_NOTIFY
 from bot.people.domain import Role
 from bot.runtime import Runtime
 from bot.scheduling import Due, DueService
+from bot.support.files import DOWNLOAD_LIMIT, FileInfo
 from bot.support.intake import Context, open_ticket
 from bot.support.sla import PRIORITIES
 from bot.support.templates import fill_template
@@ -50,7 +51,7 @@ from bot.support.topic import (
     tell_staff,
     ticket_topic,
 )
-from storage.tables.support import SupportTicket
+from storage.tables.support import SupportAttachment, SupportTicket
 from storage.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -260,6 +261,7 @@ class DeskService:
         now: datetime,
         related_to: SupportTicket | None = None,
         album: str | None = None,
+        file: FileInfo | None = None,
     ) -> SupportTicket:
         """The first message after picking a category opens the ticket (a media message is
         copied into its topic too: the card quotes only text); ``related_to``: the earlier
@@ -286,6 +288,7 @@ class DeskService:
                 text=text,
                 media=media,
                 album=album,
+                file=file,
             )
         return ticket
 
@@ -300,6 +303,7 @@ class DeskService:
         text: str | None,
         media: str | None,
         album: str | None = None,
+        file: FileInfo | None = None,
     ) -> bool:
         """Copy a requester's message into the ticket's topic, once: False if it was relayed
         already (a redelivered update) or the ticket has no desk group.
@@ -321,18 +325,28 @@ class DeskService:
         )
         if relay_id is None:
             return False
-        item = {"message_id": message_id, "text": None if media else text, "media": media}
-        if await self._join_burst(uow, ticket.id, chat_id, item, relay_id):
-            return True
-        await in_topic(
-            uow,
-            ticket,
-            "support.relay_in",
-            {"from_chat": chat_id, "number": ticket.number, **item},
-            now=now,
-            dedupe_key=f"relay:{relay_id}",
-            not_before=now + ALBUM_HOLD if album else None,
-        )
+        item: dict[str, Any] = {
+            "message_id": message_id,
+            "text": None if media else text,
+            "media": media,
+        }
+        if media:  # for a placeholder, or a resend by file id, if the copy is refused
+            item.update(caption=(text or "")[:1000], file_id=file.file_id if file else None)
+            item.update(file_name=file.name if file else "")
+        if not await self._join_burst(uow, ticket.id, chat_id, item, relay_id):
+            await in_topic(
+                uow,
+                ticket,
+                "support.relay_in",
+                {"from_chat": chat_id, "number": ticket.number, **item},
+                now=now,
+                dedupe_key=f"relay:{relay_id}",
+                not_before=now + ALBUM_HOLD if album else None,
+            )
+        if file is not None:  # after the relay: its "not archived" note comes below the copy
+            await self._archive(
+                uow, ticket, chat_id=chat_id, message_id=message_id, file=file, now=now
+            )
         return True
 
     async def _join_burst(
@@ -723,9 +737,11 @@ class DeskService:
         text: str | None,
         media: str | None,
         album: str | None = None,
+        file: FileInfo | None = None,
     ) -> Relayed:
         """A message from a requester: relayed to the ticket they are writing to, if any
-        (``album``: the media group it belongs to).
+        (``album``: the media group it belongs to; ``file``: the file it carries, archived
+        with the ticket when the message is relayed).
 
         Writing to a ticket resolved less than 72 hours ago reopens it; to one resolved longer
         ago, or closed, opens a new ticket that follows up on it."""
@@ -747,6 +763,7 @@ class DeskService:
                     media=media,
                     now=now,
                     album=album,
+                    file=file,
                 )
                 await uow.commit()
                 return Relayed("opened", opened.number)
@@ -769,6 +786,7 @@ class DeskService:
                     now=now,
                     related_to=ticket,
                     album=album,
+                    file=file,
                 )
                 await uow.commit()
                 return Relayed("opened", follow_up.number)
@@ -803,6 +821,7 @@ class DeskService:
                 text=text,
                 media=media,
                 album=album,
+                file=file,
             ):
                 return Relayed("duplicate", ticket.number)
             await record(
@@ -823,6 +842,64 @@ class DeskService:
                 await check_soon(uow, ticket.id, now)
             await uow.commit()
         return Relayed("reopened" if reopened else "relayed", ticket.number)
+
+    async def writing_to_ticket(self, *, tg_id: int) -> bool:
+        """Whether this user's next message goes to a ticket (the edge then fetches a file in
+        it, to be archived with the ticket)."""
+        now = self._rt.clock()
+        async with self._rt.detached_uow() as uow:
+            staff = await uow.people.by_telegram_id(tg_id)
+            if staff is None or staff.id is None:
+                return False
+            writing = await uow.support.writing(staff.id)
+            return writing is not None and writing.until >= now
+
+    async def _archive(
+        self,
+        uow: UnitOfWork,
+        ticket: SupportTicket,
+        *,
+        chat_id: int,
+        message_id: int,
+        file: FileInfo,
+        now: datetime,
+    ) -> None:
+        """Keep a relayed file with its ticket: its bytes (encrypted), or, without them (over
+        the download limit, or the download failed), its file id, marked not archived, and
+        the topic told."""
+        assert ticket.id is not None
+        missing = None if file.data is not None else (file.missing or "too_big")
+        await uow.support.add_attachment(
+            SupportAttachment(
+                ticket_id=ticket.id,
+                at=now,
+                src_chat_id=chat_id,
+                src_message_id=message_id,
+                kind=file.kind[:12],
+                file_id=file.file_id[:200],
+                file_unique_id=file.unique_id[:64],
+                file_name=file.name[:255],
+                mime_type=file.mime_type[:100],
+                size=file.size,
+                data=file.data,
+                not_archived=missing,
+            )
+        )
+        if missing is None:
+            return
+        await record(uow, ticket.id, "bot", f"{file.label()}: not archived ({missing})", now=now)
+        await in_topic(
+            uow,
+            ticket,
+            "support.not_archived",
+            {
+                "name": file.name or file.kind,
+                "size": file.size,
+                "reason": missing,
+                "limit": DOWNLOAD_LIMIT,
+            },
+            now=now,
+        )
 
     async def user_edit(
         self, *, tg_id: int, chat_id: int, message_id: int, text: str | None

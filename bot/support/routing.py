@@ -72,6 +72,8 @@ class RoutingService:
     ) -> Routed:
         """The bot was added to (or promoted in) a group: an administrator of the bot adding
         it as a group administrator makes it a desk, the default one if there is none yet."""
+        if chat_id == self._fallback:
+            return Routed("shown")  # the configured desk group (GOVBOT_DESK_CHAT_ID) already
         now = self._rt.clock()
         async with self._rt.uow() as uow:
             try:

@@ -157,11 +157,10 @@ def relay_items(facts: dict[str, Any]) -> list[dict[str, Any]]:
     """The messages one relay row carries, oldest first: ``message_id``, ``text`` (a text
     message's words, None for media) and ``media`` (its kind, None for text)."""
     first = {
-        "message_id": facts.get("message_id"),
-        "text": facts.get("text"),
-        # a row queued before bursts were merged says nothing: copy it as it is
-        "media": facts.get("media", "message") if "text" in facts else "message",
+        key: facts.get(key) for key in ("message_id", "text", "caption", "file_id", "file_name")
     }
+    # a row queued before bursts were merged says nothing: copy it as it is
+    first["media"] = facts.get("media", "message") if "text" in facts else "message"
     more = [m for m in facts.get("more") or [] if isinstance(m, dict)]
     return [first, *more]
 

@@ -44,6 +44,8 @@ class Rendered:
     source_message_id: int | None = None
     source_message_ids: tuple[int, ...] = ()
     reply_to: int | None = None  # send as a reply to this message (if it is still there)
+    # A copy Telegram refuses (the message is gone, or cannot be copied): send this instead.
+    fallback: Rendered | None = None
 
 
 def living_card(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from datetime import datetime
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -272,7 +273,10 @@ def relay(out: Outgoing, tr: Translator) -> Rendered:
     items = relay_items(out.facts)
     if len(items) == 1:
         return Rendered(
-            "copy", source_chat_id=source, source_message_id=int(items[0]["message_id"])
+            "copy",
+            source_chat_id=source,
+            source_message_id=int(items[0]["message_id"]),
+            fallback=_not_copied(items, tr),
         )
     if all(item.get("media") is None for item in items):
         return Rendered("send", "\n\n".join(html.escape(str(i.get("text") or "")) for i in items))
@@ -280,7 +284,53 @@ def relay(out: Outgoing, tr: Translator) -> Rendered:
         "copies",
         source_chat_id=source,
         source_message_ids=tuple(int(item["message_id"]) for item in items),
+        fallback=_not_copied(items, tr),
     )
+
+
+def _not_copied(items: list[dict[str, Any]], tr: Translator) -> Rendered:
+    """What the topic gets when Telegram refuses to copy the requester's message (deleted
+    meanwhile, or content that cannot be copied): a single document sent again by its file
+    id; otherwise a placeholder saying what it was, with its words."""
+    if len(items) == 1 and items[0].get("media") == "document" and items[0].get("file_id"):
+        return Rendered(
+            "document",
+            html.escape(str(items[0].get("caption") or "")),
+            file_id=str(items[0]["file_id"]),
+        )
+    lines = [
+        tr.gettext(
+            "⚠️ The requester sent something that cannot be copied here ({kinds}); ask them "
+            "to send it again if it matters.",
+            kinds=", ".join(str(i.get("media") or "text") for i in items),
+        )
+    ]
+    words = [str(i.get("caption") or i.get("text") or "") for i in items]
+    lines += [_quote(w) for w in words if w]
+    return Rendered("send", "\n".join(lines))
+
+
+@renders("support.not_archived")
+def not_archived(out: Outgoing, tr: Translator) -> Rendered:
+    """In a ticket's topic: a file relayed but not kept with the ticket's record."""
+    size = out.facts.get("size")
+    mb = f"{int(size) / (1024 * 1024):.1f}" if isinstance(size, int) else "?"
+    limit = int(out.facts.get("limit", 20 * 1024 * 1024)) // (1024 * 1024)
+    name = html.escape(str(out.facts.get("name", "")))
+    if out.facts.get("reason") == "too_big":
+        text = tr.gettext(
+            "📎 {name} ({mb} MB) is over the {limit} MB a bot may download: it is relayed, "
+            "but not archived with the ticket.",
+            name=name,
+            mb=mb,
+            limit=limit,
+        )
+    else:
+        text = tr.gettext(
+            "📎 {name} could not be downloaded: it is relayed, but not archived with the ticket.",
+            name=name,
+        )
+    return Rendered("send", text)
 
 
 @renders("support.unreachable")

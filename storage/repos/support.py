@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.repos import insert_for
 from storage.tables.support import (
+    SupportAttachment,
     SupportDesk,
     SupportEscalation,
     SupportMessage,
@@ -91,6 +92,18 @@ class SupportRepo:
         ticket = await self.session.get(SupportTicket, ticket_id)
         if ticket is not None:
             await self.session.refresh(ticket)
+
+    async def add_attachment(self, attachment: SupportAttachment) -> None:
+        self.session.add(attachment)
+        await self.session.flush()
+
+    async def attachments(self, ticket_id: int) -> Sequence[SupportAttachment]:
+        rows = await self.session.exec(
+            select(SupportAttachment)
+            .where(col(SupportAttachment.ticket_id) == ticket_id)
+            .order_by(col(SupportAttachment.id))
+        )
+        return rows.all()
 
     async def set_desk_chat(self, ticket_id: int, chat_id: int) -> None:
         """The ticket's topic is now in this desk group (the version is not moved: the caller

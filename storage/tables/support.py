@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.types import EncryptedText, UTCDateTime
+from storage.types import EncryptedBytes, EncryptedText, UTCDateTime
 
 
 class SupportTicket(SQLModel, table=True):
@@ -108,6 +108,34 @@ class SupportRelay(SQLModel, table=True):
     # Sent together with earlier messages (a burst merged into one relay): the dedupe key of
     # the outbox row that carried it, when that is not its own ``relay:<id>``.
     carried_by: str | None = Field(default=None, max_length=40)
+
+
+class SupportAttachment(SQLModel, table=True):
+    """A file the requester sent to a ticket, kept with the ticket's record (encrypted).
+
+    Telegram lets a bot download files up to 20 MB: a larger one is relayed to the desk all
+    the same (by its message, or its file id) and kept here unarchived (``data`` None), with
+    the reason, so the record says what is missing.
+    """
+
+    __tablename__ = "support_attachment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("support_ticket.id"), nullable=False, index=True)
+    )
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    src_chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    src_message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    kind: str = Field(max_length=12)  # document | photo | voice | video | audio | ...
+    file_id: str = Field(max_length=200)
+    file_unique_id: str = Field(default="", max_length=64)
+    file_name: str = Field(default="", max_length=255)
+    mime_type: str = Field(default="", max_length=100)
+    size: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    data: bytes | None = Field(default=None, sa_column=Column(EncryptedBytes("ticket-file")))
+    # why ``data`` is missing: too_big (over the download limit) | failed (download failed)
+    not_archived: str | None = Field(default=None, max_length=12)
 
 
 class SupportDesk(SQLModel, table=True):
