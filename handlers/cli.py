@@ -850,6 +850,49 @@ def desk_list() -> None:
         )
 
 
+@main.group(help="Support tickets: their record and the files kept with them.")
+def ticket() -> None:
+    """``govbot ticket``."""
+
+
+@ticket.command("files", help="Write a ticket's archived files to a folder; list the rest.")
+@click.argument("number")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    help="The folder to write them to (made if missing).",
+)
+def ticket_files(number: str, out: Path) -> None:
+    """``govbot ticket files T2026-000123 --out DIR``: each archived file as ``<n>-<name>``."""
+    settings = _settings()
+    tr = _tr()
+
+    async def go(services: Services) -> list[tuple[str, bytes | None, str | None]] | None:
+        async with services.runtime.detached_uow() as uow:
+            found = await uow.support.ticket_by_number(number.strip().upper())
+            if found is None or found.id is None:
+                return None
+            return [
+                (a.file_name or f"{a.kind}-{a.file_unique_id or a.id}", a.data, a.not_archived)
+                for a in await uow.support.attachments(found.id)
+            ]
+
+    files = _run(_with_services(settings, go))
+    if files is None:
+        _fail(tr.gettext("There is no ticket {number}.", number=number))
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for n, (name, data, missing) in enumerate(files, start=1):
+        safe = Path(name).name or "file"  # never a path out of the folder
+        if data is None:
+            click.echo(tr.gettext("{name}: not archived ({reason})", name=safe, reason=missing))
+            continue
+        target = out / f"{n:03d}-{safe}"
+        target.write_bytes(data)
+        click.echo(str(target))
+
+
 @main.group(help="The support desk's on-call roster (who is paged when an SLA is breached).")
 def oncall() -> None:
     """``govbot oncall``."""

@@ -6,15 +6,22 @@ placeholder (or the document sent again by its file id), never silence."""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from bot.emulator import BotApiEmulator
 from tests.e2e import test_support_desk
+from tests.e2e.conftest import bot_environment
 from tests.e2e.test_support_desk import Desk, _open_ticket, _topic
 
 pytestmark = pytest.mark.asyncio
 
 desk = test_support_desk.desk  # the same desk group, agents and requester
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _attachments(desk: Desk, number: str) -> list[tuple[str, str, int | None, str | None]]:
@@ -28,7 +35,7 @@ async def _attachments(desk: Desk, number: str) -> list[tuple[str, str, int | No
 
 
 async def test_files_are_archived_and_one_over_the_limit_is_relayed_not_archived(
-    desk: Desk,
+    desk: Desk, tmp_path: Path
 ) -> None:
     group, user = desk.group, desk.user
     number = await _open_ticket(user, "打印机一直卡纸怎么办")
@@ -54,6 +61,21 @@ async def test_files_are_archived_and_one_over_the_limit_is_relayed_not_archived
         assert ticket is not None and ticket.id is not None
         history = [m.body for m in await uow.support.messages(ticket.id)]
     assert any("扫描件.zip (21.0 MB): not archived (too_big)" in line for line in history)
+
+    # The operator takes the archived files out; the one not archived is listed.
+    out = tmp_path / "files"
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "handlers.cli", "ticket", "files", number, "--out", str(out)],
+        env={**bot_environment(desk.bot.settings), "PYTHONPATH": str(ROOT)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (out / "001-报修单.pdf").read_bytes() == b"%PDF-1.4 the repair form"
+    assert "扫描件.zip" in result.stdout and "too_big" in result.stdout
 
 
 async def test_an_album_arrives_as_an_album_in_one_call(
