@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from bot.emulator import BotApiEmulator, Phone
+from bot.emulator.state import SentMessage
 from bot.faq.library import ImportRejectedError
 from bot.services import Services
 
@@ -68,7 +69,9 @@ async def import_directory(services: Services) -> None:
 
 @dataclass(frozen=True)
 class Step:
-    """One thing a scripted person does: ``command``, ``send`` text or ``press`` a button."""
+    """One thing a scripted person does: ``command``, ``send`` text or ``press`` a button in
+    their chat; in the desk group, ``desk_press`` (``label|words``: the button on the ticket
+    card showing those words) or ``desk_send`` (``words|text``: into that ticket's topic)."""
 
     who: int
     action: str
@@ -118,10 +121,39 @@ class Script:
         await phone.send(step.value)
         self._mark(step.who)
 
+    async def _card(self, step: Step, words: str, label: str) -> SentMessage:
+        """The desk card of the ticket showing ``words``, once it has the ``label`` button."""
+        group = self._emu.group_by_id(DESK_CHAT_ID)
+        try:
+            return await group.wait_message(
+                containing=words,
+                where=lambda m: any(label in row for row in m.buttons),
+                timeout=STEP_TIMEOUT_S,
+            )
+        except TimeoutError as exc:
+            raise SeedError(f"{step}: no ticket card with that button") from exc
+
+    async def _desk(self, step: Step) -> None:
+        group = self._emu.group_by_id(DESK_CHAT_ID)
+        if step.action == "desk_press":
+            label, _, words = step.value.partition("|")
+            card = await self._card(step, words, label)
+            await group.press(self._phone(step.who), label, card)
+            try:  # the card changes when the press is done
+                await group.wait_edit(card, timeout=STEP_TIMEOUT_S)
+            except TimeoutError as exc:
+                raise SeedError(f"{step}: the card did not change") from exc
+        else:
+            words, _, text = step.value.partition("|")
+            card = await self._card(step, words, "✅ 标记解决")
+            await group.send(self._phone(step.who), text, card.message_thread_id)
+
     async def play(self, steps: Sequence[Step]) -> None:
         """Run the steps in order; SeedError names the step that did not work."""
         for step in steps:
-            if step.action == "press":
+            if step.action in ("desk_press", "desk_send"):
+                await self._desk(step)
+            elif step.action == "press":
                 await self._press(step)
             elif step.action == "command":  # a command can always be typed
                 await self._phone(step.who).command(step.value)
@@ -176,8 +208,10 @@ def faq_scenes() -> list[Step]:
 
 
 def support_scenes() -> list[Step]:
-    """Two tickets waiting in the desk group: 孙浩's projector (devices) and 胡军's U-Key
-    (account), each in its own topic with its card and SLA due times."""
+    """Tickets in the desk group, each in its own topic with its card and SLA due times, in
+    different states: 胡军's U-Key is new; 孙浩's projector is claimed by 赵敏 and answered;
+    朱琳's reimbursement form waits for her reply (黄伟 asked a question). (A few: the desk
+    group takes 20 messages a minute, and every topic, card and change is one.)"""
     return [
         Step(20012, "command", "/support"),
         Step(20012, "press", "设备与网络"),
@@ -185,6 +219,13 @@ def support_scenes() -> list[Step]:
         Step(20015, "command", "/support"),
         Step(20015, "press", "账号与登录"),
         Step(20015, "send", "U盾插上没有反应，登录不了公文系统"),
+        Step(20014, "command", "/support"),
+        Step(20014, "press", "报销"),
+        Step(20014, "send", "差旅报销单打印出来是乱码"),
+        Step(20007, "desk_press", "🙋 认领|投影仪"),
+        Step(20007, "desk_send", "投影仪|已安排同事一点半前到三楼会议室调试，请稍候。"),
+        Step(20008, "desk_send", "乱码|请问用的是哪个浏览器？方便的话截一张图发过来。"),
+        Step(20008, "desk_press", "⏳ 等待答复|乱码"),
     ]
 
 

@@ -65,9 +65,16 @@ def test_fresh_sandbox_runs_the_demo_city_and_carries_on_after_ctrl_c(
     box.wait_for(LIU_YANG, _has_button("朱琳", "✅ 同意"), what="朱琳's trip card")
     box.post(f"__emu/users/{WU_QIANG}/command", {"text": "/todo"})
     box.wait_for(WU_QIANG, lambda m: m["from_bot"] and "待您处理" in m["text"], what="/todo")
-    # Two tickets wait in the desk group, each a topic with its card; two agents are on call.
-    for who in ("孙浩", "胡军"):
-        box.wait_for(DESK, _has_button(who, "🙋 认领"), what=f"{who}'s ticket card")
+    # Tickets in the desk group in different states, each a topic with its card; two agents
+    # are on call.
+    box.wait_for(DESK, _has_button("胡军", "🙋 认领"), what="胡军's new ticket")
+    box.wait_for(
+        DESK,
+        lambda m: "孙浩" in m["text"] and "负责人：赵敏" in m["text"] and bool(m["buttons"]),
+        what="孙浩's ticket, claimed by 赵敏",
+    )
+    box.wait_for(DESK, _has_button("朱琳", "▶️ 恢复处理"), what="朱琳's ticket, waiting")
+
     box.post(f"__emu/users/{ZHAO_MIN}/command", {"text": "/oncall"})
     roster = box.wait_for(
         ZHAO_MIN, lambda m: m["from_bot"] and "值班表" in m["text"], what="the roster"
