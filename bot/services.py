@@ -26,6 +26,7 @@ from bot.people.services import PeopleService
 from bot.runtime import Runtime
 from bot.scheduling import DueService
 from bot.support.desk import DeskService
+from bot.support.loop import FaqDraftService
 from bot.support.moves import MoveService
 from bot.support.oncall import OnCallService
 from bot.support.routing import RoutingService
@@ -61,6 +62,7 @@ class Services:
     support_oncall: OnCallService
     support_routing: RoutingService
     support_moves: MoveService
+    support_faq: FaqDraftService
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
@@ -149,4 +151,5 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         support_moves=MoveService(
             rt, default_locale=settings.default_locale, sla=sla, fallback=settings.desk_chat_id
         ),
+        support_faq=FaqDraftService(rt, default_locale=settings.default_locale),
     )

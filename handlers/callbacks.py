@@ -113,6 +113,7 @@ ACTIONS = frozenset(
         "sd.xfer",  # desk: move to a category (object: ticket id, version: index in CATEGORIES)
         "sd.mrg",  # desk: merge into another ticket (object: ticket id, version: its id)
         "sd.asg",  # desk: give to an agent (object: ticket id, version: their staff id)
+        "sd.faq",  # desk: draft a knowledge-base entry from a resolved ticket (object: its id)
     }
 )
 MAX_BYTES = 64  # Telegram counts bytes, not characters

@@ -41,6 +41,10 @@ CLAIM_TOASTS = {
     "other_requester": N_("{number}: only tickets of the same requester can be merged."),
     "not_yours": N_("{number}: only a supervisor or the agent who owns it can hand it over."),
     "not_found": N_("{number}: there is no ticket {name}."),
+    "drafted": N_("{number} is now draft entry {name}; the trainers will review it."),
+    "already": N_("{number} has already been turned into entry {name}."),
+    "not_resolved": N_("{number}: only a resolved ticket can become an FAQ entry."),
+    "no_answer": N_("{number}: the desk never answered the requester, so there is no answer."),
 }
 ACK_TOASTS = {
     "acked": N_("Acknowledged: {number} is yours to follow up. Escalation stopped."),
@@ -223,6 +227,12 @@ async def on_button(update: Update, context: Ctx) -> None:
             name = tr.gettext(dict(CATEGORIES).get(name, name))
         await query.answer(
             tr.gettext(CLAIM_TOASTS[result.outcome], number=result.number, name=name)
+        )
+        return
+    if press.action == "sd.faq":
+        result = await context.services.support_faq.draft(tg_id=user.id, ticket_id=press.obj_id)
+        await query.answer(
+            tr.gettext(CLAIM_TOASTS[result.outcome], number=result.number, name=result.by or "")
         )
         return
     if press.action in ("sd.claim", "sd.res", "sd.wait", "sd.pri"):
@@ -427,7 +437,7 @@ def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
             CallbackQueryHandler(
                 on_button,
                 pattern=r"^sd\.(claim|res|add|done|cat|close|rate|wait|pri|ack"
-                r"|pick|xfer|mrg|asg):",
+                r"|pick|xfer|mrg|asg|faq):",
             ),
         ),
     ]

@@ -102,6 +102,7 @@ async def card_facts(uow: UnitOfWork, ticket: SupportTicket, now: datetime) -> d
         "follows": related.number if related is not None else None,
         "sla": [dict(d) for d in ticket.sla_due or []],
         "breached": ticket.breached_at is not None,
+        "merged": ticket.merged_into is not None,
         "drawn_at": now.isoformat(),
         "recent": [
             {"author": m.author, "text": m.body[:_QUOTE]}

@@ -254,6 +254,8 @@ def card(out: Outgoing, tr: Translator) -> Rendered:
                 _button(tr.gettext("👥 Assign"), "sd.pick", ticket_id, 2),
             ]
         )
+    elif status in ("resolved", "closed") and not facts.get("merged"):
+        rows.append([_button(tr.gettext("📚 Turn into FAQ"), "sd.faq", ticket_id)])
     return living_card(out, "\n".join(lines), rows)
 
 
@@ -971,3 +973,18 @@ def action_result(out: Outgoing, tr: Translator) -> Rendered:
             by=html.escape(str(out.facts.get("by") or "")),
         ),
     )
+
+
+@renders("support.faq_drafted")
+def faq_drafted(out: Outgoing, tr: Translator) -> Rendered:
+    """To each trainer: a resolved ticket became a draft entry waiting for their review."""
+    text = tr.gettext(
+        "📝 {by} turned ticket {number} into draft entry {key}: «{question}». Check the "
+        "desk's answer in the editor, then publish it.",
+        by=html.escape(str(out.facts.get("by", ""))),
+        number=html.escape(str(out.facts.get("number", ""))),
+        key=html.escape(str(out.facts.get("key", ""))),
+        question=html.escape(str(out.facts.get("question", ""))[:200]),
+    )
+    button = _button(tr.gettext("✏️ Open the draft"), "ke.open", int(out.facts["entry_id"]))
+    return Rendered("send", text, InlineKeyboardMarkup([[button]]))

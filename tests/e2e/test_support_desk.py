@@ -176,7 +176,7 @@ async def test_a_ticket_is_worked_in_its_own_topic(desk: Desk, emulator: BotApiE
     told = await user.wait_message(containing="has resolved ticket", after=start)
     assert _labels(told) == ["✅ Solved", "✍️ Still a problem"]
     final = await group.wait_edit(claimed, where=lambda m: "✅ 已解决" in m.text)
-    assert "✅ 已解决" in final.text and not final.buttons
+    assert "✅ 已解决" in final.text and final.buttons == [["📚 转为知识库条目"]]
     await desk.bot.settle()
     assert group.topics()[thread].startswith(f"✅ {number}")
     async with desk.bot.services.runtime.detached_uow() as uow:
@@ -194,10 +194,8 @@ async def test_a_ticket_is_worked_in_its_own_topic(desk: Desk, emulator: BotApiE
     await user.send("今天又卡了")
     back = await group.wait_message(containing="今天又卡了", after=final)
     assert back.message_thread_id == thread
-    reopened = await group.wait_message(
-        containing=number, where=lambda m: m.message_thread_id == thread and bool(m.buttons)
-    )
-    assert "处理中" in reopened.text
+    reopened = await group.wait_edit(final, where=lambda m: "处理中" in m.text)
+    assert "🙋" in str(reopened.buttons) or "✅ 标记解决" in str(reopened.buttons)
 
 
 async def test_a_deleted_topic_is_made_again_with_its_card(desk: Desk) -> None:
@@ -427,7 +425,7 @@ async def test_a_resolved_ticket_nobody_comes_back_to_closes_itself(desk: Desk) 
     await desk.bot.settle()
     assert group.topics()[thread].startswith(f"⚪ {number}")
     final = next(m for m in group.messages() if m.message_id == card.message_id)
-    assert "⚪ 已关闭" in final.text and not final.buttons
+    assert "⚪ 已关闭" in final.text and final.buttons == [["📚 转为知识库条目"]]
     async with desk.bot.services.runtime.detached_uow() as uow:
         ticket = await uow.support.ticket_by_number(number)
         assert ticket is not None and ticket.status == "closed" and ticket.closed_at is not None

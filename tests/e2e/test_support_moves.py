@@ -29,6 +29,7 @@ class Desks:
     lead: Phone  # 王主任, an administrator (the desk's supervisor)
     user: Phone  # 孙浩
     emulator: BotApiEmulator
+    trainer: Phone  # 周婷, who reviews drafts of the knowledge base
 
 
 @pytest.fixture
@@ -43,9 +44,10 @@ async def desks(emulator: BotApiEmulator, tmp_path: Path, db_url: str) -> AsyncI
         other = await org.phone("support;staff", name="李娜", language_code="en")
         lead = await org.phone("admin;staff", name="王主任", language_code="en")
         user = await org.phone(name="孙浩", department="城市建设科", language_code="en")
+        trainer = await org.phone("trainer;staff", name="周婷", language_code="en")
         main = emulator.group(title="信息中心服务台", members=[lead, agent, other], forum=True)
         devices = emulator.group(title="设备保障群", members=[lead, agent], forum=True)
-        yield Desks(bot, main, devices, agent, other, lead, user, emulator)
+        yield Desks(bot, main, devices, agent, other, lead, user, emulator, trainer)
     finally:
         await bot.stop()
 
@@ -280,3 +282,37 @@ async def test_a_supervisor_reassigns_and_an_agent_hands_over_only_their_own(
     assert "only a supervisor" in await toast(d.agent, refused)
     forged = await d.main.press_data(d.lead, f"sd.asg:{0}:{1}")
     assert "not" in (await toast(d.lead, forged)).lower()
+
+
+async def test_a_resolved_ticket_turns_into_a_draft_entry_for_the_trainers(desks: Desks) -> None:
+    d = desks
+    trainer = d.trainer
+    await _make_default_desk(d)
+    number = await _open(d.user, "Documents and approvals", "公文怎么加签？")
+    card = await _card(d.main, number)
+    start = d.user.last_message()
+    await d.main.send(
+        d.agent, "在待办卡片上点「加签」，选择加签人和前后顺序即可。", card.message_thread_id
+    )
+    await d.user.wait_message(containing="加签人", after=start)
+    await d.main.send(d.agent, "# 内部备注：不进知识库", card.message_thread_id)
+    early = await d.main.press_data(d.agent, f"sd.faq:{0}:0")
+    assert "not" in (await toast(d.agent, early)).lower()  # a forged ticket id
+    await d.main.press(d.agent, "✅ 标记解决", card)
+    resolved = await d.main.wait_edit(card, where=lambda m: "📚 转为知识库条目" in str(m.buttons))
+    pressed = await d.main.press(d.agent, "📚 转为知识库条目", resolved)
+    key = f"ticket-{number.lower()}"
+    assert await toast(d.agent, pressed) == (
+        f"{number} is now draft entry {key}; the trainers will review it."
+    )
+    told = await trainer.wait_message(containing=key)
+    assert "杨帆" in told.text and "公文怎么加签" in told.text
+    async with d.bot.services.runtime.detached_uow() as uow:
+        entry = await uow.faq.entry_by_key(key)
+        assert entry is not None and entry.status == "draft"
+        assert "加签人和前后顺序" in str(entry.draft) and "内部备注" not in str(entry.draft)
+    await trainer.press("✏️ Open the draft", message=told)
+    opened = await trainer.wait_message(containing="加签人和前后顺序", after=told)
+    assert "公文怎么加签" in opened.text
+    again = await d.main.press(d.agent, "📚 转为知识库条目", resolved)
+    assert await toast(d.agent, again) == f"{number} has already been turned into entry {key}."
