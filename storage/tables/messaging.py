@@ -24,6 +24,11 @@ class OutboxMessage(SQLModel, table=True):
         Index("ix_outbox_pending", "status", "priority", "id"),
         # The claim's "no earlier open row for this chat" probe, per candidate row.
         Index("ix_outbox_chat_open", "chat_id", "status", "id"),
+        # A living card's rows (redrawing one supersedes or refills the older ones) and a
+        # topic's newest open row (a requester's burst joins it): without these both scan
+        # every pending row, and a desk group's backlog can be tens of thousands.
+        Index("ix_outbox_card", "card_key", "status", "id"),
+        Index("ix_outbox_topic", "topic_key", "status", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
