@@ -11,6 +11,7 @@ from typing import Self
 from asyncpg import exceptions as pg_errors
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from storage.crypto import KeyRing
 from storage.db import Database
@@ -29,6 +30,9 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     SAInterfaceError,
     ConnectionError,
     TimeoutError,
+    # No connection free in time (SQLite has one): the database is busy, not our code wrong;
+    # the update is kept and handled again (a burst of 500 requesters at once did this).
+    PoolTimeoutError,
 )
 # SQLite reports a missing table and a locked or unopenable file alike as OperationalError;
 # only these extended codes mean "try again later" (the others are our bugs).

@@ -19,6 +19,10 @@ from tests.e2e.conftest import TOKEN, Org, RunningBot, _WallClock, bot_settings,
 pytestmark = pytest.mark.asyncio
 
 USERS = 60
+# On PostgreSQL the burst is smaller: what it adds there is the row lock between a burst
+# joining a queued relay and the sender claiming it, which 20 requesters exercise as well
+# (the default suite keeps to its time budget).
+USERS_POSTGRES = 20
 # Time runs 20 times faster for a group's window (Telegram: 20 a minute) and 4 times faster
 # for a chat's and the global ones (1 a second per chat, 30 a second overall), so the group's
 # limit is still what binds, as it does for a real desk group.
@@ -77,17 +81,18 @@ async def test_a_burst_of_60_requesters_reaches_the_desk_complete_in_order_witho
     await bot.start()
     try:
         org = Org(bot)
-        users = [await org.bound_phone() for _ in range(USERS)]
+        n_users = USERS if db_url.startswith("sqlite") else USERS_POSTGRES
+        users = [await org.bound_phone() for _ in range(n_users)]
         for user in users:
             user.set_language("en")
         await asyncio.gather(*(_burst(user, n) for n, user in enumerate(users)))
         await bot.settle(within=240)
 
         topics = group.topics()
-        assert len(topics) == USERS
+        assert len(topics) == n_users
         messages = group.messages()
         relay_messages = 0
-        for n in range(USERS):
+        for n in range(n_users):
             thread = next(
                 tid
                 for tid in topics
@@ -99,7 +104,7 @@ async def test_a_burst_of_60_requesters_reaches_the_desk_complete_in_order_witho
             assert words.index(f"用户{n}：第2条") < words.index(f"用户{n}：第3条"), words
             assert words.count(f"用户{n}：") == 2  # each exactly once
             relay_messages += len(in_topic) - 1
-        assert relay_messages < 2 * USERS  # bursts still queued went as one message
+        assert relay_messages < 2 * n_users  # bursts still queued went as one message
         refused = [c for c in emulator.calls() if c.status == 429]
         assert refused == [], [c.summary() for c in refused[:5]]
     finally:

@@ -485,6 +485,20 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])  # closed again when this returns
 
 
+async def test_a_busy_pool_is_unavailable_not_a_bug(tmp_path: Path, key_ring: KeyRing) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/busy.db", pool_timeout=0.2)
+    try:
+        await db.upgrade()
+        async with uow(db, key_ring) as holder:
+            await holder.people.count()  # holds SQLite's one connection
+            with pytest.raises(Exception) as waited:
+                async with uow(db, key_ring) as other:
+                    await other.people.count()
+        assert is_unavailable(waited.value), repr(waited.value)
+    finally:
+        await db.dispose()
+
+
 @pytest.mark.parametrize(
     "dialect", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
