@@ -48,6 +48,7 @@ from bot.support.topic import (
     post_card,
     record,
     relay_items,
+    tell_requester,
     tell_staff,
     ticket_topic,
 )
@@ -106,19 +107,11 @@ class DeskService:
         ):
             raise RuntimeError(f"ticket {ticket.id} changed while closing it")  # retried
         await record(uow, ticket.id, "bot", "closed automatically", now=now)
-        requester = await uow.people.get(ticket.requester_id)
-        if requester is not None and requester.telegram_id is not None and requester.id:
-            await uow.outbox.add(
-                chat_id=requester.telegram_id,
-                kind="support.autoclosed",
-                staff_id=requester.id,
-                now=now,
-                facts={"number": ticket.number},
-                ref_id=ticket.id,
-                priority=PRIORITY_NOTIFY,
-            )
-            if ticket.rating is None:
-                await self._ask_rating(uow, ticket, requester.telegram_id, requester.id, now=now)
+        requester = await tell_requester(
+            uow, ticket, "support.autoclosed", {"number": ticket.number}, now=now
+        )
+        if requester is not None and requester.telegram_id and requester.id and not ticket.rating:
+            await self._ask_rating(uow, ticket, requester.telegram_id, requester.id, now=now)
         if ticket.desk_chat_id is not None:
             await post_card(uow, ticket, now=now)
         await audit_ticket(uow, None, "ticket.close", ticket.number, {"by": "auto"}, now=now)
@@ -476,17 +469,14 @@ class DeskService:
             if not await uow.support.change(ticket_id, version=ticket.version, **values):
                 return Claim("stale", ticket.number)
             await record(uow, ticket_id, "bot", "resolved", now=now, staff_id=actor.staff_id)
-            requester = await uow.people.get(ticket.requester_id)
-            if requester is not None and requester.telegram_id is not None:
-                await uow.outbox.add(
-                    chat_id=requester.telegram_id,
-                    kind="support.resolved",
-                    staff_id=requester.id,
-                    now=now,
-                    facts={"ticket_id": ticket_id, "number": ticket.number},
-                    ref_id=ticket_id,
-                    priority=PRIORITY_INTERACTIVE,
-                )
+            if await tell_requester(
+                uow,
+                ticket,
+                "support.resolved",
+                {"ticket_id": ticket_id, "number": ticket.number},
+                now=now,
+                priority=PRIORITY_INTERACTIVE,
+            ):
                 await uow.support.stop_writing(ticket.requester_id)
             await audit_ticket(uow, actor.staff_id, "ticket.resolve", ticket.number, {}, now=now)
             await self._sla.stop(uow, ticket, "done", now)

@@ -37,6 +37,7 @@ from bot.support.topic import (
     move_to_desk,
     post_card,
     record,
+    tell_requester,
     ticket_topic,
 )
 from storage.tables.support import SupportTicket
@@ -299,17 +300,13 @@ class MoveService:
             await uow.support.start_writing(
                 ticket.requester_id, target.id, until=max(writing.until, now + WRITING_FOR)
             )
-        requester = await uow.people.get(ticket.requester_id)
-        if requester is not None and requester.telegram_id is not None:
-            await uow.outbox.add(
-                chat_id=requester.telegram_id,
-                kind="support.merged",
-                staff_id=requester.id,
-                now=now,
-                facts={"number": ticket.number, "into": target.number},
-                ref_id=target.id,
-                priority=PRIORITY_NOTIFY,
-            )
+        await tell_requester(
+            uow,
+            target,
+            "support.merged",
+            {"number": ticket.number, "into": target.number},
+            now=now,
+        )
         await self._sla.stop(uow, ticket, "merged", now)
         await self._close_picker(uow, ticket, "merged", now, into=target.number)
         await in_topic(

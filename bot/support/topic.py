@@ -266,6 +266,31 @@ async def audit_ticket(
     )
 
 
+async def tell_requester(
+    uow: UnitOfWork,
+    ticket: SupportTicket,
+    kind: str,
+    facts: dict[str, Any],
+    *,
+    now: datetime,
+    priority: int = PRIORITY_NOTIFY,
+) -> Staff | None:
+    """A private message to the ticket's requester, if they have Telegram; who they are."""
+    requester = await uow.people.get(ticket.requester_id)
+    if requester is None or requester.telegram_id is None or requester.id is None:
+        return None
+    await uow.outbox.add(
+        chat_id=requester.telegram_id,
+        kind=kind,
+        staff_id=requester.id,
+        now=now,
+        facts=facts,
+        ref_id=ticket.id,
+        priority=priority,
+    )
+    return requester
+
+
 async def tell_staff(
     uow: UnitOfWork,
     people: Iterable[Staff],

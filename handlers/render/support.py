@@ -278,7 +278,8 @@ def relay(out: Outgoing, tr: Translator) -> Rendered:
             "copy",
             source_chat_id=source,
             source_message_id=int(items[0]["message_id"]),
-            fallback=_not_copied(items, tr),
+            # into the topic only: an agent's reply the bot cannot copy is theirs to see
+            fallback=_not_copied(items, tr) if out.kind == "support.relay_in" else None,
         )
     if all(item.get("media") is None for item in items):
         return Rendered("send", "\n\n".join(html.escape(str(i.get("text") or "")) for i in items))
