@@ -249,7 +249,8 @@ class BotRunner:
             waiters.append(self._receiver.task)  # type: ignore[arg-type]
         done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            if task.exception() is not None:
+            # A receiver cancelled by stop() is the normal end, not an error.
+            if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
 
     async def stop(self) -> None:

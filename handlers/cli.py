@@ -137,7 +137,7 @@ def run(webhook_url: str | None, listen: str | None) -> None:
         finally:
             await runner.stop()
             stopper.cancel()
-        if waiter.done() and waiter.exception() is not None:
+        if waiter.done() and not waiter.cancelled() and waiter.exception() is not None:
             _fail(f"the bot stopped: {waiter.exception()}")
 
     _run(serve())

@@ -125,19 +125,35 @@ class RunningBot:
             await asyncio.sleep(0.05)
         raise TimeoutError("the bot did not settle")
 
-    async def spawn(self) -> asyncio.subprocess.Process:
-        """`govbot run` in a subprocess (for tests that kill it)."""
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "handlers.cli",
-            "run",
-            env=bot_environment(self.settings),
-            cwd=str(ROOT),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
+    async def spawn(self, *, up_within: float = 60.0) -> asyncio.subprocess.Process:
+        """`govbot run` in a subprocess (for tests that kill it), once it polls Telegram.
+
+        A poll made before the spawn (the in-process bot's, a killed run's) does not count:
+        a cold process takes seconds to import and open its database, and a test that sends
+        before then would time the start-up, not the bot.
+        """
+        polls = len(self.emulator.calls("getUpdates"))
+        log_path = self.settings.data_dir / "govbot-run.log"
+        with log_path.open("ab") as log:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "handlers.cli",
+                "run",
+                env=bot_environment(self.settings),
+                cwd=str(ROOT),
+                stdout=asyncio.subprocess.DEVNULL,
+                # A file, not a pipe nobody reads: a full pipe would block the bot's logging.
+                stderr=log,
+            )
         self.processes.append(proc)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + up_within
+        while len(self.emulator.calls("getUpdates")) <= polls:
+            if proc.returncode is not None or loop.time() > deadline:
+                tail = log_path.read_text(errors="replace")[-2000:]
+                raise AssertionError(f"govbot run did not start polling:\n{tail}")
+            await asyncio.sleep(0.05)
         return proc
 
 
