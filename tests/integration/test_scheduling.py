@@ -106,3 +106,31 @@ async def test_nightly_purge_forgets_old_updates_and_reschedules(
         assert await uow.due.pending_count() == 1  # tomorrow's purge
         rows = await uow.due.claim(now=clock() + timedelta(days=2), lease=timedelta(1))
         assert [r.kind for r in rows] == [PURGE_KIND]
+
+
+async def test_a_deep_queue_drains_in_one_tick_batch_after_batch(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    """300 items due at once: a tick with no time budget runs one batch of 100; the next
+    claims batch after batch until the queue is empty, earliest first."""
+    service = DueService(runtime)
+    ran: list[int | None] = []
+
+    async def check(item: Due, uow: UnitOfWork, now) -> None:  # type: ignore[no-untyped-def]
+        ran.append(item.ref_id)
+
+    service.register("test.check", check)
+    async with runtime.detached_uow() as uow:
+        for ref in range(300):
+            await uow.due.add(
+                kind="test.check",
+                ref_id=ref,
+                due_at=clock() - timedelta(seconds=300 - ref),
+                now=clock(),
+                dedupe_key=f"c{ref}",
+            )
+        await uow.commit()
+    assert await service.tick(limit=100, budget_s=0.0) == 100
+    assert await service.tick(limit=100) == 200
+    assert ran == list(range(300))
+    assert await service.tick(limit=100) == 0
