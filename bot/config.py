@@ -44,6 +44,9 @@ _ENV = {
     "GOVBOT_SUPPORT_SLA": "support_sla",
     "GOVBOT_SUPPORT_OFFICE_HOURS": "support_office_hours",
     "GOVBOT_SUPPORT_ESCALATE_MINUTES": "support_escalate_minutes",
+    "GOVBOT_DESK_SUMMARY_AT": "desk_summary_at",
+    "GOVBOT_HEARTBEAT_S": "heartbeat_s",
+    "GOVBOT_OUTAGE_AFTER_MINUTES": "outage_after_minutes",
 }
 
 
@@ -58,8 +61,18 @@ _TYPED: dict[str, tuple[Callable[[Any], Any], str]] = {
     "faq_digest_days": (int, "a whole number of days"),
     "support_autoclose_days": (float, "a number of days"),
     "support_escalate_minutes": (float, "a number of minutes"),
+    "heartbeat_s": (float, "a number of seconds"),
+    "outage_after_minutes": (float, "a number of minutes"),
     "invite_ttl_hours": (int, "a whole number"),
 }
+
+
+def _clock_time(text: str) -> time:
+    """ "HH:MM" as a time of day (ValueError if it is not one)."""
+    hours, _, minutes = text.partition(":")
+    if not (hours.isascii() and hours.isdigit() and minutes.isascii() and minutes.isdigit()):
+        raise ValueError(text)
+    return time(int(hours), int(minutes))
 
 
 class ConfigError(Exception):
@@ -106,6 +119,13 @@ class Settings:
     # An SLA breach pages the on-call level; without an acknowledgement this many minutes
     # later, the next level.
     support_escalate_minutes: float = 5.0
+    # The desk's daily summary (tickets, SLA, CSAT, FAQ self-service) in every desk group, at
+    # this local time (HH:MM) every day.
+    desk_summary_at: str = "08:30"
+    # The outage guard: a heartbeat this often pages the on-call person when, for this many
+    # minutes, Telegram holds updates none of which come in, or updates taken in wait.
+    heartbeat_s: float = 60.0
+    outage_after_minutes: float = 5.0
     # The sentence encoder behind semantic matching: "use" (the multilingual Universal
     # Sentence Encoder shipped in its wheel), "hash" (character n-grams; for tests only), or
     # "package.module:Class" for another local model behind knowledge.Embedder.
@@ -139,10 +159,12 @@ class Settings:
     @property
     def faq_digest_time(self) -> time:
         """When the trainers' digest goes out, local time (ValueError if malformed)."""
-        hours, _, minutes = self.faq_digest_at.partition(":")
-        if not (hours.isascii() and hours.isdigit() and minutes.isascii() and minutes.isdigit()):
-            raise ValueError(self.faq_digest_at)
-        return time(int(hours), int(minutes))
+        return _clock_time(self.faq_digest_at)
+
+    @property
+    def desk_summary_time(self) -> time:
+        """When the desk's daily summary goes out, local time (ValueError if malformed)."""
+        return _clock_time(self.desk_summary_at)
 
     @property
     def sla_policy(self) -> Policy:
@@ -198,6 +220,14 @@ class Settings:
             found.append(f"GOVBOT_SUPPORT_SLA: {problem}")
         if self.support_escalate_minutes <= 0:
             found.append("GOVBOT_SUPPORT_ESCALATE_MINUTES must be a positive number of minutes")
+        try:
+            self.desk_summary_time  # noqa: B018  (raises if malformed)
+        except ValueError:
+            found.append(f"GOVBOT_DESK_SUMMARY_AT must be HH:MM (got {self.desk_summary_at!r})")
+        if not self.heartbeat_s >= 1:
+            found.append("GOVBOT_HEARTBEAT_S must be at least 1 second")
+        if not self.outage_after_minutes > 0:
+            found.append("GOVBOT_OUTAGE_AFTER_MINUTES must be a positive number of minutes")
         if self.faq_embedder not in ("use", "hash") and ":" not in self.faq_embedder:
             found.append(
                 "GOVBOT_FAQ_EMBEDDER must be use, hash or package.module:Class "

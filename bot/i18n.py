@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
@@ -76,6 +76,11 @@ class Translator:
     def when(self, moment: datetime, fmt: str = "medium") -> str:
         """A UTC datetime shown in the configured time zone."""
         return format_datetime(moment.astimezone(self.tz), format=fmt, locale=self.locale)
+
+    def duration(self, value: timedelta) -> str:
+        """A length of time as this locale says it, in the largest unit it fills twice
+        ("90 minutes", "2小时")."""
+        return format_timedelta(value, threshold=2.0, locale=self.locale)
 
     def day(self, value: date | datetime, fmt: str = "long") -> str:
         if isinstance(value, datetime):

@@ -26,6 +26,7 @@ from bot.people.services import PeopleService
 from bot.runtime import Runtime
 from bot.scheduling import DueService
 from bot.support.desk import DeskService
+from bot.support.health import DeskSummaryService, OutageGuard
 from bot.support.loop import FaqDraftService
 from bot.support.moves import MoveService
 from bot.support.oncall import OnCallService
@@ -63,6 +64,8 @@ class Services:
     support_routing: RoutingService
     support_moves: MoveService
     support_faq: FaqDraftService
+    support_summary: DeskSummaryService
+    outage_guard: OutageGuard
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
@@ -111,6 +114,21 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         autoclose_after=timedelta(days=settings.support_autoclose_days),
     )
     desk.register_due(due)
+    summary = DeskSummaryService(
+        rt,
+        top_unanswered=digest.top_unanswered,
+        fallback=settings.desk_chat_id,
+        tz=settings.tz,
+        at=settings.desk_summary_time,
+        default_locale=settings.default_locale,
+    )
+    summary.register_due(due)
+    guard = OutageGuard(
+        rt,
+        after=timedelta(minutes=settings.outage_after_minutes),
+        every=timedelta(seconds=settings.heartbeat_s),
+    )
+    guard.register_due(due)
     delivery.register_topic_card("ticket:", desk.topic_card)
     delivery.register_reachability(desk.reachability)
     return Services(
@@ -152,4 +170,6 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
             rt, default_locale=settings.default_locale, sla=sla, fallback=settings.desk_chat_id
         ),
         support_faq=FaqDraftService(rt, default_locale=settings.default_locale),
+        support_summary=summary,
+        outage_guard=guard,
     )

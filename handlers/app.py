@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.i18n import N_, translator
 from bot.runtime import Runtime
 from bot.services import Services, build_services
+from bot.support.health import Pulse
 from handlers import approvals as approval_handlers
 from handlers import approvals_office as approval_office_handlers
 from handlers import faq as faq_handlers
@@ -178,6 +179,9 @@ class BotRunner:
         await self.services.approvals.catalog.ensure_shipped()
         await self.services.calendar.calendar()  # seeds a fresh database, warms the cache
         await self.services.faq_digest.ensure_schedule()
+        await self.services.support_summary.ensure_schedule()
+        self.services.outage_guard.attach(self._pulse)
+        await self.services.outage_guard.ensure_schedule()
         # The FAQ index loads (or builds) in the background; the first question waits for it.
         self._faq_warm = asyncio.create_task(self._warm_faq())
         if self.app.job_queue is not None:
@@ -222,6 +226,12 @@ class BotRunner:
             await self.services.faq.live.refresh()
         except Exception:  # the next question tries again
             logger.exception("could not build the FAQ index")
+
+    async def _pulse(self) -> Pulse:
+        """Telegram's side of the update stream, for the outage guard."""
+        assert self.app is not None
+        info = await self.app.bot.get_webhook_info()
+        return Pulse(info.pending_update_count, info.last_error_message)
 
     async def _due_tick(self, _context: Any) -> None:
         assert self.services is not None

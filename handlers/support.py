@@ -374,6 +374,17 @@ async def on_desk_command(update: Update, context: Ctx) -> None:
     )
 
 
+async def on_summary_command(update: Update, context: Ctx) -> None:
+    """``/summary`` in a desk group: the desk's last 24 hours, now, where it was asked."""
+    user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+    if user is None or chat is None or message is None:
+        return
+    thread = message.message_thread_id if message.is_topic_message else None
+    await context.services.support_summary.post_now(
+        tg_id=user.id, chat_id=chat.id, thread_id=thread
+    )
+
+
 async def on_desk_membership(update: Update, context: Ctx) -> None:
     """The bot was added to a group, promoted, or removed: a desk group is set or dropped."""
     change = update.my_chat_member
@@ -431,6 +442,7 @@ def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
         (0, CommandHandler("oncall", on_oncall_command)),
         (0, CommandHandler("desk", on_desk_command)),
         (0, CommandHandler("merge", on_merge_command, filters=filters.ChatType.SUPERGROUP)),
+        (0, CommandHandler("summary", on_summary_command, filters=filters.ChatType.SUPERGROUP)),
         (0, MessageHandler(filters.UpdateType.EDITED_MESSAGE, on_edited)),
         (
             0,

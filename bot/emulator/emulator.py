@@ -272,6 +272,12 @@ class BotApiEmulator:
         """Updates the bot has not confirmed yet."""
         return len(self.state.pending)
 
+    def hold_updates(self, holding: bool = True) -> None:
+        """Keep every update (new ones too) but hand none to the bot, as when Telegram's
+        delivery to it is broken; ``hold_updates(False)`` delivers them again."""
+        self.state.holding = holding
+        self.state.updates_signal.notify()
+
     def chat_actions(self, chat_id: int | None = None) -> list[str]:
         """Chat actions (typing, upload_document, …) the bot sent, optionally for one chat."""
         return [a for c, a in self.state.chat_actions if chat_id is None or c == chat_id]

@@ -515,6 +515,9 @@ class EmulatorState:
         self.webhook: WebhookConfig | None = None
         self.webhook_generation = 0
         self.closing = False
+        # Telegram keeps updates but hands none out (its delivery to the bot is broken):
+        # getUpdates answers [] and the webhook gets nothing, while ``pending`` grows.
+        self.holding = False
         self.updates_signal = Signal()
         self.changed = Signal()
         self.revision = 0  # bumped on every visible change (autosave compares it)
@@ -884,6 +887,8 @@ class EmulatorState:
                 if uid < offset and not self.pending[uid].forced:
                     del self.pending[uid]
         result: list[UpdateRecord] = []
+        if self.holding:
+            return result
         for uid in sorted(self.pending):
             update = self.pending[uid]
             if not self.is_allowed(update.kind):

@@ -71,7 +71,7 @@ class WebhookDispatcher:
         slots = asyncio.Semaphore(hook.max_connections)
         while True:
             blocked_lanes = set(busy_lanes)
-            for update_id in sorted(self.state.pending):
+            for update_id in sorted(self.state.pending) if not self.state.holding else ():
                 update = self.state.pending.get(update_id)
                 if update is None or update_id in in_flight:
                     continue

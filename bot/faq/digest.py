@@ -383,6 +383,21 @@ class DigestService:
             card_key=key,
         )
 
+    async def top_unanswered(self, *, since: datetime, n: int) -> list[Group]:
+        """The ``n`` groups of questions since ``since`` that the knowledge base could not
+        answer and no trainer has dealt with, most people first; a look, nothing stored (the
+        desk's daily summary). No transaction is open while embedding."""
+        async with self._rt.detached_uow() as uow:
+            rows = await uow.faq_digest.unanswered(since=since, limit=MAX_QUESTIONS)
+        questions = tuple(_asked(row) for row in rows if row.id is not None)
+        if not questions or n <= 0:
+            return []
+        vectors = await self._embed([embedding_text(q.text) for q in questions])
+        groups = group_questions(
+            questions, np.asarray(vectors, dtype=np.float32), threshold=self._threshold
+        )
+        return groups[:n]
+
     # -- building a digest ----------------------------------------------------------------
     async def _prepare(self, now: datetime) -> _Prepared | None:
         """The questions to group and their vectors; None when every one of them is in an

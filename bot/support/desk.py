@@ -220,7 +220,7 @@ class DeskService:
             if ticket.status not in ("resolved", "closed"):
                 return "open"
             if not await uow.support.change(
-                ticket_id, version=ticket.version, rating=stars, updated_at=now
+                ticket_id, version=ticket.version, rating=stars, rated_at=now, updated_at=now
             ):
                 return "stale"
             await self._ask_rating(uow, ticket, chat_id, actor.staff_id, now=now)  # the thanks

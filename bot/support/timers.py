@@ -64,6 +64,32 @@ async def check_soon(uow: UnitOfWork, ticket_id: int, now: datetime) -> None:
     )
 
 
+async def _on_call(uow: UnitOfWork, level: int, now: datetime) -> list[Staff]:
+    shifts = [s for s in await uow.support.on_call(now) if s.level == level]
+    people: list[Staff] = []
+    for shift in shifts:
+        person = await uow.people.get(shift.staff_id)
+        if person is not None and person.active and person not in people:
+            people.append(person)
+    if not people and level == 1:
+        people = [p for p in await uow.people.staff_with_role(Role.SUPPORT.value)]
+    return people
+
+
+async def first_on_call(
+    uow: UnitOfWork, now: datetime, *, from_level: int = 1
+) -> tuple[int, list[Staff]]:
+    """Who is paged now: the first level from ``from_level`` up with somebody on call (level
+    1 without a shift: the support staff); past the last, the administrators (LEVELS + 1)."""
+    level = from_level
+    while level <= LEVELS:
+        people = await _on_call(uow, level, now)
+        if people:
+            return level, people
+        level += 1
+    return LEVELS + 1, list(await uow.people.staff_with_role(Role.ADMIN.value))
+
+
 def ticket_times(ticket: SupportTicket) -> TicketTimes:
     return TicketTimes(
         status=ticket.status,
@@ -210,17 +236,6 @@ class SlaService:
         )
         await self._page_from(uow, ticket, escalation, 1, now=now)
 
-    async def _on_call(self, uow: UnitOfWork, level: int, now: datetime) -> list[Staff]:
-        shifts = [s for s in await uow.support.on_call(now) if s.level == level]
-        people: list[Staff] = []
-        for shift in shifts:
-            person = await uow.people.get(shift.staff_id)
-            if person is not None and person.active and person not in people:
-                people.append(person)
-        if not people and level == 1:
-            people = [p for p in await uow.people.staff_with_role(Role.SUPPORT.value)]
-        return people
-
     async def _page_from(
         self,
         uow: UnitOfWork,
@@ -233,15 +248,7 @@ class SlaService:
         """Page the first level from ``level`` up that has somebody on call; past the last,
         the administrators. Then wait for an acknowledgement before the next level."""
         assert ticket.id is not None and escalation.id is not None
-        people: list[Staff] = []
-        while level <= LEVELS:
-            people = await self._on_call(uow, level, now)
-            if people:
-                break
-            level += 1
-        if not people:
-            people = list(await uow.people.staff_with_role(Role.ADMIN.value))
-            level = LEVELS + 1
+        level, people = await first_on_call(uow, now, from_level=level)
         if not await uow.support.raise_escalation(escalation.id, level=level):
             return  # ended meanwhile
         facts = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -989,3 +989,125 @@ def faq_drafted(out: Outgoing, tr: Translator) -> Rendered:
     )
     button = _button(tr.gettext("✏️ Open the draft"), "ke.open", int(out.facts["entry_id"]))
     return Rendered("send", text, InlineKeyboardMarkup([[button]]))
+
+
+def _share(part: int, whole: int, tr: Translator) -> str:
+    """ "80% (4/5)", or "—" with nothing to divide."""
+    if whole <= 0:
+        return "—"
+    return tr.gettext(
+        "{percent} ({part}/{whole})",
+        percent=f"{round(100 * part / whole)}%",
+        part=str(part),
+        whole=str(whole),
+    )
+
+
+@renders("support.daily")
+def daily_summary(out: Outgoing, tr: Translator) -> Rendered:
+    """The desk's last 24 hours, posted each morning in every desk group (and by /summary)."""
+    facts = out.facts
+    median_s = facts.get("median_first_response_s")
+    median = (
+        tr.duration(timedelta(seconds=float(median_s)))
+        if isinstance(median_s, int | float)
+        else "—"
+    )
+    mean_rating = facts.get("rating_mean")
+    lines = [
+        tr.gettext(
+            "📊 <b>Support desk, the last 24 hours</b> (to {until})",
+            until=_due(facts.get("until"), tr),
+        ),
+        tr.gettext(
+            "New tickets: {new} · open now: {open} · open past an SLA target: {breached}",
+            new=str(facts.get("new", 0)),
+            open=str(facts.get("open", 0)),
+            breached=str(facts.get("breached", 0)),
+        ),
+        tr.gettext(
+            "Median first response: {median} (over {n} tickets answered)",
+            median=median,
+            n=str(facts.get("responded", 0)),
+        ),
+        tr.gettext(
+            "Satisfaction (4–5 stars): {share} · mean rating: {mean}",
+            share=_share(int(facts.get("satisfied", 0)), int(facts.get("rated", 0)), tr),
+            mean=tr.number(float(mean_rating)) if isinstance(mean_rating, int | float) else "—",
+        ),
+        tr.gettext(
+            "Knowledge base self-service: {share} of questions answered without 👎 or a ticket",
+            share=_share(int(facts.get("faq_served", 0)), int(facts.get("faq_asked", 0)), tr),
+        ),
+    ]
+    groups = [g for g in facts.get("unanswered") or [] if isinstance(g, dict)]
+    if groups:
+        lines.append(tr.gettext("Most asked without an answer:"))
+        for group in groups:
+            lines.append(
+                tr.ngettext(
+                    "• {text} ({n} person)",
+                    "• {text} ({n} people)",
+                    int(group.get("askers", 1)),
+                    text=html.escape(str(group.get("text", ""))),
+                )
+            )
+    else:
+        lines.append(tr.gettext("Every question of the day found an answer."))
+    return Rendered("send", "\n".join(lines))
+
+
+OUTAGE_REASONS = {
+    "stalled": N_(
+        "Telegram is holding {pending} update(s) for the bot and none has come in for "
+        "{minutes} minutes."
+    ),
+    "backlog": N_(
+        "{waiting} update(s) taken in have waited over {minutes} minutes without being handled."
+    ),
+    "behind": N_(
+        "The updates waiting at Telegram ({pending}) have kept growing for {minutes} minutes."
+    ),
+}
+
+
+@renders("ops.outage")
+def outage(out: Outgoing, tr: Translator) -> Rendered:
+    """The on-call person's page: staff messages are not getting through."""
+    facts = out.facts
+    reason = OUTAGE_REASONS.get(str(facts.get("reason")), OUTAGE_REASONS["stalled"])
+    lines = [
+        tr.gettext("🚨 <b>The bot is not getting its messages through</b>"),
+        tr.gettext(
+            reason,
+            pending=str(facts.get("pending") or 0),
+            waiting=str(facts.get("waiting") or 0),
+            minutes=tr.number(float(facts.get("minutes") or 0)),
+        ),
+    ]
+    if facts.get("error"):
+        lines.append(
+            tr.gettext("Telegram reports: {error}", error=html.escape(str(facts["error"])))
+        )
+    lines.append(
+        tr.gettext(
+            "Telegram keeps updates for 24 hours only: check the bot's process, its network "
+            "and its database now (/healthz). You will be told when it is over."
+        )
+    )
+    return Rendered("send", "\n".join(lines))
+
+
+@renders("ops.recovered")
+def recovered(out: Outgoing, tr: Translator) -> Rendered:
+    facts = out.facts
+    lasted = facts.get("lasted_s")
+    return Rendered(
+        "send",
+        tr.gettext(
+            "✅ Messages get through to the bot again (the outage lasted {lasted}).",
+            lasted=tr.duration(timedelta(seconds=float(lasted)))
+            if isinstance(lasted, int | float)
+            else "—",
+        ),
+    )

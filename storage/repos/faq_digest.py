@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import and_, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -46,6 +46,30 @@ class FaqDigestRepo:
             .limit(limit)
         )
         return rows.all()
+
+    async def self_service(self, *, since: datetime, until: datetime) -> tuple[int, int]:
+        """Of the questions staff asked in [since, until) (follow-ups left out): how many the
+        knowledge base settled by itself (an answer, or a "did you mean" pick, with no 👎
+        and no ticket), and how many there were."""
+        q = FaqQuestion
+        asked = (
+            col(q.asked_at) >= since,
+            col(q.asked_at) < until,
+            col(q.band) != "follow",
+        )
+        served = and_(
+            or_(
+                col(q.band) == "answer",
+                (col(q.band) == "suggest") & col(q.chosen).is_not(None),
+            ),
+            or_(col(q.feedback).is_(None), col(q.feedback) != "down"),
+            col(q.ticket).is_(None),
+        )
+        total = (await self.session.exec(select(func.count()).select_from(q).where(*asked))).one()
+        good = (
+            await self.session.exec(select(func.count()).select_from(q).where(*asked, served))
+        ).one()
+        return int(good), int(total)
 
     async def untriaged_among(self, question_ids: Iterable[int]) -> set[int]:
         """The ids among these whose question is still waiting for a trainer."""

@@ -119,6 +119,24 @@ class InboxRepo:
         )
         return {status: int(n) for status, n in rows}
 
+    async def flow(self) -> tuple[datetime | None, datetime | None, int]:
+        """When the newest update was taken in, when the oldest one not handled yet was, and
+        how many are not handled yet (the outage guard's view of the stream)."""
+        newest = await self.session.exec(
+            select(InboxUpdate.received_at).order_by(col(InboxUpdate.update_id).desc()).limit(1)
+        )
+        waiting = col(InboxUpdate.status) == "pending"
+        oldest = await self.session.exec(
+            select(InboxUpdate.received_at)
+            .where(waiting)
+            .order_by(col(InboxUpdate.update_id))
+            .limit(1)
+        )
+        count = await self.session.exec(
+            select(func.count()).select_from(InboxUpdate).where(waiting)
+        )
+        return newest.first(), oldest.first(), int(count.one())
+
     async def max_update_id(self) -> int | None:
         rows = await self.session.exec(select(func.max(InboxUpdate.update_id)))
         return rows.one()
@@ -205,6 +223,15 @@ class DueRepo:
             select(func.count()).select_from(DueItem).where(col(DueItem.done_at).is_(None))
         )
         return int(rows.one())
+
+    async def has_pending(self, kind: str) -> bool:
+        """Whether an item of this kind is still to run (a repeating chain is alive)."""
+        rows = await self.session.exec(
+            select(DueItem.id)
+            .where(col(DueItem.kind) == kind, col(DueItem.done_at).is_(None))
+            .limit(1)
+        )
+        return rows.first() is not None
 
 
 class FlowRepo:

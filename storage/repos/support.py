@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -186,6 +186,46 @@ class SupportRepo:
             .where(col(SupportRelay.id) == relay_id)
             .values(carried_by=carried_by)
         )
+
+    # --- the desk's daily figures ------------------------------------------------------------
+    async def day_figures(
+        self, chat_id: int, *, since: datetime, until: datetime
+    ) -> dict[str, Any]:
+        """One desk group's tickets: opened in [since, until), open now, open and past an SLA
+        target, the first responses given in the window (seconds after opening) and the
+        ratings given in it."""
+        t = SupportTicket
+        here = col(t.desk_chat_id) == chat_id
+        is_open = col(t.status).in_(("new", "claimed", "waiting"))
+
+        async def count(*where: Any) -> int:
+            rows = await self.session.exec(select(func.count()).select_from(t).where(here, *where))
+            return int(rows.one())
+
+        responses = await self.session.exec(
+            select(t.created_at, t.first_response_at).where(
+                here, col(t.first_response_at) >= since, col(t.first_response_at) < until
+            )
+        )
+        ratings = await self.session.exec(
+            select(t.rating).where(
+                here,
+                col(t.rating).is_not(None),
+                col(t.rated_at) >= since,
+                col(t.rated_at) < until,
+            )
+        )
+        return {
+            "new": await count(col(t.created_at) >= since, col(t.created_at) < until),
+            "open": await count(is_open),
+            "breached": await count(is_open, col(t.breached_at).is_not(None)),
+            "first_responses": [
+                (answered - opened).total_seconds()
+                for opened, answered in responses.all()
+                if answered is not None
+            ],
+            "ratings": [int(r) for r in ratings.all() if r is not None],
+        }
 
     # --- desk groups -------------------------------------------------------------------------
     async def desks(self) -> Sequence[SupportDesk]:

@@ -45,6 +45,7 @@ class SupportTicket(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     rating: int | None = Field(default=None)  # 1-5, once, after resolution
+    rated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     # The user blocked the bot: replies cannot reach them, the desk is told, SLAs stop nagging.
     unreachable: bool = Field(default=False)
     related_to: int | None = Field(
