@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,7 @@ logger = logging.getLogger(__name__)
 
 CONCURRENT_UPDATES = 64
 FAQ_WARM_GRACE_S = 15.0  # how long stop() waits for the FAQ index's first load
+GUARD_CHECK_S = 600.0  # how often the due tick makes sure the outage guard's heartbeat is alive
 
 # (command, English description) — descriptions are translated per language for setMyCommands.
 COMMANDS = (
@@ -155,6 +157,7 @@ class BotRunner:
     _webhook: WebhookServer | None = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     _faq_warm: asyncio.Task[None] | None = None
+    _guard_check_at: float = 0.0
     webhook_port: int | None = None
     # Benchmarks lift Telegram's limits to measure the update path itself.
     sender_limits: Limits | None = None
@@ -239,6 +242,11 @@ class BotRunner:
             if await self.services.due.tick():
                 assert self.sender is not None
                 self.sender.kick()
+            if time.monotonic() >= self._guard_check_at:
+                # A heartbeat that failed past its retries (the database down for long)
+                # ends its chain: start it again once the database answers.
+                self._guard_check_at = time.monotonic() + GUARD_CHECK_S
+                await self.services.outage_guard.ensure_schedule()
         except Exception:
             logger.exception("due-item tick failed")
 

@@ -428,3 +428,33 @@ async def test_a_restarted_guard_remembers_the_outage(runtime: Runtime, clock: F
     clock.advance(timedelta(minutes=1))
     await due.tick()
     assert [p.kind for p in await _pages(runtime)] == [OUTAGE_KIND, RECOVERED_KIND]
+
+
+async def test_a_heartbeat_chain_that_gave_up_is_started_again(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    """The due tick calls ensure_schedule now and then (handlers/app.py): a chain whose item
+    failed past its retries (the database down for long) comes back, once."""
+    guard = OutageGuard(runtime, after=AFTER, every=timedelta(minutes=1))
+    await guard.ensure_schedule()
+
+    async def alive() -> list[DueItem]:
+        async with runtime.detached_uow() as uow:
+            rows = await uow.session.exec(
+                select(DueItem).where(
+                    col(DueItem.kind) == HEARTBEAT_KIND, col(DueItem.done_at).is_(None)
+                )
+            )
+            return list(rows)
+
+    (item,) = await alive()
+    async with runtime.detached_uow() as uow:
+        assert item.id is not None
+        await uow.due.complete(item.id, now=clock(), error="gave up")
+        await uow.commit()
+    assert await alive() == []
+    clock.advance(timedelta(minutes=3))
+    await guard.ensure_schedule()
+    await guard.ensure_schedule()
+    (again,) = await alive()
+    assert again.due_at > clock()
