@@ -42,7 +42,7 @@ from bot.messaging.services import PRIORITY_INTERACTIVE, PRIORITY_NOTIFY
 from bot.runtime import Runtime
 from bot.scheduling import Due, DueService
 from bot.support.timers import first_on_call
-from bot.support.topic import load_agent
+from bot.support.topic import load_agent, tell_staff
 from storage.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -358,19 +358,17 @@ class OutageGuard:
     async def _page(self, uow: UnitOfWork, now: datetime, facts: dict[str, Any]) -> dict[str, Any]:
         level, people = await first_on_call(uow, now)
         since = now.isoformat()
-        to = [p.id for p in people if p.id is not None and p.telegram_id is not None]
-        for person in people:
-            if person.id is None or person.telegram_id is None:
-                continue
-            await uow.outbox.add(
-                chat_id=person.telegram_id,
-                kind=OUTAGE_KIND,
-                staff_id=person.id,
-                now=now,
-                facts={**facts, "level": level, "since": since},
-                priority=PRIORITY_INTERACTIVE,
-                dedupe_key=f"{OUTAGE_KIND}:{since}:{person.id}",
-            )
+        told = await tell_staff(
+            uow,
+            people,
+            OUTAGE_KIND,
+            {**facts, "level": level, "since": since},
+            ticket_id=None,
+            now=now,
+            dedupe=f"{OUTAGE_KIND}:{since}",
+            priority=PRIORITY_INTERACTIVE,
+        )
+        to = [p.id for p in told]
         logger.error(
             "outage guard: %s (Telegram holds %s, %s not handled); paged %s",
             facts["reason"],
@@ -382,23 +380,21 @@ class OutageGuard:
 
     async def _recovered(self, uow: UnitOfWork, now: datetime, alert: dict[str, Any]) -> None:
         since = _moment(alert.get("since")) or now
-        for staff_id in alert.get("to") or []:
-            person = await uow.people.get(int(staff_id))
-            if person is None or person.telegram_id is None:
-                continue
-            await uow.outbox.add(
-                chat_id=person.telegram_id,
-                kind=RECOVERED_KIND,
-                staff_id=person.id,
-                now=now,
-                facts={
-                    "reason": alert.get("reason"),
-                    "since": since.isoformat(),
-                    "lasted_s": (now - since).total_seconds(),
-                },
-                priority=PRIORITY_INTERACTIVE,
-                dedupe_key=f"{RECOVERED_KIND}:{since.isoformat()}:{person.id}",
-            )
+        people = await uow.people.many(int(i) for i in alert.get("to") or [])
+        await tell_staff(
+            uow,
+            people.values(),
+            RECOVERED_KIND,
+            {
+                "reason": alert.get("reason"),
+                "since": since.isoformat(),
+                "lasted_s": (now - since).total_seconds(),
+            },
+            ticket_id=None,
+            now=now,
+            dedupe=f"{RECOVERED_KIND}:{since.isoformat()}",
+            priority=PRIORITY_INTERACTIVE,
+        )
         logger.warning(
             "outage guard: updates flow again (%s since %s)", alert.get("reason"), since
         )

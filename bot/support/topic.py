@@ -297,12 +297,15 @@ async def tell_staff(
     kind: str,
     facts: dict[str, Any],
     *,
-    ticket_id: int,
+    ticket_id: int | None,
     now: datetime,
     dedupe: str | None = None,
-) -> None:
-    """A private message about a ticket to each of these staff who has Telegram (``dedupe``:
-    a key prefix, completed by each recipient's id, so a repeat sends nothing twice)."""
+    priority: int = PRIORITY_NOTIFY,
+) -> list[Staff]:
+    """A private message about a ticket (None: about the desk) to each of these staff who has
+    Telegram (``dedupe``: a key prefix, completed by each recipient's id, so a repeat sends
+    nothing twice); those it went to."""
+    told: list[Staff] = []
     for person in people:
         if person.telegram_id is None or person.id is None:
             continue
@@ -313,6 +316,8 @@ async def tell_staff(
             now=now,
             facts=facts,
             ref_id=ticket_id,
-            priority=PRIORITY_NOTIFY,
+            priority=priority,
             dedupe_key=f"{dedupe}:{person.id}" if dedupe else None,
         )
+        told.append(person)
+    return told
