@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from bot.definitions import Text as Text  # the labels of templates, re-exported
+
 
 class FieldType(StrEnum):
     """The kinds of form field a template may declare."""
@@ -91,18 +93,6 @@ class TemplateKind(StrEnum):
 
 # The condition operators a ``when`` may use; values are compared after the field's own parsing.
 CONDITION_OPS = ("<", "<=", ">", ">=", "==", "!=", "in", "not in")
-
-
-@dataclass(frozen=True)
-class Text:
-    """A label in each supported language (zh_CN required, en required)."""
-
-    zh_CN: str
-    en: str
-
-    def get(self, locale: str) -> str:
-        """The label in ``locale`` (anything but en is shown in Chinese)."""
-        return self.en if locale == "en" else self.zh_CN
 
 
 @dataclass(frozen=True)

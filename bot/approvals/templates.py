@@ -64,16 +64,13 @@ The format (one template per file; ``shipped/*.yaml`` are complete examples)::
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from decimal import Decimal, InvalidOperation
-from enum import StrEnum
+from decimal import Decimal
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import TypeVar
 
-import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from yaml.reader import ReaderError
+from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from bot.approvals import conditions
 from bot.approvals.conditions import DIRECTION, DIRECTIONS, ConditionError, parse_condition
@@ -92,11 +89,18 @@ from bot.approvals.model import (
     Sla,
     Template,
     TemplateKind,
-    Text,
     WithdrawRule,
 )
 from bot.approvals.model import Node as RouteNode
 from bot.approvals.numbering import format_doc_number
+from bot.definitions import (
+    BOOL,
+    DefinitionError,
+    NodeReader,
+    compose,
+    node_line,
+    shown,
+)
 from bot.people.domain import ALL_ROLES
 
 # 主要负责人: 重要公文和上行文由机关主要负责人签发 (条例 第二十二条).
@@ -104,14 +108,8 @@ PRINCIPAL = "principal"
 ROLES: frozenset[str] = ALL_ROLES | {PRINCIPAL}
 URGENCY_KEYS = ("normal", "urgent", "most_urgent")  # 普通 / 加急 / 特急 (条例 第九条)
 
-_KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _PREFIX = re.compile(r"[A-Z]{2,6}")
 
-_STR = "tag:yaml.org,2002:str"
-_INT = "tag:yaml.org,2002:int"
-_FLOAT = "tag:yaml.org,2002:float"
-_BOOL = "tag:yaml.org,2002:bool"
-_TRUE = frozenset({"yes", "true", "on"})
 
 _TOP_KEYS = (
     "key",
@@ -191,22 +189,11 @@ _SLA_KEYS = (
 )
 _APPROVER_KEYS = tuple(source.value for source in ApproverSource)
 
-_E = TypeVar("_E", bound=StrEnum)
 _T = TypeVar("_T")
 
 
-class TemplateError(Exception):
+class TemplateError(DefinitionError):
     """A template that cannot be used: where (``source``, 1-based ``line`` or None) and why."""
-
-    def __init__(self, source: str, line: int | None, reason: str) -> None:
-        super().__init__(source, line, reason)
-        self.source = source
-        self.line = line
-        self.reason = reason
-
-    def __str__(self) -> str:
-        where = self.source if self.line is None else f"{self.source}:{self.line}"
-        return f"{where}: {self.reason}"
 
 
 class TemplateErrors(TemplateError):
@@ -221,141 +208,15 @@ class TemplateErrors(TemplateError):
         return "\n".join(TemplateError.__str__(error) for error in self.errors)
 
 
-def _line(node: Node | None) -> int | None:
-    if node is None or node.start_mark is None:
-        return None
-    return node.start_mark.line + 1
+class _Reader(NodeReader):
+    """The node reader, raising TemplateError, with the approvals' own kinds of value."""
 
-
-def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _shown(values: Collection[str]) -> str:
-    return ", ".join(sorted(values))
-
-
-class _Reader:
-    """Typed access to composed YAML nodes; every failure names the node's line."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, node: Node | None, reason: str) -> NoReturn:
-        raise TemplateError(self.source, _line(node), reason)
-
-    def mapping(
-        self,
-        node: Node,
-        what: str,
-        *,
-        allowed: Collection[str],
-        required: Collection[str] = (),
-    ) -> dict[str, tuple[Node, Node]]:
-        """The entries of a mapping node by key: (key node, value node)."""
-        if not isinstance(node, MappingNode):
-            self.fail(node, f"{_capital(what)} must be a mapping of “key: value” lines.")
-        entries: dict[str, tuple[Node, Node]] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, ScalarNode) or key_node.tag != _STR:
-                self.fail(key_node, f"The keys of {what} must be plain words.")
-            key = key_node.value
-            if key in entries:
-                self.fail(key_node, f"“{key}” appears twice in {what}.")
-            if key not in allowed:
-                self.fail(key_node, f"Unknown key “{key}” in {what}; allowed: {_shown(allowed)}.")
-            entries[key] = (key_node, value_node)
-        for key in required:
-            if key not in entries:
-                self.fail(node, f"“{key}” is missing from {what}.")
-        return entries
-
-    def sequence(self, node: Node, what: str, *, empty_ok: bool = False) -> list[Node]:
-        if not isinstance(node, SequenceNode):
-            self.fail(node, f"{what} must be a list.")
-        items: list[Node] = list(node.value)
-        if not items and not empty_ok:
-            self.fail(node, f"{what} must not be empty.")
-        return items
-
-    def text(self, node: Node, what: str) -> str:
-        if not isinstance(node, ScalarNode) or node.tag != _STR:
-            self.fail(node, f"{what} must be text (quote it if it looks like a number or yes/no).")
-        value: str = node.value
-        if not value.strip():
-            self.fail(node, f"{what} must not be empty.")
-        return value
-
-    def key(self, node: Node, what: str) -> str:
-        value = self.text(node, what)
-        if not _KEY.fullmatch(value):
-            self.fail(
-                node,
-                f"{what} “{value}” must be lowercase letters, digits and underscores, starting "
-                "with a letter (at most 40 characters).",
-            )
-        return value
-
-    def code(self, node: Node, what: str) -> str:
-        """An employee number: text or digits, exactly as written (YAML would read 007 as 7)."""
-        if not isinstance(node, ScalarNode) or node.tag not in (_STR, _INT):
-            self.fail(node, f"{what} must be an employee number.")
-        value: str = node.value.strip()
-        if not value or any(ch.isspace() for ch in value):
-            self.fail(node, f"{what} must be an employee number without spaces.")
-        return value
-
-    def boolean(self, node: Node, what: str) -> bool:
-        if not isinstance(node, ScalarNode) or node.tag != _BOOL:
-            self.fail(node, f"{what} must be true or false.")
-        return str(node.value).lower() in _TRUE
-
-    def integer(self, node: Node, what: str, *, minimum: int) -> int:
-        if not isinstance(node, ScalarNode) or node.tag != _INT:
-            self.fail(node, f"{what} must be a whole number.")
-        try:
-            value = int(str(node.value).replace("_", ""), 10)
-        except ValueError:
-            self.fail(node, f"{what} must be a whole number written in decimal digits.")
-        if value < minimum:
-            self.fail(node, f"{what} must be at least {minimum}.")
-        return value
-
-    def decimal(self, node: Node, what: str) -> Decimal:
-        if not isinstance(node, ScalarNode) or node.tag not in (_INT, _FLOAT):
-            self.fail(node, f"{what} must be a number.")
-        try:
-            value = Decimal(str(node.value).replace("_", ""))  # the text: 0.01 is not a float
-        except InvalidOperation:
-            value = Decimal("NaN")
-        if not value.is_finite():
-            self.fail(node, f"{what} must be a number written in decimal digits.")
-        return value
-
-    def label(self, node: Node, what: str) -> Text:
-        if not isinstance(node, MappingNode):
-            self.fail(node, f"The label of {what} must be {{zh_CN: ..., en: ...}}.")
-        entries = self.mapping(node, f"the label of {what}", allowed=("zh_CN", "en"))
-        for locale in ("zh_CN", "en"):
-            if locale not in entries:
-                self.fail(node, f"{what} has no {locale} label; write {{zh_CN: ..., en: ...}}.")
-        return Text(
-            zh_CN=self.text(entries["zh_CN"][1], f"The zh_CN label of {what}"),
-            en=self.text(entries["en"][1], f"The en label of {what}"),
-        )
-
-    def choice(self, node: Node, what: str, enum: type[_E]) -> _E:
-        value = self.text(node, what)
-        try:
-            return enum(value)
-        except ValueError:
-            allowed = [member.value for member in enum]
-            self.fail(node, f"Unknown {what} “{value}”; use one of: {', '.join(allowed)}.")
+    error = TemplateError
 
     def role(self, node: Node, what: str) -> str:
         value = self.text(node, what)
         if value not in ROLES:
-            self.fail(node, f"Unknown role “{value}” in {what}; roles are {_shown(ROLES)}.")
+            self.fail(node, f"Unknown role “{value}” in {what}; roles are {shown(ROLES)}.")
         return value
 
     def condition(self, node: Node, what: str, template: Template) -> Condition:
@@ -500,7 +361,7 @@ def _approvers(
                 r.fail(value_node, "Write “superior: true” (or leave the approver out).")
             specs.append(ApproverSpec(source))
         elif source == ApproverSource.DEPT_HEAD:
-            if isinstance(value_node, ScalarNode) and value_node.tag == _BOOL:
+            if isinstance(value_node, ScalarNode) and value_node.tag == BOOL:
                 if not r.boolean(value_node, "dept_head"):
                     r.fail(value_node, "Write “dept_head: true” or name a department.")
                 specs.append(ApproverSpec(source))
@@ -654,30 +515,10 @@ def _choice_field(r: _Reader, node: Node, what: str, fields: dict[str, FormField
     return field
 
 
-def _compose(text: str, source: str) -> Node:
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = "; ".join(p for p in (error.context, error.problem) if p) or "unreadable"
-        raise TemplateError(source, line, f"This is not valid YAML: {problem}.") from None
-    except ReaderError as error:
-        line = text.count("\n", 0, int(error.position)) + 1
-        raise TemplateError(
-            source, line, f"The file contains a character YAML does not allow: {error.reason}."
-        ) from None
-    except yaml.YAMLError as error:
-        raise TemplateError(source, None, f"This is not valid YAML: {error}") from None
-    if root is None:
-        raise TemplateError(source, None, "The file is empty.")
-    return root
-
-
 def _parse(text: str, source: str) -> tuple[Template, Node, Node]:
     """The template, and the nodes of its key and prefix (for cross-file errors)."""
     r = _Reader(source)
-    root = _compose(text, source)
+    root = compose(text, source, TemplateError)
     top = r.mapping(
         root,
         "the template",
@@ -818,7 +659,7 @@ def load_dir(path: Path) -> dict[str, Template]:
             errors.append(
                 TemplateError(
                     source,
-                    _line(key_node),
+                    node_line(key_node),
                     f"Template key “{template.key}” is also used by {key_owner[template.key]}.",
                 )
             )
@@ -827,7 +668,7 @@ def load_dir(path: Path) -> dict[str, Template]:
             errors.append(
                 TemplateError(
                     source,
-                    _line(prefix_node),
+                    node_line(prefix_node),
                     f"prefix “{template.prefix}” is also used by {prefix_owner[template.prefix]}.",
                 )
             )
