@@ -24,6 +24,7 @@ from storage.repos.messaging import OutboxRepo
 from storage.repos.people import PeopleRepo
 from storage.repos.runtime import DueRepo, FlowRepo, InboxRepo
 from storage.repos.support import SupportRepo
+from storage.repos.surveys import SurveyRepo
 
 # Errors that mean "the database is not there right now", as opposed to a bug.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -86,6 +87,7 @@ class UnitOfWork:
         self.faq = FaqRepo(self.session)
         self.faq_digest = FaqDigestRepo(self.session)
         self.support = SupportRepo(self.session)
+        self.surveys = SurveyRepo(self.session)
         self.committed = False
         return self
 

@@ -265,11 +265,18 @@ def parse_survey(text: str, *, source: str) -> Survey:
         if question.key in questions:
             r.fail(key_node, f"Question “{question.key}” appears twice.")
         questions[question.key] = question
-    resubmit = (
-        r.choice(entries["resubmit"][1], "resubmit", Resubmit)
-        if "resubmit" in entries
-        else Resubmit.REFUSE
+    anonymous = (
+        r.boolean(entries["anonymous"][1], "anonymous") if "anonymous" in entries else False
     )
+    resubmit = Resubmit.REFUSE
+    if "resubmit" in entries:
+        resubmit = r.choice(entries["resubmit"][1], "resubmit", Resubmit)
+        if anonymous and resubmit is Resubmit.REPLACE:
+            r.fail(
+                entries["resubmit"][1],
+                "An anonymous survey cannot replace a submission: nothing links a response to "
+                "its author. Use resubmit: refuse.",
+            )
     return Survey(
         key=key,
         version=version,
@@ -282,9 +289,7 @@ def parse_survey(text: str, *, source: str) -> Survey:
         welcome=r.long_text(entries["welcome"][1], "the welcome", PAGE_MAX),
         closing=r.long_text(entries["closing"][1], "the closing", PAGE_MAX),
         questions=tuple(questions.values()),
-        anonymous=(
-            r.boolean(entries["anonymous"][1], "anonymous") if "anonymous" in entries else False
-        ),
+        anonymous=anonymous,
         resubmit=resubmit,
     )
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from bot.definitions import Text
 
@@ -170,3 +171,66 @@ def nps(scores: Sequence[int]) -> int | None:
     promoters = sum(1 for s in scores if s >= 9)
     detractors = sum(1 for s in scores if s <= 6)
     return round(100 * (promoters - detractors) / len(scores))
+
+
+def encode_answer(question: Question, answer: Answer) -> Any:
+    """An answer as JSON: a key, a sorted list of keys, a number or an ISO date as text."""
+    if isinstance(answer, frozenset):
+        return sorted(answer)
+    if isinstance(answer, date):
+        return answer.isoformat()
+    if question.kind is QuestionKind.NUMBER and isinstance(answer, int | Decimal):
+        return str(Decimal(answer))  # exact, whatever its size or decimals
+    return answer
+
+
+def decode_answer(question: Question, value: Any) -> Answer:
+    """The answer ``encode_answer`` wrote, typed by its question (ValueError if it is not
+    one this question takes)."""
+    kind = question.kind
+    if kind is QuestionKind.MULTIPLE:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(question.key)
+        return frozenset(value)
+    if kind in (QuestionKind.RATING, QuestionKind.NPS):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(question.key)
+        return value
+    if kind is QuestionKind.NUMBER:
+        return Decimal(str(value))
+    if kind is QuestionKind.DATE:
+        return date.fromisoformat(str(value))
+    if not isinstance(value, str):
+        raise ValueError(question.key)
+    return value
+
+
+def encode_answers(survey: Survey, answers: Mapping[str, Answer]) -> dict[str, Any]:
+    """The answers on the path, as JSON (what is stored)."""
+    out: dict[str, Any] = {}
+    for key, answer in survey.kept(answers).items():
+        question = survey.question(key)
+        if question is not None:
+            out[key] = encode_answer(question, answer)
+    return out
+
+
+def decode_answers(survey: Survey, data: Mapping[str, Any]) -> dict[str, Answer]:
+    """Stored answers typed again; those of questions the definition no longer has, or
+    that no longer parse, are left out."""
+    out: dict[str, Answer] = {}
+    for key, value in data.items():
+        question = survey.question(key)
+        if question is None:
+            continue
+        try:
+            out[key] = decode_answer(question, value)
+        except (ValueError, ArithmeticError):
+            continue
+    return out
+
+
+def missing(survey: Survey, answers: Mapping[str, Answer]) -> list[Question]:
+    """Required questions on the path these answers leave unanswered."""
+    kept = survey.kept(answers)
+    return [q for q in survey.path(answers) if q.required and q.key not in kept]

@@ -24,6 +24,13 @@ from storage.tables.people import (
 )
 from storage.tables.runtime import DueItem, FlowState, InboxUpdate
 from storage.tables.support import SupportMessage, SupportTicket
+from storage.tables.surveys import (
+    Survey,
+    SurveyDraft,
+    SurveyInvitation,
+    SurveyResponse,
+    SurveyResponseOwner,
+)
 
 __all__ = [
     "ApprovalDraft",
@@ -55,6 +62,11 @@ __all__ = [
     "StaffRole",
     "SupportMessage",
     "SupportTicket",
+    "Survey",
+    "SurveyDraft",
+    "SurveyInvitation",
+    "SurveyResponse",
+    "SurveyResponseOwner",
     "WorkCalendarDay",
     "WorkCalendarYear",
 ]

@@ -255,6 +255,8 @@ def test_top_level_mistakes() -> None:
     assert "“closing” is missing" in _error(q, HEAD.replace("closing:", "# closing:")).reason
     assert "resubmit" in _error(q, HEAD + "resubmit: sometimes\n").reason
     assert "anonymous must be true or false" in _error(q, HEAD + "anonymous: maybe\n").reason
+    replace = _error(q, HEAD + "anonymous: true\nresubmit: replace\n")
+    assert replace.line == 7 and "cannot replace" in replace.reason
     many = "".join(
         f"- key: q{i}\n  type: rating\n  text: {{zh_CN: 问, en: Q}}\n" for i in range(51)
     )
@@ -304,3 +306,34 @@ def test_walking_next_question_follows_the_path(case: tuple[str, dict[str, Answe
     for question in path:
         position, total = survey.progress(answers, question.key)
         assert 1 <= position <= total == len(path)
+
+
+def test_answers_round_trip_through_json_and_required_gaps_are_named() -> None:
+    import json
+    from datetime import date
+
+    from bot.surveys.model import decode_answers, encode_answers, missing
+
+    survey = SHIPPED["needs_research"]
+    answers: dict[str, Answer] = {
+        "work_area": "meetings",
+        "tools_now": frozenset({"email", "paper"}),
+        "pain_points": frozenset({"seals"}),
+        "first_module": "leave",
+        "daily_documents": Decimal("12.5"),
+        "device": "both",
+        "training_need": 4,
+        "training_format": frozenset({"manual"}),
+        "training_date": date(2026, 12, 20),
+    }
+    stored = json.loads(json.dumps(encode_answers(survey, answers)))
+    assert stored["tools_now"] == ["email", "paper"] and stored["daily_documents"] == "12.5"
+    assert decode_answers(survey, stored) == answers
+    assert decode_answers(survey, {**stored, "gone": 1, "training_need": "x"}) == {
+        k: v for k, v in answers.items() if k != "training_need"
+    }
+    assert missing(survey, answers) == []
+    del answers["training_format"]
+    assert [q.key for q in missing(survey, answers)] == ["training_format"]
+    answers["training_need"] = 1  # training is then not asked about at all
+    assert missing(survey, answers) == []

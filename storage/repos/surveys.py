@@ -1,0 +1,177 @@
+"""Queries over surveys: invitations, drafts, and responses kept apart from their authors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.repos import insert_for
+from storage.tables.people import Staff
+from storage.tables.surveys import (
+    Survey,
+    SurveyDraft,
+    SurveyInvitation,
+    SurveyResponse,
+    SurveyResponseOwner,
+)
+
+
+class SurveyRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # --- surveys -------------------------------------------------------------------------------
+    async def add(self, survey: Survey) -> Survey:
+        self.session.add(survey)
+        await self.session.flush()
+        return survey
+
+    async def get(self, survey_id: int) -> Survey | None:
+        return await self.session.get(Survey, survey_id)
+
+    # --- invitations ---------------------------------------------------------------------------
+    async def invite(self, survey_id: int, staff_ids: Iterable[int], *, now: datetime) -> int:
+        """Invite these people (those invited already stay as they are); how many are new."""
+        ids = sorted(set(staff_ids))
+        if not ids:
+            return 0
+        result = await self.session.exec(
+            insert_for(self.session)(SurveyInvitation)
+            .values(
+                [
+                    {"survey_id": survey_id, "staff_id": i, "invited_at": now, "reminders": 0}
+                    for i in ids
+                ]
+            )
+            .on_conflict_do_nothing()
+        )
+        return int(result.rowcount or 0)
+
+    async def invitation(self, survey_id: int, staff_id: int) -> SurveyInvitation | None:
+        return await self.session.get(SurveyInvitation, (survey_id, staff_id))
+
+    async def complete(self, survey_id: int, staff_id: int, *, on: date) -> bool:
+        """Mark the invitation finished (on that day); False if it was already, or there is
+        none. The compare-and-set makes two submissions at once count once."""
+        result = await self.session.exec(
+            update(SurveyInvitation)
+            .where(
+                col(SurveyInvitation.survey_id) == survey_id,
+                col(SurveyInvitation.staff_id) == staff_id,
+                col(SurveyInvitation.completed_on).is_(None),
+            )
+            .values(completed_on=on)
+        )
+        return result.rowcount == 1
+
+    async def completion_by_department(self, survey_id: int) -> dict[int | None, tuple[int, int]]:
+        """Department id -> (finished, invited)."""
+        inv = SurveyInvitation
+        rows = await self.session.exec(
+            select(
+                Staff.department_id,
+                func.count(col(inv.completed_on)),
+                func.count(),
+            )
+            .select_from(inv)
+            .join(Staff, col(Staff.id) == col(inv.staff_id))
+            .where(col(inv.survey_id) == survey_id)
+            .group_by(col(Staff.department_id))
+        )
+        return {dept: (int(done), int(total)) for dept, done, total in rows.all()}
+
+    # --- drafts --------------------------------------------------------------------------------
+    async def draft(self, survey_id: int, staff_id: int) -> SurveyDraft | None:
+        return await self.session.get(SurveyDraft, (survey_id, staff_id))
+
+    async def save_draft(
+        self,
+        survey_id: int,
+        staff_id: int,
+        *,
+        answers: dict[str, Any],
+        current: str | None,
+        now: datetime,
+    ) -> None:
+        row = await self.draft(survey_id, staff_id)
+        if row is None:
+            self.session.add(
+                SurveyDraft(
+                    survey_id=survey_id,
+                    staff_id=staff_id,
+                    answers=answers,
+                    current=current,
+                    updated_at=now,
+                )
+            )
+        else:
+            row.answers, row.current, row.updated_at = dict(answers), current, now
+            self.session.add(row)
+        await self.session.flush()
+
+    async def drop_draft(self, survey_id: int, staff_id: int) -> None:
+        await self.session.exec(
+            delete(SurveyDraft).where(
+                col(SurveyDraft.survey_id) == survey_id, col(SurveyDraft.staff_id) == staff_id
+            )
+        )
+
+    # --- responses -----------------------------------------------------------------------------
+    async def add_response(
+        self, response_id: str, survey_id: int, *, answers: dict[str, Any], on: date
+    ) -> None:
+        self.session.add(
+            SurveyResponse(id=response_id, survey_id=survey_id, submitted_on=on, answers=answers)
+        )
+        await self.session.flush()
+
+    async def add_owner(
+        self, response_id: str, survey_id: int, staff_id: int, *, now: datetime
+    ) -> None:
+        self.session.add(
+            SurveyResponseOwner(
+                response_id=response_id, survey_id=survey_id, staff_id=staff_id, submitted_at=now
+            )
+        )
+        await self.session.flush()
+
+    async def owned_response(self, survey_id: int, staff_id: int) -> SurveyResponse | None:
+        """A named survey's response by this person (anonymous ones have no owner)."""
+        rows = await self.session.exec(
+            select(SurveyResponse)
+            .join(SurveyResponseOwner, col(SurveyResponseOwner.response_id) == SurveyResponse.id)
+            .where(
+                col(SurveyResponseOwner.survey_id) == survey_id,
+                col(SurveyResponseOwner.staff_id) == staff_id,
+            )
+        )
+        return rows.first()
+
+    async def replace_response(
+        self, response_id: str, *, answers: dict[str, Any], on: date, now: datetime
+    ) -> None:
+        row = await self.session.get(SurveyResponse, response_id)
+        if row is None:
+            raise LookupError(response_id)
+        row.answers, row.submitted_on = dict(answers), on
+        self.session.add(row)
+        await self.session.exec(
+            update(SurveyResponseOwner)
+            .where(col(SurveyResponseOwner.response_id) == response_id)
+            .values(submitted_at=now)
+        )
+        await self.session.flush()
+
+    async def responses(self, survey_id: int) -> Sequence[SurveyResponse]:
+        """Every response, in no meaningful order (the ids are random)."""
+        rows = await self.session.exec(
+            select(SurveyResponse)
+            .where(col(SurveyResponse.survey_id) == survey_id)
+            .order_by(col(SurveyResponse.id))
+        )
+        return rows.all()
