@@ -61,11 +61,16 @@ class InboxRepo:
         return rows
 
     async def mark_done(self, update_id: int, *, now: datetime) -> bool:
-        """Done once: False if it already was (a replay), and the caller must roll back."""
+        """Done once: False if it already was (a replay), and the caller must roll back.
+
+        What the update said is dropped with it: replay protection needs only its id, and
+        a handled message's words (an anonymous survey's answer, a password typed by
+        mistake) must not outlive their handling. A failed update keeps its payload for the
+        operator."""
         result = await self.session.exec(
             update(InboxUpdate)
             .where(col(InboxUpdate.update_id) == update_id, col(InboxUpdate.status) == "pending")
-            .values(status="done", done_at=now, lease_until=None)
+            .values(status="done", done_at=now, lease_until=None, payload="")
         )
         return result.rowcount == 1
 

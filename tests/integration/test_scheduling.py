@@ -94,11 +94,15 @@ async def test_nightly_purge_forgets_old_updates_and_reschedules(
     await service.ensure_maintenance()
     await service.ensure_maintenance()  # idempotent
     async with runtime.detached_uow() as uow:
-        await uow.inbox.store(1, chat_id=5, payload="{}", now=clock())
+        await uow.inbox.store(1, chat_id=5, payload='{"text": "密码是123"}', now=clock())
         await uow.inbox.mark_done(1, now=clock())
         await uow.inbox.store(2, chat_id=5, payload="{}", now=clock())  # still pending: kept
         assert await uow.due.pending_count() == 1
         await uow.commit()
+    async with runtime.detached_uow() as uow:
+        done = await uow.inbox.get(1)
+        assert done is not None and done.payload == ""  # handled: its words are gone
+        assert await uow.inbox.store(1, chat_id=5, payload="{}", now=clock()) is False  # replay
     clock.advance(INBOX_RETENTION + timedelta(days=1))
     assert await service.tick() == 1
     async with runtime.detached_uow() as uow:
