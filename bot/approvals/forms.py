@@ -96,6 +96,8 @@ INPUT_ERRORS: dict[str, str] = {
     "too_many_days": N_("The period can be at most {max} days."),
     "unknown_option": N_("“{text}” is not one of the choices; send its number or its name."),
     "one_option": N_("Please choose only one."),
+    "too_many_choices": N_("You can choose at most {max}."),
+    "too_few_choices": N_("Please choose at least {min}."),
     "classified": N_(
         "Classified documents (secret, confidential or top secret) are never accepted "
         "through chat. Please handle this document through the classified channel; "

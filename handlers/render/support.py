@@ -992,12 +992,12 @@ def faq_drafted(out: Outgoing, tr: Translator) -> Rendered:
 
 
 def _share(part: int, whole: int, tr: Translator) -> str:
-    """ "80% (4/5)", or "—" with nothing to divide."""
+    """A share such as 80% (4/5), or "—" with nothing to divide."""
     if whole <= 0:
         return "—"
     return tr.gettext(
         "{percent} ({part}/{whole})",
-        percent=f"{round(100 * part / whole)}%",
+        percent=str(round(100 * part / whole)) + "%",
         part=str(part),
         whole=str(whole),
     )
