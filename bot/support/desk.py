@@ -32,7 +32,7 @@ from bot.support.files import DOWNLOAD_LIMIT, FileInfo
 from bot.support.intake import Context, open_ticket
 from bot.support.sla import PRIORITIES
 from bot.support.templates import fill_template
-from bot.support.timers import SlaService, check_soon
+from bot.support.timers import SlaService, check_soon, first_on_call
 from bot.support.topic import (
     ALBUM_HOLD,
     CATEGORIES,
@@ -140,6 +140,48 @@ class DeskService:
                         }
                         for t in tickets
                     ]
+                },
+                priority=PRIORITY_INTERACTIVE,
+            )
+            await uow.commit()
+
+    async def desk_home(self, *, tg_id: int, chat_id: int) -> None:
+        """The 🎧 Support desk menu item, for an agent in private: the tickets they own
+        (past an SLA target first), how many wait for somebody to claim them, who is on call
+        now, and where the desk groups are."""
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            actor = await self._agent(uow, tg_id)
+            mine = await uow.support.assigned_open(actor.staff_id, limit=HOME_TICKETS * 2)
+            unclaimed, breached = await uow.support.queue_counts()
+            level, on_call = await first_on_call(uow, now)
+            rows = await uow.support.desks()
+            desks = sorted({d.title or str(d.chat_id) for d in rows})
+            if self._desk_chat_id is not None and all(
+                d.chat_id != self._desk_chat_id for d in rows
+            ):  # GOVBOT_DESK_CHAT_ID only: its id is all there is to show
+                desks.append(str(self._desk_chat_id))
+            await uow.outbox.add(
+                chat_id=chat_id,
+                kind="support.agent_home",
+                staff_id=actor.staff_id,
+                now=now,
+                facts={
+                    "mine": [
+                        {
+                            "number": t.number,
+                            "status": t.status,
+                            "priority": t.priority,
+                            "subject": t.subject,
+                            "breached": t.breached_at is not None,
+                        }
+                        for t in mine
+                    ],
+                    "unclaimed": unclaimed,
+                    "breached": breached,
+                    "on_call": [p.name for p in on_call],
+                    "on_call_level": level,
+                    "desks": desks,
                 },
                 priority=PRIORITY_INTERACTIVE,
             )

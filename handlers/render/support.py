@@ -437,6 +437,49 @@ def home(out: Outgoing, tr: Translator) -> Rendered:
     return Rendered("send", "\n".join(lines), InlineKeyboardMarkup(rows))
 
 
+@renders("support.agent_home")
+def agent_home(out: Outgoing, tr: Translator) -> Rendered:
+    """🎧 Support desk, for an agent in private: their tickets, the queue, who is on call."""
+    facts = out.facts
+    lines = [tr.gettext("🎧 <b>Support desk</b>")]
+    mine = [t for t in facts.get("mine") or [] if isinstance(t, dict)]
+    if mine:
+        lines.append(tr.gettext("Your open tickets:"))
+        for t in mine:
+            status = tr.gettext(STATUS.get(str(t.get("status")), STATUS["claimed"]))
+            priority = tr.gettext(PRIORITY.get(str(t.get("priority")), PRIORITY["normal"]))
+            mark = "⏰ " if t.get("breached") else ""
+            lines.append(
+                f"• {mark}<b>{html.escape(str(t.get('number', '')))}</b> · {status} · "
+                f"{priority} · {html.escape(str(t.get('subject', '')))}"
+            )
+    else:
+        lines.append(tr.gettext("You own no open tickets."))
+    lines.append(
+        tr.gettext(
+            "Waiting to be claimed: {unclaimed} · open past an SLA target: {breached}",
+            unclaimed=str(facts.get("unclaimed", 0)),
+            breached=str(facts.get("breached", 0)),
+        )
+    )
+    on_call = [html.escape(str(n)) for n in facts.get("on_call") or []]
+    lines.append(
+        tr.gettext("On call now: {names}", names="、".join(on_call))
+        if on_call
+        else tr.gettext("Nobody is on call now.")
+    )
+    desks = [html.escape(str(d)) for d in facts.get("desks") or []]
+    if desks:
+        lines.append(tr.gettext("Desk groups: {groups}", groups="、".join(desks)))
+    lines.append(
+        tr.gettext(
+            "Tickets are worked in their topics in the desk group; /summary there shows the "
+            "day's figures, /oncall the roster."
+        )
+    )
+    return Rendered("send", "\n".join(lines))
+
+
 @renders("support.describe")
 def describe(out: Outgoing, tr: Translator) -> Rendered:
     return Rendered(

@@ -179,6 +179,34 @@ class SupportRepo:
         )
         return rows.all()
 
+    async def assigned_open(self, staff_id: int, *, limit: int) -> Sequence[SupportTicket]:
+        """The open tickets an agent owns, those past an SLA target first, then oldest."""
+        rows = await self.session.exec(
+            select(SupportTicket)
+            .where(
+                col(SupportTicket.assignee_id) == staff_id,
+                col(SupportTicket.status).in_(("claimed", "waiting")),
+            )
+            .order_by(col(SupportTicket.breached_at).is_(None), col(SupportTicket.id))
+            .limit(limit)
+        )
+        return rows.all()
+
+    async def queue_counts(self) -> tuple[int, int]:
+        """Open tickets nobody has claimed, and open tickets past an SLA target."""
+        is_open = col(SupportTicket.status).in_(("new", "claimed", "waiting"))
+        unclaimed = await self.session.exec(
+            select(func.count())
+            .select_from(SupportTicket)
+            .where(is_open, col(SupportTicket.assignee_id).is_(None))
+        )
+        breached = await self.session.exec(
+            select(func.count())
+            .select_from(SupportTicket)
+            .where(is_open, col(SupportTicket.breached_at).is_not(None))
+        )
+        return int(unclaimed.one()), int(breached.one())
+
     async def carry_relay(self, relay_id: int, carried_by: str) -> None:
         """This relay went out in the outbox row ``carried_by`` (merged with earlier ones)."""
         await self.session.exec(

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from bot.emulator import BotApiEmulator
-from tests.e2e.conftest import _WallClock
+from tests.e2e.conftest import _WallClock, toast
 from tests.e2e.test_support_desk import Desk, _open_ticket, _topic, desk
 
 pytestmark = pytest.mark.asyncio
@@ -70,3 +70,34 @@ async def test_updates_held_at_telegram_page_the_on_call_agent(
     await bot.settle()
     pages = [m for m in desk.first.messages() if "not getting its messages" in m.text]
     assert len(pages) == 1  # once per outage
+
+
+async def test_the_desk_menu_item_shows_an_agent_their_tickets_and_the_queue(
+    desk: Desk,
+) -> None:
+    group, user, first = desk.group, desk.user, desk.first
+    mine = await _open_ticket(user, "打印机一直卡纸，换了纸也不行")
+    thread = await _topic(group, mine)
+    card = await group.wait_message(
+        containing=mine, where=lambda m: m.message_thread_id == thread and bool(m.buttons)
+    )
+    await group.press(first, "🙋 认领", card)
+    await group.wait_edit(card, where=lambda m: "负责人：杨帆" in m.text)
+    done = await user.press("⏹ Done")  # the next message is a new problem
+    assert await toast(user, done) == "Done. Your messages are with the desk."
+    await _open_ticket(user, "VPN一直连不上，提示证书过期")  # nobody claims this one
+    await desk.bot.settle()
+    start = first.last_message()
+    await first.command("/menu")
+    menu = await first.wait_message(containing="Main menu", after=start)
+    await first.press("🎧 Support desk", message=menu)
+    home = await first.wait_message(containing="Your open tickets", after=menu)
+    assert mine in home.text and "打印机一直卡纸" in home.text
+    assert "Waiting to be claimed: 1 · open past an SLA target: 0" in home.text
+    assert "On call now: 杨帆、李娜" in home.text  # no roster: every support agent
+    assert f"Desk groups: {group.id}" in home.text  # set by GOVBOT_DESK_CHAT_ID: no title
+    # Staff who do not work the desk have no such item.
+    start = user.last_message()
+    await user.command("/menu")
+    menu = await user.wait_message(containing="Main menu", after=start)
+    assert all("Support desk" not in b for row in menu.buttons for b in row)
