@@ -19,7 +19,6 @@ from bot.approvals.forms import FieldInputError, is_skip, parse_answer
 from bot.approvals.model import FieldType, FormField
 from bot.definitions import Text
 from bot.errors import DomainError, StaleCardError
-from bot.runtime import Runtime
 from bot.surveys.definitions import parse_survey
 from bot.surveys.model import (
     SCALES,
@@ -103,10 +102,10 @@ _FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789
 
 
 class SurveyAnswering:
-    """begin → answer / toggle / skip … → submit, each a short transaction on the draft."""
+    """begin → answer / toggle / skip … → submit, each on the caller's unit of work (which
+    also queues what the person sees, and commits both together)."""
 
-    def __init__(self, rt: Runtime, *, tz: tzinfo) -> None:
-        self._rt = rt
+    def __init__(self, *, tz: tzinfo) -> None:
         self._tz = tz
         self._definitions: dict[tuple[int, int], Survey] = {}
 
@@ -181,23 +180,21 @@ class SurveyAnswering:
             now=now,
         )
 
-    async def begin(self, *, staff_id: int, survey_id: int) -> Step:
+    async def begin(
+        self, uow: UnitOfWork, *, staff_id: int, survey_id: int, now: datetime
+    ) -> Step:
         """Start, or resume at the question the person stopped at."""
-        now = self._rt.clock()
-        async with self._rt.uow() as uow:
-            _, definition = await self._open(uow, survey_id, staff_id, now)
-            draft = await uow.surveys.draft(survey_id, staff_id)
-            if draft is not None:
-                answers = decode_answers(definition, draft.answers)
-                current = definition.question(draft.current) if draft.current else None
-                if current is None or not current.asked(definition.kept(answers)):
-                    current = _first_unanswered(definition, answers)
-                await uow.commit()
-                return self._step(survey_id, definition, answers, current)
-            first = definition.next_question({}, None)
-            await self._save(uow, survey_id, staff_id, definition, {}, first, now)
-            await uow.commit()
-            return self._step(survey_id, definition, {}, first, fresh=True)
+        _, definition = await self._open(uow, survey_id, staff_id, now)
+        draft = await uow.surveys.draft(survey_id, staff_id)
+        if draft is not None:
+            answers = decode_answers(definition, draft.answers)
+            current = definition.question(draft.current) if draft.current else None
+            if current is None or not current.asked(definition.kept(answers)):
+                current = _first_unanswered(definition, answers)
+            return self._step(survey_id, definition, answers, current)
+        first = definition.next_question({}, None)
+        await self._save(uow, survey_id, staff_id, definition, {}, first, now)
+        return self._step(survey_id, definition, {}, first, fresh=True)
 
     async def _current(
         self, uow: UnitOfWork, survey_id: int, staff_id: int, question_key: str, now: datetime
@@ -223,108 +220,110 @@ class SurveyAnswering:
     ) -> Step:
         following = definition.next_question(answers, question.key)
         await self._save(uow, survey_id, staff_id, definition, answers, following, now)
-        await uow.commit()
         return self._step(survey_id, definition, answers, following)
 
     async def answer(
         self,
+        uow: UnitOfWork,
         *,
         staff_id: int,
         survey_id: int,
         question: str,
+        now: datetime,
         text: str | None = None,
         choice: str | None = None,
         score: int | None = None,
     ) -> Step:
         """The answer to the question being asked: typed ``text``, a ``choice`` button
         (single) or a ``score`` button (rating, NPS). FieldInputError if it does not fit."""
-        now = self._rt.clock()
         today = now.astimezone(self._tz).date()
-        async with self._rt.uow() as uow:
-            definition, answers, asked = await self._current(
-                uow, survey_id, staff_id, question, now
-            )
-            value: Answer | None
-            if choice is not None:
-                if asked.kind is not QuestionKind.SINGLE or asked.choice(choice) is None:
-                    raise FieldInputError("bad_choice")
-                value = choice
-            elif score is not None:
-                if asked.kind not in SCALES:
-                    raise FieldInputError("bad_choice")
-                value = typed_answer(asked, str(score), today=today)
-            elif asked.kind is QuestionKind.MULTIPLE:
-                raise FieldInputError("bad_choice")  # picked with buttons, then "done"
-            else:
-                value = typed_answer(asked, text or "", today=today)
-            if value is None:
-                answers.pop(asked.key, None)
-            else:
-                answers[asked.key] = value
-            return await self._advance(uow, survey_id, staff_id, definition, answers, asked, now)
-
-    async def toggle(self, *, staff_id: int, survey_id: int, question: str, choice: str) -> Step:
-        """Pick or unpick one choice of the multiple-choice question being asked."""
-        now = self._rt.clock()
-        async with self._rt.uow() as uow:
-            definition, answers, asked = await self._current(
-                uow, survey_id, staff_id, question, now
-            )
-            if asked.kind is not QuestionKind.MULTIPLE or asked.choice(choice) is None:
+        definition, answers, asked = await self._current(uow, survey_id, staff_id, question, now)
+        value: Answer | None
+        if choice is not None:
+            if asked.kind is not QuestionKind.SINGLE or asked.choice(choice) is None:
                 raise FieldInputError("bad_choice")
-            picked = answers.get(asked.key)
-            chosen = set(picked) if isinstance(picked, frozenset) else set()
-            chosen ^= {choice}
-            if asked.max is not None and len(chosen) > asked.max:
-                raise FieldInputError("too_many_choices", max=str(asked.max))
-            if chosen:
-                answers[asked.key] = frozenset(chosen)
-            else:
-                answers.pop(asked.key, None)
-            await self._save(uow, survey_id, staff_id, definition, answers, asked, now)
-            await uow.commit()
-            return self._step(survey_id, definition, answers, asked)
-
-    async def done_picking(self, *, staff_id: int, survey_id: int, question: str) -> Step:
-        """The multiple-choice question is answered with what is picked."""
-        now = self._rt.clock()
-        async with self._rt.uow() as uow:
-            definition, answers, asked = await self._current(
-                uow, survey_id, staff_id, question, now
-            )
-            picked = answers.get(asked.key)
-            count = len(picked) if isinstance(picked, frozenset) else 0
-            if count == 0 and asked.required:
-                raise FieldInputError("required")
-            low = asked.min if asked.min is not None else Decimal(1)
-            if 0 < count < low:
-                raise FieldInputError("too_few_choices", min=str(low))
-            return await self._advance(uow, survey_id, staff_id, definition, answers, asked, now)
-
-    async def skip(self, *, staff_id: int, survey_id: int, question: str) -> Step:
-        """Leave an optional question unanswered."""
-        now = self._rt.clock()
-        async with self._rt.uow() as uow:
-            definition, answers, asked = await self._current(
-                uow, survey_id, staff_id, question, now
-            )
-            if asked.required:
-                raise FieldInputError("required")
+            value = choice
+        elif score is not None:
+            if asked.kind not in SCALES:
+                raise FieldInputError("bad_choice")
+            value = typed_answer(asked, str(score), today=today)
+        elif asked.kind is QuestionKind.MULTIPLE:
+            raise FieldInputError("bad_choice")  # picked with buttons, then "done"
+        else:
+            value = typed_answer(asked, text or "", today=today)
+        if value is None:
             answers.pop(asked.key, None)
-            return await self._advance(uow, survey_id, staff_id, definition, answers, asked, now)
+        else:
+            answers[asked.key] = value
+        return await self._advance(uow, survey_id, staff_id, definition, answers, asked, now)
 
-    async def submit(self, *, staff_id: int, survey_id: int) -> Text:
-        """Hand in the answers (all required ones on the path given); the closing text."""
-        now = self._rt.clock()
-        async with self._rt.uow() as uow:
-            _, definition = await self._open(uow, survey_id, staff_id, now)
-            draft = await uow.surveys.draft(survey_id, staff_id)
-            if draft is None or draft.current is not None:
-                raise StaleCardError(survey_id)  # not every question is answered yet
-            answers = decode_answers(definition, draft.answers)
-            await submit(uow, survey_id, definition, staff_id, answers, now=now, tz=self._tz)
-            await uow.commit()
-        return definition.closing
+    async def toggle(
+        self,
+        uow: UnitOfWork,
+        *,
+        staff_id: int,
+        survey_id: int,
+        question: str,
+        choice: str,
+        now: datetime,
+    ) -> Step:
+        """Pick or unpick one choice of the multiple-choice question being asked."""
+        definition, answers, asked = await self._current(uow, survey_id, staff_id, question, now)
+        if asked.kind is not QuestionKind.MULTIPLE or asked.choice(choice) is None:
+            raise FieldInputError("bad_choice")
+        picked = answers.get(asked.key)
+        chosen = set(picked) if isinstance(picked, frozenset) else set()
+        chosen ^= {choice}
+        if asked.max is not None and len(chosen) > asked.max:
+            raise FieldInputError("too_many_choices", max=str(asked.max))
+        if chosen:
+            answers[asked.key] = frozenset(chosen)
+        else:
+            answers.pop(asked.key, None)
+        await self._save(uow, survey_id, staff_id, definition, answers, asked, now)
+        return self._step(survey_id, definition, answers, asked)
+
+    async def done_picking(
+        self, uow: UnitOfWork, *, staff_id: int, survey_id: int, question: str, now: datetime
+    ) -> Step:
+        """The multiple-choice question is answered with what is picked."""
+        definition, answers, asked = await self._current(uow, survey_id, staff_id, question, now)
+        picked = answers.get(asked.key)
+        count = len(picked) if isinstance(picked, frozenset) else 0
+        if count == 0 and asked.required:
+            raise FieldInputError("required")
+        low = asked.min if asked.min is not None else Decimal(1)
+        if 0 < count < low:
+            raise FieldInputError("too_few_choices", min=str(low))
+        return await self._advance(uow, survey_id, staff_id, definition, answers, asked, now)
+
+    async def skip(
+        self, uow: UnitOfWork, *, staff_id: int, survey_id: int, question: str, now: datetime
+    ) -> Step:
+        """Leave an optional question unanswered."""
+        definition, answers, asked = await self._current(uow, survey_id, staff_id, question, now)
+        if asked.required:
+            raise FieldInputError("required")
+        answers.pop(asked.key, None)
+        return await self._advance(uow, survey_id, staff_id, definition, answers, asked, now)
+
+    async def submit(
+        self, uow: UnitOfWork, *, staff_id: int, survey_id: int, now: datetime
+    ) -> Survey:
+        """Hand in the answers (all required ones on the path given); the definition (its
+        closing text is what the person sees)."""
+        _, definition = await self._open(uow, survey_id, staff_id, now)
+        draft = await uow.surveys.draft(survey_id, staff_id)
+        if draft is None or draft.current is not None:
+            raise StaleCardError(survey_id)  # not every question is answered yet
+        answers = decode_answers(definition, draft.answers)
+        await submit(uow, survey_id, definition, staff_id, answers, now=now, tz=self._tz)
+        return definition
+
+    async def definition(self, uow: UnitOfWork, survey_id: int) -> Survey | None:
+        """The parsed definition of a survey (cached per version)."""
+        row = await uow.surveys.get(survey_id)
+        return self._definition(row) if row is not None else None
 
 
 def _first_unanswered(definition: Survey, answers: Mapping[str, Answer]) -> Question | None:

@@ -5,6 +5,7 @@ typed answers read like the approval forms read them, and the submission."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,6 +21,26 @@ from storage.tables.people import Staff
 from storage.tables.surveys import Survey as SurveyRow
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class _Process:
+    """One bot process's SurveyAnswering, each call in its own committed unit of work (as
+    each update is), nothing committed when it raises."""
+
+    def __init__(self, runtime: Runtime, clock: FakeClock) -> None:
+        self._runtime, self._clock = runtime, clock
+        self._answering = SurveyAnswering(tz=SHANGHAI)
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._answering, name)
+
+        async def call(**kwargs: Any) -> Any:
+            async with self._runtime.uow() as uow:
+                result = await method(uow, now=self._clock(), **kwargs)
+                await uow.commit()
+                return result
+
+        return call
 
 
 async def _person(runtime: Runtime, clock: FakeClock, tg: int) -> int:
@@ -68,7 +89,7 @@ async def test_three_answers_then_a_restart_resumes_at_the_fourth(
 ) -> None:
     me = await _person(runtime, clock, 301)
     survey_id = await _open(runtime, clock, "needs_research", [me])
-    bot = SurveyAnswering(runtime, tz=SHANGHAI)
+    bot = _Process(runtime, clock)
     step = await bot.begin(staff_id=me, survey_id=survey_id)
     assert step.fresh and step.welcome is not None and "5分钟" in step.welcome.zh_CN
     assert step.question is not None and step.question.key == "work_area"
@@ -93,7 +114,7 @@ async def test_three_answers_then_a_restart_resumes_at_the_fourth(
     step = await bot.done_picking(staff_id=me, survey_id=survey_id, question="pain_points")
     assert step.question is not None and step.question.key == "first_module"
 
-    restarted = SurveyAnswering(runtime, tz=SHANGHAI)  # a new process: nothing in memory
+    restarted = _Process(runtime, clock)  # a new process: nothing in memory
     step = await restarted.begin(staff_id=me, survey_id=survey_id)
     assert not step.fresh and step.question is not None and step.question.key == "first_module"
     assert (step.position, step.total) == (4, 8)
@@ -140,8 +161,8 @@ async def test_three_answers_then_a_restart_resumes_at_the_fourth(
     )
     step = await restarted.skip(staff_id=me, survey_id=survey_id, question="comments")
     assert step.question is None and step.position == step.total == 10
-    closing = await restarted.submit(staff_id=me, survey_id=survey_id)
-    assert "感谢" in closing.zh_CN
+    submitted = await restarted.submit(staff_id=me, survey_id=survey_id)
+    assert "感谢" in submitted.closing.zh_CN
     async with runtime.detached_uow() as uow:
         (response,) = await uow.surveys.responses(survey_id)
         assert await uow.surveys.draft(survey_id, me) is None
@@ -167,7 +188,7 @@ async def test_an_nps_of_six_asks_what_to_improve_and_a_second_go_is_refused(
 ) -> None:
     me, other = await _person(runtime, clock, 401), await _person(runtime, clock, 402)
     survey_id = await _open(runtime, clock, "pilot_feedback", [me])
-    bot = SurveyAnswering(runtime, tz=SHANGHAI)
+    bot = _Process(runtime, clock)
     with pytest.raises(NotInvitedError):
         await bot.begin(staff_id=other, survey_id=survey_id)
     await bot.begin(staff_id=me, survey_id=survey_id)
