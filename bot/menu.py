@@ -21,7 +21,7 @@ MENU_KEYS = tuple(key for key, _ in MENU)
 ACTION_OF = dict(MENU)
 
 # Capabilities whose chat flows are not built yet: the item says so honestly (#4-#8).
-NOT_YET_AVAILABLE = frozenset({"surveys", "rollout"})
+NOT_YET_AVAILABLE = frozenset({"rollout"})
 
 
 def items_for(actor: Actor) -> list[str]:

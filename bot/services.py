@@ -33,6 +33,7 @@ from bot.support.oncall import OnCallService
 from bot.support.routing import RoutingService
 from bot.support.templates import TemplateService
 from bot.support.timers import SlaService
+from bot.surveys.chat import KINDS_PREFIX, SurveyChatService
 from knowledge import Thresholds
 
 
@@ -66,6 +67,7 @@ class Services:
     support_faq: FaqDraftService
     support_summary: DeskSummaryService
     outage_guard: OutageGuard
+    surveys: SurveyChatService
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
@@ -130,6 +132,7 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
     )
     guard.register_due(due)
     delivery.register_topic_card("ticket:", desk.topic_card)
+    delivery.forget_when_sent(KINDS_PREFIX)  # what a person picked stays off the outbox
     delivery.register_reachability(desk.reachability)
     return Services(
         runtime=rt,
@@ -172,4 +175,5 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         support_faq=FaqDraftService(rt, default_locale=settings.default_locale),
         support_summary=summary,
         outage_guard=guard,
+        surveys=SurveyChatService(rt, tz=settings.tz, default_locale=settings.default_locale),
     )

@@ -35,6 +35,7 @@ from handlers import people as people_handlers
 from handlers import render  # noqa: F401  (registers renderers)
 from handlers import staff as staff_handlers
 from handlers import support as support_handlers
+from handlers import surveys as survey_handlers
 from handlers.context import Ctx
 from handlers.errors import on_error
 from handlers.inbox import (
@@ -51,6 +52,7 @@ from handlers.render import faq_trainer as _faq_trainer_renderers  # noqa: F401
 from handlers.render import people as _people_renderers  # noqa: F401
 from handlers.render import staff as _staff_renderers  # noqa: F401
 from handlers.render import support as _support_renderers  # noqa: F401
+from handlers.render import surveys as _survey_renderers  # noqa: F401
 from handlers.request import AiohttpRequest
 from handlers.sender import Limits, OutboxSender
 
@@ -117,6 +119,7 @@ def build_application(
         + faq_handlers.handlers()
         + faq_digest_handlers.handlers()
         + support_handlers.handlers()
+        + survey_handlers.handlers()
     ):
         app.add_handler(handler, group=group)
     for group, handler in people_handlers.fallback_handlers():

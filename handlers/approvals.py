@@ -18,6 +18,7 @@ from handlers import faq as faq_handlers
 from handlers import faq_trainer as faq_trainer_handlers
 from handlers import staff as staff_handlers
 from handlers import support as support_handlers
+from handlers import surveys as survey_handlers
 from handlers.context import Ctx, user_translator
 from handlers.render.approvals import already_handled_text, toast_text
 
@@ -86,8 +87,9 @@ async def on_delegate_command(update: Update, context: Ctx) -> None:
 
 
 async def on_text(update: Update, context: Ctx) -> None:
-    """Plain text: the open form's answer or a reason, a trainer's editing step, a message to
-    the ticket the user is writing to, else a question for the knowledge base."""
+    """Plain text: the open form's answer or a reason, a trainer's editing step, the answer
+    to a survey question, a message to the ticket the user is writing to, else a question for
+    the knowledge base."""
     who = _who(update)
     message = update.effective_message
     if who is None or message is None or message.text is None:
@@ -108,6 +110,8 @@ async def on_text(update: Update, context: Ctx) -> None:
     if await context.services.faq_editor.answer(
         tg_id=who[0], chat_id=who[1], text=message.text, formatted=formatted
     ):
+        return
+    if await survey_handlers.answer_typed(update, context):  # answering a survey question
         return
     if await support_handlers.relay_from_user(update, context):  # writing to a ticket
         return

@@ -46,6 +46,12 @@ ACTIONS = frozenset(
         "ap.files",  # send the attachments (object: request id)
         "ap.read",  # a CC recipient has read it (object: request id)
         "ap.rvk",  # 通过后撤销 (object: request id, version: request version)
+        "sv.go",  # start or continue a survey (object: survey id)
+        "sv.opt",  # a choice or a score (object: survey id, version: question index × 100 +
+        # choice index or score)
+        "sv.done",  # a multiple-choice question is answered (version: question index × 100)
+        "sv.skip",  # leave an optional question unanswered (version: question index × 100)
+        "sv.send",  # submit the answers (object: survey id)
         "kb.open",  # show an entry's answer (object: entry id, version: the question it was
         # suggested for, 0 = a follow-up, logged as a question of its own)
         "kb.up",  # the answer solved it (object: question id)

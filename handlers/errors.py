@@ -18,6 +18,8 @@ from bot.approvals import services as ap
 from bot.faq import library as kb
 from bot.i18n import N_, negotiate, translator
 from bot.runtime import ReplayedUpdateError, current_update, is_unavailable
+from bot.surveys import answering as sva
+from bot.surveys import responses as svr
 from handlers.context import Ctx
 
 logger = logging.getLogger(__name__)
@@ -84,6 +86,15 @@ ERROR_MESSAGES: tuple[tuple[type[BaseException], str, str], ...] = (
     (eng.NotReturnedError, "stale", N_("This card is out of date. Please open it again.")),
     (eng.TaskGoneError, "stale", N_("This card is out of date. Please open it again.")),
     (eng.NotYourTaskError, "denied", N_("You are not allowed to do that.")),
+    (svr.SurveyClosedError, "survey_closed", N_("This survey is closed.")),
+    (svr.NotInvitedError, "survey_not_invited", N_("This survey was not sent to you.")),
+    (sva.AlreadyDoneError, "survey_done", N_("You have already answered this survey.")),
+    (svr.AlreadySubmittedError, "survey_done", N_("You have already answered this survey.")),
+    (
+        svr.IncompleteError,
+        "survey_incomplete",
+        N_("Some required questions are not answered yet. Please send /survey to continue."),
+    ),
     (e.StaleCardError, "stale", N_("This card is out of date. Please open it again.")),
     (kb.StaleEntryError, "stale", N_("This card is out of date. Please open it again.")),
     (

@@ -607,7 +607,7 @@ class OutboxSender:
             error = exc.message[:200]
             record = partial(self._delivery.retry, out.id, after_s=after, error=error)
         else:
-            record = partial(self._delivery.sent, out.id, message_id=message_id)
+            record = partial(self._delivery.sent, out.id, message_id=message_id, kind=out.kind)
         await self._bookkeep(record)
 
     async def _create_topic(self, out: Outgoing) -> int:
@@ -631,7 +631,9 @@ class OutboxSender:
             logger.warning("outbox %s: topic %s is gone", out.id, out.topic_key)
             return partial(self._delivery.topic_gone, out.id, out.topic_key, thread_id=thread_id)
         if "message is not modified" in text or "topic_not_modified" in text:  # already so
-            return partial(self._delivery.sent, out.id, message_id=rendered.message_id)
+            return partial(
+                self._delivery.sent, out.id, message_id=rendered.message_id, kind=out.kind
+            )
         if out.card_key is not None and "message to edit not found" in text:
             logger.info("outbox %s: card message is gone, sending it anew", out.id)
             return partial(self._delivery.card_gone, out.id, out.card_key)

@@ -98,6 +98,7 @@ INPUT_ERRORS: dict[str, str] = {
     "one_option": N_("Please choose only one."),
     "too_many_choices": N_("You can choose at most {max}."),
     "too_few_choices": N_("Please choose at least {min}."),
+    "tap_a_button": N_("Please answer with the buttons of the question."),
     "classified": N_(
         "Classified documents (secret, confidential or top secret) are never accepted "
         "through chat. Please handle this document through the classified channel; "

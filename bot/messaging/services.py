@@ -57,6 +57,7 @@ class DeliveryService:
         self._default_locale = default_locale
         self._max_attempts = max_attempts
         self._topic_cards: dict[str, TopicCard] = {}
+        self._forget_when_sent: tuple[str, ...] = ()
         self._reachability: list[Reachability] = []
 
     @asynccontextmanager
@@ -140,11 +141,20 @@ class DeliveryService:
             await uow.commit()
         return claimed
 
-    async def sent(self, msg_id: int, *, message_id: int | None) -> None:
-        """Telegram accepted the call; remember the message id it gave (for later edits)."""
+    async def sent(self, msg_id: int, *, message_id: int | None, kind: str | None = None) -> None:
+        """Telegram accepted the call; remember the message id it gave (for later edits).
+        A row of a kind registered with ``forget_when_sent`` loses its facts now."""
+        forget = kind is not None and kind.startswith(self._forget_when_sent)
         async with self._unit() as uow:
-            await uow.outbox.mark_sent(msg_id, now=self._rt.clock(), message_id=message_id)
+            await uow.outbox.mark_sent(
+                msg_id, now=self._rt.clock(), message_id=message_id, forget_facts=forget
+            )
             await uow.commit()
+
+    def forget_when_sent(self, prefix: str) -> None:
+        """Rows whose kind starts with ``prefix`` keep their facts only until delivered (what
+        an anonymous survey's card shows of the answers must not stay with the chat)."""
+        self._forget_when_sent = (*self._forget_when_sent, prefix)
 
     async def card_gone(self, msg_id: int, card_key: str) -> None:
         """A card's message was deleted on the phone: send this row as a new card instead."""

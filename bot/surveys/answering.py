@@ -25,12 +25,11 @@ from bot.surveys.model import (
     Answer,
     Question,
     QuestionKind,
-    Resubmit,
     Survey,
     decode_answers,
     encode_answer,
 )
-from bot.surveys.responses import NotInvitedError, SurveyClosedError, submit
+from bot.surveys.responses import NotInvitedError, SurveyClosedError, is_open, submit
 from storage.tables.surveys import Survey as SurveyRow
 from storage.uow import UnitOfWork
 
@@ -120,15 +119,13 @@ class SurveyAnswering:
         self, uow: UnitOfWork, survey_id: int, staff_id: int, now: datetime
     ) -> tuple[SurveyRow, Survey]:
         row = await uow.surveys.get(survey_id)
-        if row is None or row.status != "open" or (row.closes_at and now >= row.closes_at):
+        if row is None or not is_open(row, now):
             raise SurveyClosedError(survey_id)
         invitation = await uow.surveys.invitation(survey_id, staff_id)
         if invitation is None:
             raise NotInvitedError(survey_id)
         definition = self._definition(row)
-        if invitation.completed_on is not None and (
-            definition.anonymous or definition.resubmit is Resubmit.REFUSE
-        ):
+        if invitation.completed_on is not None and not definition.answered_again:
             raise AlreadyDoneError(survey_id)
         return row, definition
 

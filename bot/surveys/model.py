@@ -125,6 +125,12 @@ class Survey:
     def question(self, key: str) -> Question | None:
         return next((q for q in self.questions if q.key == key), None)
 
+    @property
+    def answered_again(self) -> bool:
+        """Whether a person who has submitted may answer again (replacing their response):
+        only a named survey that says so; an anonymous one has nothing to replace."""
+        return not self.anonymous and self.resubmit is Resubmit.REPLACE
+
     def _walk(self, answers: Mapping[str, Answer]) -> tuple[list[Question], dict[str, Answer]]:
         """The questions these answers lead through, in order, and the answers on that path.
         Each question is judged by the answers kept before it, so one left answered by an

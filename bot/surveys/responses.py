@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from datetime import datetime, tzinfo
 
 from bot.errors import DomainError
-from bot.surveys.model import Answer, Resubmit, Survey, encode_answers, missing
+from bot.surveys.model import Answer, Survey, encode_answers, missing
+from storage.tables.surveys import Survey as SurveyRow
 from storage.uow import UnitOfWork
 
 
@@ -39,6 +40,15 @@ class IncompleteError(DomainError):
         self.question = question
 
 
+def is_open(row: SurveyRow, now: datetime) -> bool:
+    """Open for answers now: published, its opening time reached, its closing time not."""
+    return (
+        row.status == "open"
+        and (row.opens_at is None or row.opens_at <= now)
+        and (row.closes_at is None or now < row.closes_at)
+    )
+
+
 async def submit(
     uow: UnitOfWork,
     survey_id: int,
@@ -51,7 +61,7 @@ async def submit(
 ) -> str:
     """Store the answers as a response; its id. Raises the errors above (nothing written)."""
     row = await uow.surveys.get(survey_id)
-    if row is None or row.status != "open" or (row.closes_at is not None and now >= row.closes_at):
+    if row is None or not is_open(row, now):
         raise SurveyClosedError(survey_id)
     if await uow.surveys.invitation(survey_id, staff_id) is None:
         raise NotInvitedError(survey_id)
@@ -68,7 +78,7 @@ async def submit(
     else:
         owned = (
             await uow.surveys.owned_response(survey_id, staff_id)
-            if not definition.anonymous and definition.resubmit is Resubmit.REPLACE
+            if definition.answered_again
             else None
         )
         if owned is None:

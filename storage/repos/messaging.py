@@ -182,12 +182,23 @@ class OutboxRepo:
             )
         )
 
-    async def mark_sent(self, msg_id: int, *, now: datetime, message_id: int | None) -> None:
-        """Done; a living card's row also records which message the card is now."""
+    async def mark_sent(
+        self, msg_id: int, *, now: datetime, message_id: int | None, forget_facts: bool = False
+    ) -> None:
+        """Done; a living card's row also records which message the card is now.
+        ``forget_facts``: what it said is dropped (the message itself is on the phone)."""
+        values: dict[str, Any] = {
+            "status": "sent",
+            "sent_at": now,
+            "sent_message_id": message_id,
+            "lease_until": None,
+        }
+        if forget_facts:
+            values["facts"] = {}
         result = await self.session.exec(
             update(OutboxMessage)
             .where(col(OutboxMessage.id) == msg_id)
-            .values(status="sent", sent_at=now, sent_message_id=message_id, lease_until=None)
+            .values(**values)
             .returning(col(OutboxMessage.card_key), col(OutboxMessage.chat_id))
         )
         found = result.first()

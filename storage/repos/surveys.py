@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -51,6 +51,29 @@ class SurveyRepo:
             .on_conflict_do_nothing()
         )
         return int(result.rowcount or 0)
+
+    async def open_for(
+        self, staff_id: int, *, now: datetime
+    ) -> list[tuple[Survey, SurveyInvitation, bool]]:
+        """The open surveys this person is invited to, with their invitation and whether
+        they have begun answering (a draft), oldest first."""
+        rows = await self.session.exec(
+            select(Survey, SurveyInvitation)
+            .join(SurveyInvitation, col(SurveyInvitation.survey_id) == col(Survey.id))
+            .where(
+                col(SurveyInvitation.staff_id) == staff_id,
+                col(Survey.status) == "open",
+                or_(col(Survey.opens_at).is_(None), col(Survey.opens_at) <= now),
+                or_(col(Survey.closes_at).is_(None), col(Survey.closes_at) > now),
+            )
+            .order_by(col(Survey.id))
+        )
+        found = list(rows.all())
+        drafts = await self.session.exec(
+            select(SurveyDraft.survey_id).where(col(SurveyDraft.staff_id) == staff_id)
+        )
+        begun = set(drafts.all())
+        return [(survey, invitation, survey.id in begun) for survey, invitation in found]
 
     async def invitation(self, survey_id: int, staff_id: int) -> SurveyInvitation | None:
         return await self.session.get(SurveyInvitation, (survey_id, staff_id))

@@ -1,0 +1,157 @@
+"""Renderers for surveys (#8): the list of open ones, the question card, the thanks."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.approvals.forms import INPUT_ERRORS
+from bot.i18n import N_, Translator
+from bot.messaging.outgoing import Outgoing
+from bot.surveys.chat import VALUE_SPAN
+from handlers.callbacks import Press, encode
+from handlers.render import Rendered, living_card, renders
+
+TYPED_PROMPTS = {
+    "text": N_("✍️ Send your answer as a message."),
+    "number": N_("✍️ Send a number as a message."),
+    "date": N_("✍️ Send a date as a message, for example 2026-12-20 or 12月20日."),
+}
+
+
+def _local(text: object, tr: Translator) -> str:
+    """A {zh_CN, en} text in the reader's language, escaped."""
+    if not isinstance(text, dict):
+        return ""
+    value = text.get("en") if tr.locale == "en" else text.get("zh_CN")
+    return html.escape(str(value or text.get("zh_CN") or ""))
+
+
+def _button(label: str, action: str, survey_id: int, code: int = 0) -> InlineKeyboardButton:
+    return InlineKeyboardButton(label, callback_data=encode(Press(action, survey_id, code)))
+
+
+@renders("survey.list")
+def survey_list(out: Outgoing, tr: Translator) -> Rendered:
+    """/survey and 📋 in the menu: the open surveys this person is asked to answer."""
+    surveys = [s for s in out.facts.get("surveys") or [] if isinstance(s, dict)]
+    if not surveys:
+        return Rendered("send", tr.gettext("📋 No survey is waiting for you."))
+    lines = [tr.gettext("📋 <b>Surveys for you</b>")]
+    rows: list[list[InlineKeyboardButton]] = []
+    for survey in surveys:
+        title = _local(survey.get("title"), tr)
+        notes = []
+        if survey.get("anonymous"):
+            notes.append(tr.gettext("anonymous"))
+        closes = survey.get("closes_at")
+        if isinstance(closes, str):
+            notes.append(
+                tr.gettext("until {when}", when=tr.when(datetime.fromisoformat(closes), "short"))
+            )
+        lines.append(" · ".join([f"• {title}", *notes]))
+        if survey.get("done"):
+            label = tr.gettext("✏️ Answer again: {title}", title=title)
+        elif survey.get("begun"):
+            label = tr.gettext("▶️ Continue: {title}", title=title)
+        else:
+            label = tr.gettext("▶️ Start: {title}", title=title)
+        rows.append([_button(label, "sv.go", int(survey.get("id", 0)))])
+    return Rendered("send", "\n".join(lines), InlineKeyboardMarkup(rows))
+
+
+def _keyboard(question: dict[str, Any], survey_id: int, tr: Translator) -> list[list[Any]]:
+    kind = str(question.get("kind"))
+    base = int(question.get("index", 0)) * VALUE_SPAN
+    rows: list[list[InlineKeyboardButton]] = []
+    choices = question.get("choices") or []
+    if kind == "single":
+        rows = [
+            [_button(_local(c, tr), "sv.opt", survey_id, base + i)] for i, c in enumerate(choices)
+        ]
+    elif kind == "multiple":
+        picked = set(question.get("picked") or [])
+        rows = [
+            [
+                _button(
+                    ("☑️ " if i in picked else "⬜ ") + _local(c, tr), "sv.opt", survey_id, base + i
+                )
+            ]
+            for i, c in enumerate(choices)
+        ]
+        rows.append([_button(tr.gettext("✅ Done choosing"), "sv.done", survey_id, base)])
+    elif kind == "rating":
+        rows = [[_button(f"{n}⭐", "sv.opt", survey_id, base + n) for n in range(1, 6)]]
+    elif kind == "nps":
+        rows = [
+            [_button(str(n), "sv.opt", survey_id, base + n) for n in range(0, 6)],
+            [_button(str(n), "sv.opt", survey_id, base + n) for n in range(6, 11)],
+        ]
+    if not question.get("required"):
+        rows.append([_button(tr.gettext("⏭ Skip"), "sv.skip", survey_id, base)])
+    return rows
+
+
+@renders("survey.question")
+def question_card(out: Outgoing, tr: Translator) -> Rendered:
+    """One question, its place ("3/8"), the buttons for its answer; then the submit step."""
+    facts = out.facts
+    survey_id = int(facts.get("survey_id", 0))
+    title = _local(facts.get("title"), tr)
+    if facts.get("submitted"):
+        return living_card(out, tr.gettext("📋 <b>{title}</b>: submitted.", title=title))
+    lines = [f"📋 <b>{title}</b>"]
+    if facts.get("welcome"):
+        lines.append(_local(facts.get("welcome"), tr))
+    error = facts.get("error")
+    if isinstance(error, dict) and error.get("code") in INPUT_ERRORS:
+        values = {k: html.escape(str(v)) for k, v in error.items() if k != "code"}
+        lines.append("⚠️ " + tr.gettext(INPUT_ERRORS[str(error["code"])], **values))
+    if facts.get("ready"):
+        lines.append(
+            tr.gettext(
+                "All {total} questions are answered. Submit your answers?",
+                total=str(facts.get("total", 0)),
+            )
+        )
+        return living_card(
+            out, "\n".join(lines), [[_button(tr.gettext("✅ Submit"), "sv.send", survey_id)]]
+        )
+    question = facts.get("question")
+    if not isinstance(question, dict):
+        return living_card(out, "\n".join(lines))
+    lines.append(
+        tr.gettext(
+            "Question {position}/{total}",
+            position=str(facts.get("position", 1)),
+            total=str(facts.get("total", 1)),
+        )
+        + ("" if question.get("required") else tr.gettext(" (optional)"))
+    )
+    lines.append(f"<b>{_local(question.get('text'), tr)}</b>")
+    if question.get("hint"):
+        lines.append(f"<i>{_local(question.get('hint'), tr)}</i>")
+    kind = str(question.get("kind"))
+    if kind in TYPED_PROMPTS:
+        lines.append(tr.gettext(TYPED_PROMPTS[kind]))
+    elif kind == "multiple":
+        limit = question.get("max")
+        lines.append(
+            tr.gettext(
+                "Pick all that apply, then ✅ Done choosing (at most {max}).", max=str(limit)
+            )
+            if limit
+            else tr.gettext("Pick all that apply, then ✅ Done choosing.")
+        )
+    return living_card(out, "\n".join(lines), _keyboard(question, survey_id, tr))
+
+
+@renders("survey.done")
+def done(out: Outgoing, tr: Translator) -> Rendered:
+    lines = ["✅ " + _local(out.facts.get("closing"), tr)]
+    if out.facts.get("anonymous"):
+        lines.append(tr.gettext("Your answers were stored without your name."))
+    return Rendered("send", "\n".join(lines))

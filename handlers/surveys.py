@@ -1,0 +1,64 @@
+"""Survey handlers (#8): /survey, the question card's buttons; typed answers arrive through
+handlers/approvals.py's text handler (``answer_typed``)."""
+
+from __future__ import annotations
+
+from telegram import Chat, Update
+from telegram.ext import BaseHandler as PTBHandler
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+
+from handlers import callbacks
+from handlers.context import Ctx
+
+VERBS = {"sv.opt": "opt", "sv.done": "done", "sv.skip": "skip", "sv.send": "send"}
+
+
+def _who(update: Update) -> tuple[int, int] | None:
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None or chat.type != Chat.PRIVATE:
+        return None
+    return user.id, chat.id
+
+
+async def on_survey_command(update: Update, context: Ctx) -> None:
+    """``/survey``: the open surveys waiting for this person."""
+    who = _who(update)
+    if who is not None:
+        await context.services.surveys.list_open(tg_id=who[0], chat_id=who[1])
+
+
+async def on_survey_button(update: Update, context: Ctx) -> None:
+    """Start or continue a survey, or one button of its question card."""
+    query = update.callback_query
+    who = _who(update)
+    if query is None or who is None:
+        return
+    press = callbacks.decode(query.data)
+    if press.action == "sv.go":
+        await context.services.surveys.begin(tg_id=who[0], chat_id=who[1], survey_id=press.obj_id)
+    else:
+        await context.services.surveys.press(
+            tg_id=who[0],
+            chat_id=who[1],
+            survey_id=press.obj_id,
+            verb=VERBS[press.action],
+            code=press.version,
+        )
+    await query.answer()
+
+
+async def answer_typed(update: Update, context: Ctx) -> bool:
+    """A private text that answers the survey question being asked (False: it is not)."""
+    who = _who(update)
+    message = update.effective_message
+    if who is None or message is None or message.text is None:
+        return False
+    return await context.services.surveys.typed(tg_id=who[0], chat_id=who[1], text=message.text)
+
+
+def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
+    private = filters.ChatType.PRIVATE
+    return [
+        (0, CommandHandler("survey", on_survey_command, filters=private)),
+        (0, CallbackQueryHandler(on_survey_button, pattern=r"^sv\.(go|opt|done|skip|send):")),
+    ]
