@@ -425,11 +425,11 @@ class FlakyDelivery(DeliveryService):
             raise DeliveryUnavailableError()
         return await super().claim(**kwargs)
 
-    async def sent(self, msg_id: int, *, message_id: int | None) -> None:
+    async def sent(self, msg_id: int, *, message_id: int | None, kind: str | None = None) -> None:
         if self.sent_failures > 0:
             self.sent_failures -= 1
             raise DeliveryUnavailableError()
-        await super().sent(msg_id, message_id=message_id)
+        await super().sent(msg_id, message_id=message_id, kind=kind)
 
 
 async def test_a_database_outage_is_ridden_out(emu: BotApiEmulator, bot: Bot, rt: Runtime) -> None:

@@ -170,6 +170,14 @@ async def test_typed_numbers_and_dates_and_the_menu_item(bot: RunningBot, org: O
     card = await me.wait_edit(card, where=lambda m: "全部10道题已作答" in m.text)
     await me.press("✅ 提交", message=card)
     await _card(me, "感谢您的参与", after=card)
+    await bot.settle()
+    async with bot.services.runtime.detached_uow() as uow:
+        menus = list(
+            await uow.session.exec(
+                select(OutboxMessage).where(col(OutboxMessage.kind) == "menu.main")
+            )
+        )
+    assert menus and all(m.facts for m in menus)  # only survey messages forget theirs
     # Named, and a second submission replaces the first: it is offered again.
     start = me.last_message()
     await me.command("/survey")
