@@ -125,7 +125,7 @@ class SurveyAnswering:
         if invitation is None:
             raise NotInvitedError(survey_id)
         definition = self._definition(row)
-        if invitation.completed_on is not None and not definition.answered_again:
+        if invitation.completed and not definition.answered_again:
             raise AlreadyDoneError(survey_id)
         return row, definition
 

@@ -97,7 +97,7 @@ class SurveyChatService:
                 definition = await self._answering.definition(uow, row.id or 0)
                 if definition is None:
                     continue
-                done = invitation.completed_on is not None
+                done = invitation.completed
                 if done and not definition.answered_again:
                     continue
                 surveys.append(

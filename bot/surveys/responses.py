@@ -40,6 +40,21 @@ class IncompleteError(DomainError):
         self.question = question
 
 
+MIX_WITH = 4  # an anonymous response is written among this many others, in random order
+
+
+async def _hide_among_others(uow: UnitOfWork, survey_id: int, response_id: str) -> None:
+    """Rewrite the new response together with up to MIX_WITH others of the survey, in a
+    random order, in this transaction: where a row lies in the table (PostgreSQL keeps them
+    in the order written) then says only that it is one of these, not which."""
+    group = [
+        response_id,
+        *await uow.surveys.random_responses(survey_id, limit=MIX_WITH, besides=response_id),
+    ]
+    secrets.SystemRandom().shuffle(group)
+    await uow.surveys.rewrite_in_order(survey_id, group)
+
+
 def is_open(row: SurveyRow, now: datetime) -> bool:
     """Open for answers now: published, its opening time reached, its closing time not."""
     return (
@@ -70,10 +85,12 @@ async def submit(
         raise IncompleteError(gaps[0].key)
     today = now.astimezone(tz).date()
     stored = encode_answers(definition, answers)
-    if await uow.surveys.complete(survey_id, staff_id, on=today):
+    if await uow.surveys.complete(survey_id, staff_id):
         response_id = secrets.token_hex(16)
         await uow.surveys.add_response(response_id, survey_id, answers=stored, on=today)
-        if not definition.anonymous:
+        if definition.anonymous:
+            await _hide_among_others(uow, survey_id, response_id)
+        else:
             await uow.surveys.add_owner(response_id, survey_id, staff_id, now=now)
     else:
         owned = (

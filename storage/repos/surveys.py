@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import case, delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -44,7 +44,13 @@ class SurveyRepo:
             insert_for(self.session)(SurveyInvitation)
             .values(
                 [
-                    {"survey_id": survey_id, "staff_id": i, "invited_at": now, "reminders": 0}
+                    {
+                        "survey_id": survey_id,
+                        "staff_id": i,
+                        "invited_at": now,
+                        "reminders": 0,
+                        "completed": False,
+                    }
                     for i in ids
                 ]
             )
@@ -78,17 +84,17 @@ class SurveyRepo:
     async def invitation(self, survey_id: int, staff_id: int) -> SurveyInvitation | None:
         return await self.session.get(SurveyInvitation, (survey_id, staff_id))
 
-    async def complete(self, survey_id: int, staff_id: int, *, on: date) -> bool:
-        """Mark the invitation finished (on that day); False if it was already, or there is
-        none. The compare-and-set makes two submissions at once count once."""
+    async def complete(self, survey_id: int, staff_id: int) -> bool:
+        """Mark the invitation finished; False if it was already, or there is none. The
+        compare-and-set makes two submissions at once count once."""
         result = await self.session.exec(
             update(SurveyInvitation)
             .where(
                 col(SurveyInvitation.survey_id) == survey_id,
                 col(SurveyInvitation.staff_id) == staff_id,
-                col(SurveyInvitation.completed_on).is_(None),
+                col(SurveyInvitation.completed).is_(False),
             )
-            .values(completed_on=on)
+            .values(completed=True)
         )
         return result.rowcount == 1
 
@@ -98,7 +104,7 @@ class SurveyRepo:
         rows = await self.session.exec(
             select(
                 Staff.department_id,
-                func.count(col(inv.completed_on)),
+                func.count(case((col(inv.completed).is_(True), 1))),
                 func.count(),
             )
             .select_from(inv)
@@ -162,6 +168,30 @@ class SurveyRepo:
             )
         )
         await self.session.flush()
+
+    async def rewrite_in_order(self, survey_id: int, response_ids: Sequence[str]) -> None:
+        """Rewrite these responses of a survey, one by one in the order given (a no-op
+        update: on PostgreSQL each one gets a new row version at the end of the table, so the
+        physical order becomes this order)."""
+        for response_id in response_ids:
+            await self.session.exec(
+                update(SurveyResponse)
+                .where(
+                    col(SurveyResponse.id) == response_id,
+                    col(SurveyResponse.survey_id) == survey_id,
+                )
+                .values(survey_id=survey_id)
+            )
+
+    async def random_responses(self, survey_id: int, *, limit: int, besides: str) -> list[str]:
+        """Up to ``limit`` ids of the survey's other responses, picked at random."""
+        rows = await self.session.exec(
+            select(SurveyResponse.id)
+            .where(col(SurveyResponse.survey_id) == survey_id, col(SurveyResponse.id) != besides)
+            .order_by(func.random())
+            .limit(limit)
+        )
+        return list(rows.all())
 
     async def owned_response(self, survey_id: int, staff_id: int) -> SurveyResponse | None:
         """A named survey's response by this person (anonymous ones have no owner)."""

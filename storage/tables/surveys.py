@@ -3,7 +3,8 @@
 Anonymity holds in the database: ``survey_response`` has no column that names or can be joined
 to a person (no staff, no chat, no exact time: a random id, the survey and the day), and is a
 table without SQLite's hidden insertion-order rowid. Who has finished is in
-``survey_invitation`` (for reminders and to refuse a second submission), with the day only. A
+``survey_invitation`` (for reminders and to refuse a second submission), as a yes or no: not
+even the day, which a response shares. A
 named survey's responses are tied to their author by ``survey_response_owner``, a row that an
 anonymous survey never writes. Until a person submits, their answers so far are a draft tied to
 them (``survey_draft``, encrypted), so that they can stop and come back; submitting moves them
@@ -45,7 +46,7 @@ class Survey(SQLModel, table=True):
 
 
 class SurveyInvitation(SQLModel, table=True):
-    """A person asked to answer; whether (and on which day) they finished, never what."""
+    """A person asked to answer; whether they finished, never when or what."""
 
     __tablename__ = "survey_invitation"
 
@@ -56,7 +57,9 @@ class SurveyInvitation(SQLModel, table=True):
         sa_column=Column(Integer, ForeignKey("staff.id"), primary_key=True, nullable=False)
     )
     invited_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    completed_on: date | None = Field(default=None, sa_column=Column(Date(), nullable=True))
+    # Finished or not, and nothing more: not when (a day shared with one response would say
+    # whose it is).
+    completed: bool = Field(default=False)
     reminders: int = Field(default=0)
     reminded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
 

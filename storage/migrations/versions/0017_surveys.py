@@ -44,7 +44,7 @@ def upgrade() -> None:
         sa.Column("survey_id", sa.Integer(), nullable=False),
         sa.Column("staff_id", sa.Integer(), nullable=False),
         sa.Column("invited_at", storage.types.UTCDateTime(), nullable=False),
-        sa.Column("completed_on", sa.Date(), nullable=True),
+        sa.Column("completed", sa.Boolean(), nullable=False),
         sa.Column("reminders", sa.Integer(), nullable=False),
         sa.Column("reminded_at", storage.types.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(["staff_id"], ["staff.id"]),
