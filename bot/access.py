@@ -30,6 +30,7 @@ POLICY: dict[str, frozenset[Role]] = {
     "support.templates": frozenset({Role.ADMIN}),  # the desk lead keeps the canned replies
     "support.roster": frozenset({Role.ADMIN}),  # ... and the on-call roster
     "support.desks": frozenset({Role.ADMIN}),  # ... and which group takes which tickets
+    "survey.publish": frozenset({Role.ADMIN, Role.OFFICE, Role.TRAINER}),
     "menu.rollout": frozenset({Role.LEADER, Role.OFFICE, Role.ADMIN}),
     "menu.admin": frozenset({Role.ADMIN}),
     "staff.import": frozenset({Role.ADMIN}),

@@ -34,6 +34,7 @@ from bot.support.routing import RoutingService
 from bot.support.templates import TemplateService
 from bot.support.timers import SlaService
 from bot.surveys.chat import KINDS_PREFIX, SurveyChatService
+from bot.surveys.publishing import SurveyPublishing
 from knowledge import Thresholds
 
 
@@ -68,6 +69,7 @@ class Services:
     support_summary: DeskSummaryService
     outage_guard: OutageGuard
     surveys: SurveyChatService
+    survey_publishing: SurveyPublishing
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
@@ -176,4 +178,5 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         support_summary=summary,
         outage_guard=guard,
         surveys=SurveyChatService(rt, tz=settings.tz, default_locale=settings.default_locale),
+        survey_publishing=SurveyPublishing(rt, default_locale=settings.default_locale),
     )

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -953,6 +954,126 @@ def oncall_list() -> None:
 
     for shift, name, start, end, now in _run(_with_services(settings, go)):
         click.echo(f"{'*' if now else ' '} {shift} {name} {start} – {end}")
+
+
+@main.group(help="Surveys: publish one to an audience, list them.")
+def survey() -> None:
+    """``govbot survey``."""
+
+
+def _local_time(text: str | None, settings: Settings) -> datetime | None:
+    """ "YYYY-MM-DD HH:MM" (or a date: 23:59) in the deployment's time zone, as UTC."""
+    if text is None:
+        return None
+    value = text.strip()
+    try:
+        if len(value) <= 10:
+            moment = datetime.combine(date.fromisoformat(value), time(23, 59))
+        else:
+            moment = datetime.fromisoformat(value)
+    except ValueError:
+        _fail(_tr().gettext("{text} is not a date and time (YYYY-MM-DD HH:MM)", text=value))
+        raise  # unreachable: _fail exits
+    return moment.replace(tzinfo=settings.tz).astimezone(UTC)
+
+
+@survey.command(
+    "publish", help="Open a survey (YAML) for an audience: all, or dept:NAME,role:ROLE,staff:NO."
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--to", "audience", required=True, help="all | dept:办公室,role:trainer,staff:E0001")
+@click.option("--opens", default=None, help="YYYY-MM-DD HH:MM (local); default now")
+@click.option("--closes", default=None, help="YYYY-MM-DD [HH:MM] (local); default never")
+def survey_publish(file: Path, audience: str, opens: str | None, closes: str | None) -> None:
+    """``govbot survey publish FILE --to AUDIENCE``: all checked before anything is sent."""
+    from bot.surveys.definitions import SurveyError
+    from bot.surveys.publishing import AudienceError, parse_audience
+    from handlers.render.surveys import AUDIENCE_PROBLEMS
+
+    settings = _settings()
+    tr = _tr()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        _fail(tr.gettext(_file_error("unreadable")))
+        return
+
+    def problems(error: AudienceError) -> None:
+        for code, what in error.problems:
+            click.echo(tr.gettext(AUDIENCE_PROBLEMS[code], what=what), err=True)
+        sys.exit(1)
+
+    try:
+        target = parse_audience(audience)
+    except AudienceError as error:
+        problems(error)
+        return
+    opens_at, closes_at = _local_time(opens, settings), _local_time(closes, settings)
+
+    async def go(services: Services) -> Any:
+        try:
+            return await services.survey_publishing.publish(
+                text=text,
+                source=file.name,
+                audience=target,
+                opens_at=opens_at,
+                closes_at=closes_at,
+            )
+        except (SurveyError, AudienceError) as error:
+            return error
+
+    result = _run(_with_services(settings, go))
+    if isinstance(result, SurveyError):
+        _fail(str(result), code=1)
+    if isinstance(result, AudienceError):
+        problems(result)
+    click.echo(
+        tr.gettext(
+            "survey {id} ({key}) is open: {invited} invited, {messaged} sent an invitation",
+            id=result.survey_id,
+            key=result.key,
+            invited=result.invited,
+            messaged=result.messaged,
+        )
+    )
+    if result.unreachable:
+        click.echo(
+            tr.gettext(
+                "not on Telegram yet (no invitation message): {names}",
+                names="、".join(result.unreachable),
+            )
+        )
+
+
+@survey.command("list", help="The surveys, newest first, with how many have answered.")
+def survey_list() -> None:
+    """``govbot survey list``."""
+    settings = _settings()
+    tr = _tr()
+
+    async def go(services: Services) -> list[tuple[int, str, str, bool, int, int]]:
+        async with services.runtime.detached_uow() as uow:
+            out = []
+            for row in await uow.surveys.all():
+                counts = await uow.surveys.completion_by_department(row.id or 0)
+                done = sum(d for d, _ in counts.values())
+                invited = sum(t for _, t in counts.values())
+                out.append((row.id or 0, row.key, row.status, row.anonymous, done, invited))
+            return out
+
+    for survey_id, key, status, anonymous, done, invited in _run(_with_services(settings, go)):
+        flag = tr.gettext("anonymous") if anonymous else ""
+        click.echo(
+            tr.gettext(
+                "#{id} {key} {status} {flag} answered {done}/{invited}",
+                id=survey_id,
+                key=key,
+                status=status,
+                flag=flag,
+                done=done,
+                invited=invited,
+            )
+        )
 
 
 @main.group(help="The training knowledge base: import, export, publish, roll back.")

@@ -15,6 +15,17 @@ from bot.surveys.chat import VALUE_SPAN
 from handlers.callbacks import Press, encode
 from handlers.render import Rendered, living_card, renders
 
+AUDIENCE_PROBLEMS = {
+    "syntax": N_(
+        "“{what}” is not a part of an audience: write all, or dept:NAME, role:ROLE, "
+        "staff:EMPLOYEE_NO, separated by commas."
+    ),
+    "department": N_("There is no department called “{what}”."),
+    "role": N_("There is no role “{what}”."),
+    "staff": N_("No active staff member has the employee number “{what}”."),
+    "empty": N_("Nobody is in this audience."),
+    "window": N_("The survey would close ({what}) before it opens."),
+}
 TYPED_PROMPTS = {
     "text": N_("✍️ Send your answer as a message."),
     "number": N_("✍️ Send a number as a message."),
@@ -32,6 +43,31 @@ def _local(text: object, tr: Translator) -> str:
 
 def _button(label: str, action: str, survey_id: int, code: int = 0) -> InlineKeyboardButton:
     return InlineKeyboardButton(label, callback_data=encode(Press(action, survey_id, code)))
+
+
+@renders("survey.invite")
+def invite(out: Outgoing, tr: Translator) -> Rendered:
+    """A new survey for this person: what it is, how long, until when; the start button."""
+    facts = out.facts
+    lines = [tr.gettext("📋 <b>New survey: {title}</b>", title=_local(facts.get("title"), tr))]
+    if facts.get("description"):
+        lines.append(_local(facts.get("description"), tr))
+    details = [tr.ngettext("{n} question", "{n} questions", int(facts.get("questions", 0) or 0))]
+    if facts.get("anonymous"):
+        details.append(tr.gettext("anonymous: nobody can see who answered what"))
+    closes = facts.get("closes_at")
+    if isinstance(closes, str):
+        details.append(
+            tr.gettext("until {when}", when=tr.when(datetime.fromisoformat(closes), "short"))
+        )
+    lines.append(" · ".join(details))
+    return Rendered(
+        "send",
+        "\n".join(lines),
+        InlineKeyboardMarkup(
+            [[_button(tr.gettext("▶️ Start"), "sv.go", int(facts.get("survey_id", 0)))]]
+        ),
+    )
 
 
 @renders("survey.list")

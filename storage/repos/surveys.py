@@ -34,6 +34,11 @@ class SurveyRepo:
     async def get(self, survey_id: int) -> Survey | None:
         return await self.session.get(Survey, survey_id)
 
+    async def all(self) -> Sequence[Survey]:
+        """Every survey, newest first."""
+        rows = await self.session.exec(select(Survey).order_by(col(Survey.id).desc()))
+        return rows.all()
+
     # --- invitations ---------------------------------------------------------------------------
     async def invite(self, survey_id: int, staff_ids: Iterable[int], *, now: datetime) -> int:
         """Invite these people (those invited already stay as they are); how many are new."""

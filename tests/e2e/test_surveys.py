@@ -9,34 +9,25 @@ from sqlmodel import col, select
 
 from bot.emulator.phones import Phone, SentMessage
 from bot.surveys.definitions import shipped_dir
+from bot.surveys.publishing import parse_audience
 from storage.tables.messaging import OutboxMessage
-from storage.tables.surveys import Survey as SurveyRow
 from tests.e2e.conftest import Org, RunningBot
 
 pytestmark = pytest.mark.asyncio
 
 
 async def _send_survey(bot: RunningBot, key: str, tg_ids: list[int]) -> int:
-    """A survey opened for these people (authoring and targeting come with #8's next steps:
-    here the rows are written as they will write them)."""
+    """Published for these people, as `govbot survey publish … --to staff:…` does."""
     text = (shipped_dir() / f"{key}.yaml").read_text(encoding="utf-8")
     async with bot.services.runtime.detached_uow() as uow:
-        staff = [await uow.people.by_telegram_id(t) for t in tg_ids]
-        row = await uow.surveys.add(
-            SurveyRow(
-                key=key,
-                title=key,
-                definition=text,
-                anonymous=key != "needs_research",
-                status="open",
-                audience={"staff": [s.id for s in staff if s]},
-                created_at=bot.clock(),
-            )
-        )
-        assert row.id is not None
-        await uow.surveys.invite(row.id, [s.id for s in staff if s and s.id], now=bot.clock())
-        await uow.commit()
-        return row.id
+        numbers = [s.employee_no for t in tg_ids if (s := await uow.people.by_telegram_id(t))]
+    published = await bot.services.survey_publishing.publish(
+        text=text,
+        source=f"{key}.yaml",
+        audience=parse_audience(",".join(f"staff:{n}" for n in numbers)),
+    )
+    assert published.messaged == len(tg_ids)
+    return published.survey_id
 
 
 def _labels(message: SentMessage) -> list[str]:
@@ -54,11 +45,13 @@ async def test_a_pilot_survey_answered_with_a_restart_in_the_middle(
     other = await org.bound_phone("staff")
     survey_id = await _send_survey(bot, "pilot_feedback", [me.id])
 
+    invitation = await _card(me, "新问卷：试点使用反馈")
+    assert "共7题 · 匿名" in invitation.text and _labels(invitation) == ["▶️ 开始填写"]
     start = me.last_message()
     await me.command("/survey")
     listing = await _card(me, "待您填写的问卷", after=start)
     assert "试点使用反馈 · 匿名" in listing.text
-    card = await me.press("▶️ 开始填写：试点使用反馈", message=listing)
+    await me.press("▶️ 开始填写", message=invitation)  # from the invitation itself
     card = await _card(me, "第1/5题", after=listing)
     assert "本问卷为匿名问卷" in card.text  # the welcome
     assert _labels(card) == [str(n) for n in range(11)]  # NPS: two rows, 0–5 and 6–10

@@ -371,3 +371,29 @@ def test_desk_groups_are_set_listed_and_removed(tmp_path: Path) -> None:
     assert [
         line.split("\t")[0] for line in govbot(tmp_path, "desk", "list").stdout.splitlines()
     ] == ["*"]
+
+
+def test_survey_publish_and_list(tmp_path: Path) -> None:
+    assert govbot(tmp_path, "db", "upgrade").returncode == 0
+    staff = tmp_path / "staff.csv"
+    staff.write_text(
+        "工号,姓名,部门,角色\nE1,杨帆,办公室,staff\nE2,李娜,办公室,staff\nE3,王强,财务处,staff\n",
+        encoding="utf-8-sig",
+    )
+    assert govbot(tmp_path, "staff", "import", str(staff)).returncode == 0
+    survey = Path(__file__).parents[2] / "bot" / "surveys" / "shipped" / "pilot_feedback.yaml"
+    refused = govbot(tmp_path, "survey", "publish", str(survey), "--to", "dept:档案室,role:x")
+    assert refused.returncode == 1
+    assert "没有名为“档案室”的部门" in refused.stderr and "没有“x”这个角色" in refused.stderr
+    published = govbot(
+        tmp_path, "survey", "publish", str(survey), "--to", "dept:办公室", "--closes", "2099-12-31"
+    )
+    assert published.returncode == 0, published.stderr
+    assert "邀请 2 人，已发送邀请消息 0 人" in published.stdout  # nobody has bound Telegram
+    assert "杨帆" in published.stdout and "李娜" in published.stdout
+    listed = govbot(tmp_path, "survey", "list")
+    assert "pilot_feedback open 匿名 已答 0/2" in listed.stdout
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("key: x\nversion: [\n", encoding="utf-8")
+    bad = govbot(tmp_path, "survey", "publish", str(broken), "--to", "all")
+    assert bad.returncode == 1 and "broken.yaml:" in bad.stderr and "Traceback" not in bad.stderr

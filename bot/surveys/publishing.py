@@ -1,0 +1,228 @@
+"""Publishing a survey: a definition, an audience and a window become an open survey, its
+invitations, and one invitation message per person, queued at broadcast priority.
+
+The audience is written ``all``, or any of ``dept:NAME``, ``role:ROLE``, ``staff:EMPLOYEE_NO``
+separated by commas (``dept:办公室,dept:财务处,role:trainer``). Everything is checked before
+anything is written: an unknown department, role or employee number refuses the whole
+publication, naming each. The invitation messages are outbox rows with a dedupe key per
+person, so a restart in the middle of sending them sends nobody a second one; the sender
+paces them within Telegram's limits, behind interactive replies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot import access
+from bot.errors import DomainError
+from bot.messaging.services import PRIORITY_BROADCAST
+from bot.people.domain import ALL_ROLES
+from bot.runtime import Runtime
+from bot.surveys.definitions import parse_survey
+from storage.tables.people import Staff
+from storage.tables.surveys import Survey as SurveyRow
+from storage.uow import UnitOfWork
+
+INVITE_KIND = "survey.invite"
+
+
+class AudienceError(DomainError):
+    """An audience that cannot be used: ``problems`` are (code, what) pairs, code one of
+    syntax, department, role, staff, empty."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        super().__init__(problems)
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True)
+class Audience:
+    everyone: bool = False
+    departments: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    staff: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        if self.everyone:
+            return {"all": True}
+        return {
+            "departments": list(self.departments),
+            "roles": list(self.roles),
+            "staff": list(self.staff),
+        }
+
+
+def parse_audience(spec: str) -> Audience:
+    """``all`` or ``dept:…,role:…,staff:…``; AudienceError (syntax) otherwise."""
+    text = spec.strip().replace("，", ",")
+    if text.casefold() in ("all", "全体", "所有人"):
+        return Audience(everyone=True)
+    departments: list[str] = []
+    roles: list[str] = []
+    staff: list[str] = []
+    problems: list[tuple[str, str]] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        kind, sep, value = part.partition(":")
+        value = value.strip()
+        target = {"dept": departments, "role": roles, "staff": staff}.get(kind.strip().lower())
+        if not sep or not value or target is None:
+            problems.append(("syntax", part))
+            continue
+        if value not in target:
+            target.append(value)
+    if problems:
+        raise AudienceError(problems)
+    if not (departments or roles or staff):
+        raise AudienceError([("empty", spec)])
+    return Audience(False, tuple(departments), tuple(roles), tuple(staff))
+
+
+async def resolve(uow: UnitOfWork, audience: Audience) -> list[Staff]:
+    """The active staff an audience names, in record order; AudienceError naming every
+    department, role or employee number that does not exist (or no one at all)."""
+    people: dict[int, Staff] = {}
+    problems: list[tuple[str, str]] = []
+    if audience.everyone:
+        people = {s.id: s for s in await uow.people.list_staff() if s.id is not None}
+    else:
+        if audience.departments:
+            known = await uow.people.departments_by_name()
+            wanted = set()
+            for name in audience.departments:
+                if name in known and known[name].id is not None:
+                    wanted.add(known[name].id)
+                else:
+                    problems.append(("department", name))
+            for person in await uow.people.list_staff():
+                if person.department_id in wanted and person.id is not None:
+                    people[person.id] = person
+        for role in audience.roles:
+            if role not in ALL_ROLES:
+                problems.append(("role", role))
+                continue
+            people.update({s.id: s for s in await uow.people.staff_with_role(role) if s.id})
+        if audience.staff:
+            found = await uow.people.by_employee_nos(audience.staff)
+            for number in audience.staff:
+                named = found.get(number)
+                if named is None or not named.active or named.id is None:
+                    problems.append(("staff", number))
+                else:
+                    people[named.id] = named
+    if problems:
+        raise AudienceError(problems)
+    if not people:
+        raise AudienceError([("empty", "")])
+    return [people[i] for i in sorted(people)]
+
+
+@dataclass(frozen=True)
+class Published:
+    survey_id: int
+    key: str
+    invited: int  # people asked to answer
+    messaged: int  # of them, those with Telegram: an invitation message each
+    unreachable: list[str] = field(default_factory=list)  # names without Telegram
+
+
+class SurveyPublishing:
+    """Opens surveys for an audience (``govbot survey publish``; in chat comes next)."""
+
+    def __init__(self, rt: Runtime, *, default_locale: str) -> None:
+        self._rt = rt
+        self._default_locale = default_locale
+
+    async def publish(
+        self,
+        *,
+        text: str,
+        source: str,
+        audience: Audience,
+        closes_at: datetime | None = None,
+        opens_at: datetime | None = None,
+        tg_id: int | None = None,
+    ) -> Published:
+        """Open the survey a definition declares for an audience (SurveyError,
+        AudienceError: nothing is written). ``tg_id``: who publishes (None: the operator)."""
+        definition = parse_survey(text, source=source)
+        now = self._rt.clock()
+        if closes_at is not None and closes_at <= max(now, opens_at or now):
+            raise AudienceError([("window", closes_at.isoformat())])
+        async with self._rt.uow() as uow:
+            author = None
+            if tg_id is not None:
+                author = await access.authorize(
+                    uow, tg_id, "survey.publish", default_locale=self._default_locale
+                )
+            people = await resolve(uow, audience)
+            row = await uow.surveys.add(
+                SurveyRow(
+                    key=definition.key,
+                    version=definition.version,
+                    title=definition.title.zh_CN,
+                    definition=text,
+                    anonymous=definition.anonymous,
+                    status="open",
+                    audience=audience.as_json(),
+                    opens_at=opens_at,
+                    closes_at=closes_at,
+                    created_by=author.staff_id if author else None,
+                    created_at=now,
+                )
+            )
+            assert row.id is not None
+            await uow.surveys.invite(row.id, [p.id for p in people if p.id], now=now)
+            messaged = 0
+            for person in people:
+                if person.telegram_id is None or person.id is None:
+                    continue
+                await uow.outbox.add(
+                    chat_id=person.telegram_id,
+                    kind=INVITE_KIND,
+                    staff_id=person.id,
+                    now=now,
+                    facts={
+                        "survey_id": row.id,
+                        "title": {"zh_CN": definition.title.zh_CN, "en": definition.title.en},
+                        "description": (
+                            {
+                                "zh_CN": definition.description.zh_CN,
+                                "en": definition.description.en,
+                            }
+                            if definition.description
+                            else None
+                        ),
+                        "anonymous": definition.anonymous,
+                        "questions": len(definition.questions),
+                        "closes_at": closes_at.isoformat() if closes_at else None,
+                    },
+                    ref_id=row.id,
+                    priority=PRIORITY_BROADCAST,
+                    dedupe_key=f"{INVITE_KIND}:{row.id}:{person.id}",
+                    not_before=opens_at,
+                )
+                messaged += 1
+            await uow.audit.append(
+                actor_id=author.staff_id if author else None,
+                action="survey.publish",
+                obj=f"survey:{row.id}",
+                details={
+                    "key": definition.key,
+                    "version": definition.version,
+                    "anonymous": definition.anonymous,
+                    "audience": audience.as_json(),
+                    "invited": len(people),
+                },
+                now=now,
+            )
+            await uow.commit()
+        return Published(
+            survey_id=row.id,
+            key=definition.key,
+            invited=len(people),
+            messaged=messaged,
+            unreachable=[p.name for p in people if p.telegram_id is None],
+        )
