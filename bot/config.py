@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.quiet import QuietHours, parse_quiet_hours
 from bot.support.sla import Policy, parse_targets
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
@@ -47,6 +48,8 @@ _ENV = {
     "GOVBOT_DESK_SUMMARY_AT": "desk_summary_at",
     "GOVBOT_HEARTBEAT_S": "heartbeat_s",
     "GOVBOT_OUTAGE_AFTER_MINUTES": "outage_after_minutes",
+    "GOVBOT_QUIET_HOURS": "quiet_hours",
+    "GOVBOT_SURVEY_REMIND_DAYS": "survey_remind_days",
 }
 
 
@@ -63,6 +66,7 @@ _TYPED: dict[str, tuple[Callable[[Any], Any], str]] = {
     "support_escalate_minutes": (float, "a number of minutes"),
     "heartbeat_s": (float, "a number of seconds"),
     "outage_after_minutes": (float, "a number of minutes"),
+    "survey_remind_days": (float, "a number of days"),
     "invite_ttl_hours": (int, "a whole number"),
 }
 
@@ -126,6 +130,10 @@ class Settings:
     # minutes, Telegram holds updates none of which come in, or updates taken in wait.
     heartbeat_s: float = 60.0
     outage_after_minutes: float = 5.0
+    # Survey reminders: never in these local hours; every this many days after a survey opens
+    # (and one a day before it closes), at most three.
+    quiet_hours: str = "22:00-08:00"
+    survey_remind_days: float = 3.0
     # The sentence encoder behind semantic matching: "use" (the multilingual Universal
     # Sentence Encoder shipped in its wheel), "hash" (character n-grams; for tests only), or
     # "package.module:Class" for another local model behind knowledge.Embedder.
@@ -165,6 +173,11 @@ class Settings:
     def desk_summary_time(self) -> time:
         """When the desk's daily summary goes out, local time (ValueError if malformed)."""
         return _clock_time(self.desk_summary_at)
+
+    @property
+    def quiet(self) -> QuietHours:
+        """The quiet hours (ValueError if malformed)."""
+        return parse_quiet_hours(self.quiet_hours)
 
     @property
     def sla_policy(self) -> Policy:
@@ -228,6 +241,12 @@ class Settings:
             found.append("GOVBOT_HEARTBEAT_S must be at least 1 second")
         if not self.outage_after_minutes > 0:
             found.append("GOVBOT_OUTAGE_AFTER_MINUTES must be a positive number of minutes")
+        try:
+            parse_quiet_hours(self.quiet_hours)
+        except ValueError:
+            found.append(f"GOVBOT_QUIET_HOURS must be HH:MM-HH:MM (got {self.quiet_hours!r})")
+        if not self.survey_remind_days > 0:
+            found.append("GOVBOT_SURVEY_REMIND_DAYS must be a positive number of days")
         if self.faq_embedder not in ("use", "hash") and ":" not in self.faq_embedder:
             found.append(
                 "GOVBOT_FAQ_EMBEDDER must be use, hash or package.module:Class "

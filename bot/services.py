@@ -35,6 +35,7 @@ from bot.support.templates import TemplateService
 from bot.support.timers import SlaService
 from bot.surveys.chat import KINDS_PREFIX, SurveyChatService
 from bot.surveys.publishing import SurveyPublishing
+from bot.surveys.reminders import SurveyReminders
 from knowledge import Thresholds
 
 
@@ -134,6 +135,7 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
     )
     guard.register_due(due)
     delivery.register_topic_card("ticket:", desk.topic_card)
+    SurveyReminders(rt, tz=settings.tz, quiet=settings.quiet).register_due(due)
     delivery.forget_when_sent(KINDS_PREFIX)  # what a person picked stays off the outbox
     delivery.register_reachability(desk.reachability)
     return Services(
@@ -178,5 +180,9 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         support_summary=summary,
         outage_guard=guard,
         surveys=SurveyChatService(rt, tz=settings.tz, default_locale=settings.default_locale),
-        survey_publishing=SurveyPublishing(rt, default_locale=settings.default_locale),
+        survey_publishing=SurveyPublishing(
+            rt,
+            default_locale=settings.default_locale,
+            remind_every=timedelta(days=settings.survey_remind_days),
+        ),
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot import access
@@ -21,6 +21,7 @@ from bot.errors import DomainError
 from bot.messaging.services import PRIORITY_BROADCAST
 from bot.people.domain import ALL_ROLES
 from bot.runtime import Runtime
+from bot.surveys import reminders
 from bot.surveys.definitions import parse_survey
 from storage.tables.people import Staff
 from storage.tables.surveys import Survey as SurveyRow
@@ -131,9 +132,12 @@ class Published:
 class SurveyPublishing:
     """Opens surveys for an audience (``govbot survey publish``; in chat comes next)."""
 
-    def __init__(self, rt: Runtime, *, default_locale: str) -> None:
+    def __init__(
+        self, rt: Runtime, *, default_locale: str, remind_every: timedelta = timedelta(days=3)
+    ) -> None:
         self._rt = rt
         self._default_locale = default_locale
+        self._remind_every = remind_every
 
     async def publish(
         self,
@@ -205,6 +209,9 @@ class SurveyPublishing:
                     not_before=opens_at,
                 )
                 messaged += 1
+            await reminders.schedule(
+                uow, row.id, opens_at or now, closes_at, every=self._remind_every, now=now
+            )
             await uow.audit.append(
                 actor_id=author.staff_id if author else None,
                 action="survey.publish",

@@ -70,6 +70,30 @@ def invite(out: Outgoing, tr: Translator) -> Rendered:
     )
 
 
+@renders("survey.remind")
+def remind(out: Outgoing, tr: Translator) -> Rendered:
+    """A reminder to somebody who has not finished a survey."""
+    facts = out.facts
+    lines = [
+        tr.gettext(
+            "⏰ You have not finished the survey <b>{title}</b> yet.",
+            title=_local(facts.get("title"), tr),
+        )
+    ]
+    closes = facts.get("closes_at")
+    if isinstance(closes, str):
+        lines.append(
+            tr.gettext("It closes {when}.", when=tr.when(datetime.fromisoformat(closes), "short"))
+        )
+    return Rendered(
+        "send",
+        "\n".join(lines),
+        InlineKeyboardMarkup(
+            [[_button(tr.gettext("▶️ Continue"), "sv.go", int(facts.get("survey_id", 0)))]]
+        ),
+    )
+
+
 @renders("survey.list")
 def survey_list(out: Outgoing, tr: Translator) -> Rendered:
     """/survey and 📋 in the menu: the open surveys this person is asked to answer."""

@@ -103,6 +103,35 @@ class SurveyRepo:
         )
         return result.rowcount == 1
 
+    async def not_completed(self, survey_id: int) -> Sequence[Staff]:
+        """Active staff invited who have not finished (whom a reminder is for)."""
+        rows = await self.session.exec(
+            select(Staff)
+            .join(SurveyInvitation, col(SurveyInvitation.staff_id) == col(Staff.id))
+            .where(
+                col(SurveyInvitation.survey_id) == survey_id,
+                col(SurveyInvitation.completed).is_(False),
+                col(Staff.active).is_(True),
+            )
+            .order_by(col(Staff.id))
+        )
+        return rows.all()
+
+    async def note_reminded(
+        self, survey_id: int, staff_ids: Iterable[int], *, now: datetime
+    ) -> None:
+        ids = list(staff_ids)
+        if not ids:
+            return
+        await self.session.exec(
+            update(SurveyInvitation)
+            .where(
+                col(SurveyInvitation.survey_id) == survey_id,
+                col(SurveyInvitation.staff_id).in_(ids),
+            )
+            .values(reminders=col(SurveyInvitation.reminders) + 1, reminded_at=now)
+        )
+
     async def completion_by_department(self, survey_id: int) -> dict[int | None, tuple[int, int]]:
         """Department id -> (finished, invited)."""
         inv = SurveyInvitation
