@@ -1045,6 +1045,56 @@ def survey_publish(file: Path, audience: str, opens: str | None, closes: str | N
         )
 
 
+@survey.command("results", help="A survey's results; --csv / --xlsx write every response.")
+@click.argument("survey_id", type=int)
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--xlsx", "xlsx_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def survey_results(survey_id: int, csv_path: Path | None, xlsx_path: Path | None) -> None:
+    """``govbot survey results ID``: the figures (small groups of an anonymous survey hidden)."""
+    from bot.surveys.results import gather, to_csv, to_xlsx
+
+    settings = _settings()
+    tr = _tr()
+
+    async def go(services: Services) -> Any:
+        async with services.runtime.detached_uow() as uow:
+            return await gather(uow, survey_id)
+
+    gathered = _run(_with_services(settings, go))
+    if gathered is None:
+        _fail(tr.gettext("there is no survey {id}", id=survey_id), code=1)
+        return
+    results, rows = gathered
+    click.echo(
+        tr.gettext(
+            "{title}: {responses} responses of {invited} invited",
+            title=results.title,
+            responses=results.responses,
+            invited=results.invited,
+        )
+    )
+    for rate in results.departments:
+        done = tr.gettext("<5, hidden") if rate.finished is None else str(rate.finished)
+        click.echo(f"  {rate.department}: {done}/{rate.invited}")
+    for question in results.questions:
+        click.echo(f"- {question.text} ({question.answered})")
+        if question.hidden:
+            click.echo("    " + tr.gettext("<5, hidden"))
+            continue
+        for label, count in question.counts:
+            click.echo(f"    {label}: {count}")
+        if question.nps is not None:
+            click.echo("    NPS: " + str(question.nps))
+        elif question.mean is not None:
+            click.echo("    " + tr.gettext("mean {value}", value=question.mean))
+        for text in question.texts:
+            click.echo(f"    · {text}")
+    if csv_path is not None:
+        csv_path.write_bytes(to_csv(rows))
+    if xlsx_path is not None:
+        xlsx_path.write_bytes(to_xlsx(rows))
+
+
 @survey.command("list", help="The surveys, newest first, with how many have answered.")
 def survey_list() -> None:
     """``govbot survey list``."""

@@ -254,6 +254,15 @@ class SurveyRepo:
         )
         await self.session.flush()
 
+    async def owners(self, survey_id: int) -> dict[str, int]:
+        """A named survey's responses: response id -> staff id (anonymous ones: empty)."""
+        rows = await self.session.exec(
+            select(SurveyResponseOwner.response_id, SurveyResponseOwner.staff_id).where(
+                col(SurveyResponseOwner.survey_id) == survey_id
+            )
+        )
+        return {response_id: staff_id for response_id, staff_id in rows.all()}
+
     async def responses(self, survey_id: int) -> Sequence[SurveyResponse]:
         """Every response, in no meaningful order (the ids are random)."""
         rows = await self.session.exec(

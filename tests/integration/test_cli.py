@@ -393,6 +393,14 @@ def test_survey_publish_and_list(tmp_path: Path) -> None:
     assert "杨帆" in published.stdout and "李娜" in published.stdout
     listed = govbot(tmp_path, "survey", "list")
     assert "pilot_feedback open 匿名 已答 0/2" in listed.stdout
+    survey_id = listed.stdout.split()[0].lstrip("#")
+    export = tmp_path / "answers.csv"
+    shown = govbot(tmp_path, "survey", "results", survey_id, "--csv", str(export))
+    assert shown.returncode == 0, shown.stderr
+    assert "已收回 0 份，共邀请 2 人" in shown.stdout
+    assert "办公室: 不足5人，已隐藏/2" in shown.stdout  # anonymous: under five, hidden
+    assert export.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert govbot(tmp_path, "survey", "results", "999").returncode == 1
     broken = tmp_path / "broken.yaml"
     broken.write_text("key: x\nversion: [\n", encoding="utf-8")
     bad = govbot(tmp_path, "survey", "publish", str(broken), "--to", "all")
