@@ -184,5 +184,6 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
             rt,
             default_locale=settings.default_locale,
             remind_every=timedelta(days=settings.survey_remind_days),
+            tz=settings.tz,
         ),
     )

@@ -153,6 +153,8 @@ async def on_file(update: Update, context: Ctx) -> None:
         return
     if await support_handlers.on_roster_file(update, context):
         return
+    if await survey_handlers.on_survey_file(update, context):
+        return
     if await support_handlers.relay_from_user(update, context) or message.document is None:
         return
     await staff_handlers.on_staff_file(update, context)

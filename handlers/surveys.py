@@ -9,6 +9,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from handlers import callbacks
 from handlers.context import Ctx
+from handlers.staff import download
 
 VERBS = {"sv.opt": "opt", "sv.done": "done", "sv.skip": "skip", "sv.send": "send"}
 
@@ -54,6 +55,28 @@ async def answer_typed(update: Update, context: Ctx) -> bool:
     if who is None or message is None or message.text is None:
         return False
     return await context.services.surveys.typed(tg_id=who[0], chat_id=who[1], text=message.text)
+
+
+async def on_survey_file(update: Update, context: Ctx) -> bool:
+    """A survey definition (YAML) captioned ``/publish AUDIENCE [CLOSES]``: published for
+    that audience. False when the document is not one."""
+    who = _who(update)
+    message = update.effective_message
+    if who is None or message is None or message.document is None:
+        return False
+    caption = (message.caption or "").strip()
+    if not caption.lower().startswith("/publish"):
+        return False
+    document = message.document
+    data = await download(context, document.file_id, document.file_size)
+    await context.services.survey_publishing.publish_file(
+        tg_id=who[0],
+        chat_id=who[1],
+        data=data,
+        file_name=document.file_name or "survey.yaml",
+        args=caption[len("/publish") :],
+    )
+    return True
 
 
 def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:

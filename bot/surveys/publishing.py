@@ -13,21 +13,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from bot import access
 from bot.errors import DomainError
-from bot.messaging.services import PRIORITY_BROADCAST
+from bot.messaging.services import PRIORITY_BROADCAST, PRIORITY_INTERACTIVE
 from bot.people.domain import ALL_ROLES
 from bot.runtime import Runtime
 from bot.surveys import reminders
-from bot.surveys.definitions import parse_survey
+from bot.surveys.definitions import SurveyError, parse_survey
 from storage.tables.people import Staff
 from storage.tables.surveys import Survey as SurveyRow
 from storage.uow import UnitOfWork
 
 INVITE_KIND = "survey.invite"
+PUBLISHED_KIND = "survey.published"  # to the author: done, how many
+REFUSED_KIND = "survey.refused"  # to the author: what is wrong with the file or audience
 
 
 class AudienceError(DomainError):
@@ -133,9 +135,15 @@ class SurveyPublishing:
     """Opens surveys for an audience (``govbot survey publish``; in chat comes next)."""
 
     def __init__(
-        self, rt: Runtime, *, default_locale: str, remind_every: timedelta = timedelta(days=3)
+        self,
+        rt: Runtime,
+        *,
+        default_locale: str,
+        remind_every: timedelta = timedelta(days=3),
+        tz: tzinfo = UTC,
     ) -> None:
         self._rt = rt
+        self._tz = tz
         self._default_locale = default_locale
         self._remind_every = remind_every
 
@@ -148,9 +156,11 @@ class SurveyPublishing:
         closes_at: datetime | None = None,
         opens_at: datetime | None = None,
         tg_id: int | None = None,
+        reply_to: int | None = None,
     ) -> Published:
         """Open the survey a definition declares for an audience (SurveyError,
-        AudienceError: nothing is written). ``tg_id``: who publishes (None: the operator)."""
+        AudienceError: nothing is written). ``tg_id``: who publishes (None: the operator);
+        ``reply_to``: the chat told the outcome, in the same transaction."""
         definition = parse_survey(text, source=source)
         now = self._rt.clock()
         if closes_at is not None and closes_at <= max(now, opens_at or now):
@@ -225,11 +235,77 @@ class SurveyPublishing:
                 },
                 now=now,
             )
+            published = Published(
+                survey_id=row.id,
+                key=definition.key,
+                invited=len(people),
+                messaged=messaged,
+                unreachable=[p.name for p in people if p.telegram_id is None],
+            )
+            if reply_to is not None and author is not None:
+                await uow.outbox.add(
+                    chat_id=reply_to,
+                    kind=PUBLISHED_KIND,
+                    staff_id=author.staff_id,
+                    now=now,
+                    facts={
+                        "id": published.survey_id,
+                        "title": definition.title.zh_CN,
+                        "invited": published.invited,
+                        "messaged": published.messaged,
+                        "unreachable": published.unreachable[:20],
+                    },
+                    priority=PRIORITY_INTERACTIVE,
+                )
             await uow.commit()
-        return Published(
-            survey_id=row.id,
-            key=definition.key,
-            invited=len(people),
-            messaged=messaged,
-            unreachable=[p.name for p in people if p.telegram_id is None],
-        )
+        return published
+
+    async def publish_file(
+        self, *, tg_id: int, chat_id: int, data: bytes, file_name: str, args: str
+    ) -> None:
+        """A YAML file sent in chat, captioned ``/publish AUDIENCE [CLOSES]`` (CLOSES a date,
+        the survey closing at its end, local time): published, or told exactly what is wrong
+        (the file's line, each unknown department, role or person)."""
+        now = self._rt.clock()
+        async with self._rt.detached_uow() as uow:  # may they, before reading anything
+            actor = await access.authorize(
+                uow, tg_id, "survey.publish", default_locale=self._default_locale
+            )
+        problem: dict[str, Any] | None = None
+        parts = args.split()
+        closes_at: datetime | None = None
+        try:
+            text = data.decode("utf-8-sig")
+            audience = parse_audience(parts[0] if parts else "")
+            if len(parts) > 1:
+                try:
+                    closes_at = datetime.combine(
+                        date.fromisoformat(parts[1]), time(23, 59), tzinfo=self._tz
+                    )
+                except ValueError:
+                    raise AudienceError([("date", parts[1])]) from None
+            await self.publish(
+                text=text,
+                source=file_name,
+                audience=audience,
+                closes_at=closes_at,
+                tg_id=tg_id,
+                reply_to=chat_id,
+            )
+            return
+        except UnicodeDecodeError:
+            problem = {"code": "encoding"}
+        except SurveyError as error:
+            problem = {"code": "definition", "where": str(error)}
+        except AudienceError as error:
+            problem = {"code": "audience", "problems": [list(p) for p in error.problems]}
+        async with self._rt.uow() as uow:
+            await uow.outbox.add(
+                chat_id=chat_id,
+                kind=REFUSED_KIND,
+                staff_id=actor.staff_id,
+                now=now,
+                facts=problem,
+                priority=PRIORITY_INTERACTIVE,
+            )
+            await uow.commit()

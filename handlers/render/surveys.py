@@ -25,6 +25,7 @@ AUDIENCE_PROBLEMS = {
     "staff": N_("No active staff member has the employee number “{what}”."),
     "empty": N_("Nobody is in this audience."),
     "window": N_("The survey would close ({what}) before it opens."),
+    "date": N_("“{what}” is not a date (YYYY-MM-DD)."),
 }
 TYPED_PROMPTS = {
     "text": N_("✍️ Send your answer as a message."),
@@ -92,6 +93,52 @@ def remind(out: Outgoing, tr: Translator) -> Rendered:
             [[_button(tr.gettext("▶️ Continue"), "sv.go", int(facts.get("survey_id", 0)))]]
         ),
     )
+
+
+@renders("survey.published")
+def published(out: Outgoing, tr: Translator) -> Rendered:
+    """To the author: the survey is open, and how many were invited."""
+    facts = out.facts
+    lines = [
+        tr.gettext(
+            "✅ Survey #{id} “{title}” is open: {invited} invited, {messaged} sent an invitation.",
+            id=str(facts.get("id", "")),
+            title=html.escape(str(facts.get("title", ""))),
+            invited=str(facts.get("invited", 0)),
+            messaged=str(facts.get("messaged", 0)),
+        )
+    ]
+    missing = [html.escape(str(n)) for n in facts.get("unreachable") or []]
+    if missing:
+        lines.append(
+            tr.gettext("Not on Telegram yet (no invitation): {names}", names="、".join(missing))
+        )
+    return Rendered("send", "\n".join(lines))
+
+
+@renders("survey.refused")
+def refused(out: Outgoing, tr: Translator) -> Rendered:
+    """To the author: nothing was published, and why."""
+    facts = out.facts
+    lines = [tr.gettext("❌ Nothing was published.")]
+    code = facts.get("code")
+    if code == "definition":
+        lines.append(html.escape(str(facts.get("where", ""))))
+    elif code == "encoding":
+        lines.append(tr.gettext("The file must be YAML in UTF-8."))
+    else:
+        for item in facts.get("problems") or []:
+            if isinstance(item, list) and len(item) == 2 and item[0] in AUDIENCE_PROBLEMS:
+                lines.append(
+                    "• " + tr.gettext(AUDIENCE_PROBLEMS[item[0]], what=html.escape(str(item[1])))
+                )
+        lines.append(
+            tr.gettext(
+                "Send the file captioned /publish AUDIENCE [CLOSES], for example "
+                "/publish dept:办公室,role:trainer 2026-12-31."
+            )
+        )
+    return Rendered("send", "\n".join(lines))
 
 
 @renders("survey.list")

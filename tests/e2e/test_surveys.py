@@ -176,3 +176,39 @@ async def test_typed_numbers_and_dates_and_the_menu_item(bot: RunningBot, org: O
     await me.command("/survey")
     again = await _card(me, "待您填写的问卷", after=start)
     assert "✏️ 重新填写：数字化办公需求调研" in _labels(again)
+
+
+async def test_a_trainer_publishes_a_survey_file_in_chat(bot: RunningBot, org: Org) -> None:
+    trainer = await org.bound_phone("trainer;staff")
+    staff = [await org.bound_phone("staff") for _ in range(3)]
+    yaml_text = (shipped_dir() / "training_satisfaction.yaml").read_bytes()
+    # A mistake in the file: refused with its line, nothing sent.
+    start = trainer.last_message()
+    broken = yaml_text.replace(b"type: rating", b"type: stars", 1)
+    await trainer.upload("train.yaml", broken, caption="/publish all")
+    refused = await _card(trainer, "未发布", after=start)
+    assert "train.yaml:" in refused.text and "stars" in refused.text
+    # An audience naming what does not exist: refused, each named.
+    start = trainer.last_message()
+    await trainer.upload("train.yaml", yaml_text, caption="/publish dept:档案室,role:x 2026-13-01")
+    refused = await _card(trainer, "未发布", after=start)
+    assert "“2026-13-01”不是日期" in refused.text
+    start = trainer.last_message()
+    await trainer.upload("train.yaml", yaml_text, caption="/publish dept:档案室,role:x")
+    refused = await _card(trainer, "未发布", after=start)
+    assert "没有名为“档案室”的部门" in refused.text and "没有“x”这个角色" in refused.text
+    # Plain staff may not publish.
+    start = staff[0].last_message()
+    await staff[0].upload("train.yaml", yaml_text, caption="/publish all")
+    denied = await _card(staff[0], "", after=start)
+    assert "未发布" not in denied.text
+    # Published for everyone: each gets one invitation, the trainer the count.
+    start = trainer.last_message()
+    await trainer.upload("train.yaml", yaml_text, caption="/publish all 2099-12-31")
+    done = await _card(trainer, "已发布", after=start)
+    assert "邀请 4 人，已发送邀请消息 4 人" in done.text
+    for phone in staff:
+        invitation = await _card(phone, "新问卷：培训满意度调查")
+        assert "截止" in invitation.text
+    await bot.settle()
+    assert all(len([m for m in p.messages() if "新问卷" in m.text]) == 1 for p in staff)
