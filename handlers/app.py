@@ -69,6 +69,7 @@ COMMANDS = (
     ("language", N_("Language: 中文 / English")),
     ("ask", N_("Ask the knowledge base a question")),
     ("support", N_("Contact the support desk")),
+    ("survey", N_("Surveys waiting for me")),
     ("apply", N_("Start a request")),
     ("todo", N_("What waits for me")),
     ("mine", N_("My requests")),

@@ -210,6 +210,7 @@ def help_text(out: Outgoing, tr: Translator) -> Rendered:
         tr.gettext("<b>What I can do</b>"),
         tr.gettext("/menu – the main menu"),
         tr.gettext("/language – 中文 / English"),
+        tr.gettext("/survey – the surveys waiting for you"),
         tr.gettext("/cancel – stop what you are doing"),
         tr.gettext("/help – this help"),
     ]
@@ -227,6 +228,10 @@ def help_text(out: Outgoing, tr: Translator) -> Rendered:
             tr.gettext("<b>Knowledge base</b>"),
             tr.gettext(
                 "/kb – search, create and edit entries, publish, roll back, import and export"
+            ),
+            tr.gettext(
+                "Send a survey file (YAML) captioned /publish AUDIENCE [CLOSES] to open it, "
+                "for example /publish dept:办公室 2026-12-31."
             ),
         ]
     return Rendered("send", "\n".join(lines), menu_keyboard(_items(out), tr))
