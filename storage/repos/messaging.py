@@ -311,6 +311,29 @@ class OutboxRepo:
         )
         return {status: int(n) for status, n in rows}
 
+    async def tally(
+        self, kinds: Collection[str], ref_id: int, *, now: datetime
+    ) -> tuple[dict[str, int], datetime | None]:
+        """A mass send's rows (these kinds, this ref_id) per status, and when the earliest
+        still waiting may go out if that is after ``now``."""
+        mine = (col(OutboxMessage.kind).in_(list(kinds)), col(OutboxMessage.ref_id) == ref_id)
+        rows = await self.session.exec(
+            select(OutboxMessage.status, func.count())
+            .where(*mine)
+            .group_by(col(OutboxMessage.status))
+        )
+        counts = {status: int(n) for status, n in rows}
+        later = (
+            await self.session.exec(
+                select(func.min(OutboxMessage.not_before)).where(
+                    *mine,
+                    col(OutboxMessage.status) == "pending",
+                    col(OutboxMessage.not_before) > now,
+                )
+            )
+        ).first()
+        return counts, later
+
     async def next_not_before(self, now: datetime) -> datetime | None:
         rows = await self.session.exec(
             select(func.min(OutboxMessage.not_before)).where(
