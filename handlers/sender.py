@@ -44,6 +44,7 @@ from telegram.error import (
     NetworkError,
     RetryAfter,
     TelegramError,
+    TimedOut,
 )
 
 from bot.i18n import Translator, translator
@@ -576,6 +577,11 @@ class OutboxSender:
             rendered = renderer(out, tr)
         record: Callable[[], Awaitable[object]]
         thread_id = out.thread_id
+        mass = out.priority >= PRIORITY_BROADCAST
+        if mass:
+            # Recorded before the call: a crash from here on leaves the row uncertain, and a
+            # mass send's row is never sent twice (DeliveryService.recover_inflight).
+            await self._bookkeep(partial(self._delivery.sending, out.id))
         try:
             try:
                 if out.topic_key is not None and thread_id is None and rendered.method != "edit":
@@ -600,7 +606,16 @@ class OutboxSender:
             record = partial(self._delivery.blocked, out.chat_id, out.id, reason=reason)
         except BadRequest as exc:  # before NetworkError: BadRequest subclasses it
             record = self._on_bad_request(out, rendered, exc, thread_id)
-        except TelegramError as exc:  # TimedOut, NetworkError (502...), InvalidToken, Conflict
+        except TimedOut as exc:
+            # The call may have arrived: a reply is tried again, a mass send's row is not.
+            after = backoff_s(out.attempts)
+            logger.warning("outbox %s: timed out (mass send: %s)", out.id, mass)
+            error = exc.message[:200]
+            if mass:
+                record = partial(self._delivery.uncertain, out.id, error=error)
+            else:
+                record = partial(self._delivery.retry, out.id, after_s=after, error=error)
+        except TelegramError as exc:  # NetworkError (502...), InvalidToken, Conflict
             after = backoff_s(out.attempts)
             level = logging.WARNING if isinstance(exc, NetworkError) else logging.ERROR
             logger.log(level, "outbox %s: %s, retry in %.1f s", out.id, type(exc).__name__, after)

@@ -31,12 +31,13 @@ class Tally:
     sent: int = 0
     failed: int = 0
     unreachable: int = 0
+    uncertain: int = 0  # the process stopped mid-send: maybe delivered, not sent again
     queued: int = 0  # pending or being sent
     waits_until: datetime | None = None  # the earliest queued row's not_before, if later
 
     @property
     def total(self) -> int:
-        return self.sent + self.failed + self.unreachable + self.queued
+        return self.sent + self.failed + self.unreachable + self.uncertain + self.queued
 
     @property
     def done(self) -> bool:
@@ -49,7 +50,8 @@ def tally(counts: dict[str, int], waits_until: datetime | None = None) -> Tally:
         sent=counts.get("sent", 0),
         failed=counts.get("failed", 0),
         unreachable=counts.get("unreachable", 0),
-        queued=counts.get("pending", 0) + counts.get("inflight", 0),
+        uncertain=counts.get("uncertain", 0),
+        queued=sum(counts.get(status, 0) for status in ("pending", "inflight", "sending")),
         waits_until=waits_until,
     )
 
@@ -63,7 +65,7 @@ def card_facts(
 ) -> dict[str, Any]:
     """What the card shows; the rate and the time left once something has gone out."""
     elapsed = max((now - started).total_seconds(), 0.0)
-    finished = counted.sent + counted.failed + counted.unreachable
+    finished = counted.sent + counted.failed + counted.unreachable + counted.uncertain
     rate = finished / elapsed if elapsed > 0 and finished else None
     return {
         "title": title,
@@ -71,6 +73,7 @@ def card_facts(
         "sent": counted.sent,
         "failed": counted.failed,
         "unreachable": counted.unreachable,
+        "uncertain": counted.uncertain,
         "queued": counted.queued,
         "done": counted.done,
         "rate": round(rate, 1) if rate else None,

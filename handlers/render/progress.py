@@ -27,8 +27,9 @@ def progress(out: Outgoing, tr: Translator) -> Rendered:
     sent = int(facts.get("sent", 0) or 0)
     failed = int(facts.get("failed", 0) or 0)
     unreachable = int(facts.get("unreachable", 0) or 0)
+    uncertain = int(facts.get("uncertain", 0) or 0)
     queued = int(facts.get("queued", 0) or 0)
-    finished = sent + failed + unreachable
+    finished = sent + failed + unreachable + uncertain
     if facts.get("done"):
         head = tr.gettext("📤 Sending “{title}”: finished", title=name)
     else:
@@ -50,6 +51,16 @@ def progress(out: Outgoing, tr: Translator) -> Rendered:
                 "Not delivered: {failed} failed, {unreachable} have blocked the bot or left.",
                 failed=tr.number(failed),
                 unreachable=tr.number(unreachable),
+            )
+        )
+    if uncertain:
+        lines.append(
+            tr.ngettext(
+                "{n} was being sent when the bot restarted: it may have arrived, and is not sent "
+                "twice (reminders still reach them).",
+                "{n} were being sent when the bot restarted: they may have arrived, and are not "
+                "sent twice (reminders still reach them).",
+                uncertain,
             )
         )
     waits = facts.get("waits_until")
