@@ -5,8 +5,11 @@ and one 429 stops every request (performance.md §2.2), so the sender paces itse
 
 * a chat gets at most 3 calls in any trailing second, then one per second (GCRA);
 * a group additionally at most 19 in any trailing minute (Telegram says 20);
-* everything together at most 28 in any trailing second (Telegram says ~30), paced evenly;
-* the broadcast lane at most 24 of those, so interactive replies always find room.
+* everything together at most 29 in any trailing 1.05 s (Telegram says ~30 a second), paced
+  evenly: 27.6 a second, 10,000 messages in about 362 s; one short of 30 leaves room for the
+  jitter between our sending and Telegram's counting;
+* the broadcast lane may use all of it, paced in small bursts: rows are dispatched in
+  priority order, so an interactive reply takes the broadcast's next slot (about 36 ms).
 
 Windows and pacing both matter: a sliding window alone lets a whole window's worth go at
 once, and requests sent together arrive bunched up with whatever was delayed before them.
@@ -82,12 +85,12 @@ class Limits:
     chat_interval_s: float = 1.0  # sustained spacing per chat once the burst is used
     group_limit: int = 19  # Telegram: 20 per minute per group
     group_window_s: float = 60.0
-    global_limit: int = 28  # Telegram: about 30 per second overall
+    global_limit: int = 29  # Telegram: about 30 per second overall (in global_window_s + slack_s)
     global_window_s: float = 1.0
     global_burst: int = 4  # paced evenly too: a full window sent at once arrives bunched up
-    broadcast_limit: int = 24  # leaves global_limit - broadcast_limit for replies
+    broadcast_limit: int = 29  # the whole global budget: replies overtake it in the dispatch
     broadcast_window_s: float = 1.0
-    broadcast_burst: int = 3  # the broadcast lane is paced at broadcast_limit/s in small bursts
+    broadcast_burst: int = 1  # evenly paced: a reply never waits for a burst to leave the window
     slack_s: float = 0.05  # added to every window: our send time is not Telegram's arrival time
 
 
