@@ -58,7 +58,7 @@ async def answer_typed(update: Update, context: Ctx) -> bool:
 
 
 async def on_survey_file(update: Update, context: Ctx) -> bool:
-    """A survey definition (YAML) captioned ``/publish AUDIENCE [CLOSES]``: published for
+    """A survey definition (YAML or XLSX) captioned ``/publish AUDIENCE [CLOSES]``: published for
     that audience. False when the document is not one."""
     who = _who(update)
     message = update.effective_message

@@ -125,7 +125,7 @@ def refused(out: Outgoing, tr: Translator) -> Rendered:
     if code == "definition":
         lines.append(html.escape(str(facts.get("where", ""))))
     elif code == "encoding":
-        lines.append(tr.gettext("The file must be YAML in UTF-8."))
+        lines.append(tr.gettext("The file must be a YAML survey in UTF-8 or an XLSX workbook."))
     else:
         for item in facts.get("problems") or []:
             if isinstance(item, list) and len(item) == 2 and item[0] in AUDIENCE_PROBLEMS:
