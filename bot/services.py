@@ -36,6 +36,7 @@ from bot.support.timers import SlaService
 from bot.surveys.chat import KINDS_PREFIX, SurveyChatService
 from bot.surveys.publishing import SurveyPublishing
 from bot.surveys.reminders import SurveyReminders
+from bot.surveys.reporting import SurveyResultsService
 from knowledge import Thresholds
 
 
@@ -71,6 +72,7 @@ class Services:
     outage_guard: OutageGuard
     surveys: SurveyChatService
     survey_publishing: SurveyPublishing
+    survey_results: SurveyResultsService
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
@@ -186,4 +188,5 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
             remind_every=timedelta(days=settings.survey_remind_days),
             tz=settings.tz,
         ),
+        survey_results=SurveyResultsService(rt, default_locale=settings.default_locale),
     )

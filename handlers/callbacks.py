@@ -52,6 +52,7 @@ ACTIONS = frozenset(
         "sv.done",  # a multiple-choice question is answered (version: question index × 100)
         "sv.skip",  # leave an optional question unanswered (version: question index × 100)
         "sv.send",  # submit the answers (object: survey id)
+        "sv.res",  # a survey's results (object: survey id, version: 0 summary, 1 CSV, 2 XLSX)
         "kb.open",  # show an entry's answer (object: entry id, version: the question it was
         # suggested for, 0 = a follow-up, logged as a question of its own)
         "kb.up",  # the answer solved it (object: question id)

@@ -30,7 +30,7 @@ from matplotlib.font_manager import FontProperties, findfont, fontManager
 from matplotlib.ticker import MaxNLocator
 
 from bot.surveys.model import QuestionKind
-from bot.surveys.results import QuestionResult, Results
+from bot.surveys.results import QuestionResult, Results, charted
 
 logger = logging.getLogger(__name__)
 
@@ -106,20 +106,6 @@ def check_font() -> None:
     family = cjk_family()
     if family is not None:
         logger.info("survey charts: %s (%s)", family, font_file())
-
-
-def charted(question: QuestionResult) -> bool:
-    """Whether a question gets a chart."""
-    if question.hidden or question.answered == 0:
-        return False
-    if question.kind is QuestionKind.NUMBER:
-        return bool(question.values)
-    return question.kind in (
-        QuestionKind.SINGLE,
-        QuestionKind.MULTIPLE,
-        QuestionKind.RATING,
-        QuestionKind.NPS,
-    )
 
 
 def _wrap(text: str, width: int, lines: int) -> str:

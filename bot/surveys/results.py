@@ -126,6 +126,21 @@ class Results:
         )
 
 
+def charted(question: QuestionResult) -> bool:
+    """Whether a question gets a chart (``charts.py``): choices, ratings, NPS and numbers that
+    someone answered; never a hidden one (fewer than five in an anonymous survey)."""
+    if question.hidden or question.answered == 0:
+        return False
+    if question.kind is QuestionKind.NUMBER:
+        return bool(question.values)
+    return question.kind in (
+        QuestionKind.SINGLE,
+        QuestionKind.MULTIPLE,
+        QuestionKind.RATING,
+        QuestionKind.NPS,
+    )
+
+
 def _score(answer: Answer) -> float | None:
     if isinstance(answer, bool) or not isinstance(answer, int | Decimal):
         return None

@@ -12,7 +12,7 @@ from matplotlib.font_manager import FontProperties, get_font
 
 from bot.surveys import charts
 from bot.surveys.model import QuestionKind as K
-from bot.surveys.results import QuestionResult, Results
+from bot.surveys.results import QuestionResult, Results, charted
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -114,7 +114,7 @@ def test_more_choices_make_a_taller_chart() -> None:
     ids=["text", "date", "hidden", "unanswered", "no-numbers"],
 )
 def test_no_chart(question: QuestionResult) -> None:
-    assert not charts.charted(question)
+    assert not charted(question)
     assert charts.chart_png(question) is None
 
 
