@@ -101,13 +101,6 @@ def font_file() -> str:
     return str(findfont(font(), fallback_to_default=True))
 
 
-def check_font() -> None:
-    """Log, at start-up, which font the charts will use (or that there is none)."""
-    family = cjk_family()
-    if family is not None:
-        logger.info("survey charts: %s (%s)", family, font_file())
-
-
 def _wrap(text: str, width: int, lines: int) -> str:
     wrapped = textwrap.wrap(text, width=width, break_long_words=True) or [""]
     if len(wrapped) > lines:
