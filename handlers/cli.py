@@ -1099,11 +1099,20 @@ def survey_template(out: Path, source: str) -> None:
     click.echo(tr.gettext("wrote {path}", path=out))
 
 
-@survey.command("results", help="A survey's results; --csv / --xlsx write every response.")
+@survey.command(
+    "results",
+    help="A survey's results; --csv / --xlsx write every response, --charts DIR a PNG chart "
+    "per question.",
+)
 @click.argument("survey_id", type=int)
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--xlsx", "xlsx_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def survey_results(survey_id: int, csv_path: Path | None, xlsx_path: Path | None) -> None:
+@click.option(
+    "--charts", "charts_dir", type=click.Path(file_okay=False, path_type=Path), default=None
+)
+def survey_results(
+    survey_id: int, csv_path: Path | None, xlsx_path: Path | None, charts_dir: Path | None
+) -> None:
     """``govbot survey results ID``: the figures (small groups of an anonymous survey hidden)."""
     from bot.surveys.results import gather, to_csv, to_xlsx
 
@@ -1147,6 +1156,14 @@ def survey_results(survey_id: int, csv_path: Path | None, xlsx_path: Path | None
         csv_path.write_bytes(to_csv(rows))
     if xlsx_path is not None:
         xlsx_path.write_bytes(to_xlsx(rows))
+    if charts_dir is not None:
+        from bot.surveys.charts import charts
+
+        charts_dir.mkdir(parents=True, exist_ok=True)
+        for number, (question, png) in enumerate(charts(results), start=1):
+            path = charts_dir / f"{survey_id}-{number:02d}-{question.key}.png"
+            path.write_bytes(png)
+            click.echo(tr.gettext("wrote {path}", path=path))
 
 
 @survey.command("list", help="The surveys, newest first, with how many have answered.")

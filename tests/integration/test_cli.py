@@ -420,6 +420,11 @@ def test_survey_template_and_publishing_a_workbook(tmp_path: Path) -> None:
     published = govbot(tmp_path, "survey", "publish", str(book), "--to", "all")
     assert published.returncode == 0, published.stderr
     assert "system_nps" in published.stdout
+    survey_id = govbot(tmp_path, "survey", "list").stdout.split()[0].lstrip("#")
+    charts = tmp_path / "charts"
+    shown = govbot(tmp_path, "survey", "results", survey_id, "--charts", str(charts))
+    assert shown.returncode == 0, shown.stderr
+    assert charts.is_dir() and not list(charts.iterdir())  # nobody answered: nothing to chart
     workbook = load_workbook(book)
     workbook["questions"]["B2"] = "stars"  # the first question's kind
     workbook.save(book)
