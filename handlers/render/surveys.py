@@ -292,13 +292,12 @@ def _share(part: int, whole: int) -> str:
 
 def _question_lines(index: int, q: dict[str, Any], tr: Translator) -> list[str]:
     """One question of the summary: its text, how many answered, and its figures."""
-    text = html.escape(str(q.get("text", "")))
-    if len(text) > 120:
-        text = text[:119] + "…"
+    raw = str(q.get("text", ""))
+    text = html.escape(raw if len(raw) <= 120 else raw[:119] + "…")  # cut, then escape
     answered = int(q.get("answered", 0))
     head = f"<b>{index}. {text}</b> " + tr.ngettext("({n} answered)", "({n} answered)", answered)
     if q.get("hidden"):
-        return [head, "  " + tr.gettext("<5, hidden")]
+        return [head, "  " + html.escape(tr.gettext("<5, hidden"))]
     lines = [head]
     kind = str(q.get("kind"))
     counts = [c for c in q.get("counts") or [] if isinstance(c, list) and len(c) == 2]
@@ -306,7 +305,7 @@ def _question_lines(index: int, q: dict[str, Any], tr: Translator) -> list[str]:
     if q.get("nps") is not None:
         figures.append(f"NPS {int(q['nps']):+d}")
     if q.get("mean") is not None:
-        figures.append(tr.gettext("mean {value}", value=f"{float(q['mean']):g}"))
+        figures.append(tr.gettext("mean {value}", value=format(float(q["mean"]), "g")))
     if figures:
         lines.append("  " + " · ".join(figures))
     if counts and kind != "nps":
@@ -374,7 +373,7 @@ def results_summary(out: Outgoing, tr: Translator) -> Rendered:
     if departments:
         lines.append(tr.gettext("<b>By department</b> (finished/invited)"))
         for name, done, total in departments:
-            shown = tr.gettext("<5, hidden") if done is None else f"{int(done)}"
+            shown = html.escape(tr.gettext("<5, hidden")) if done is None else f"{int(done)}"
             share = "" if done is None else f"（{_share(int(done), int(total))}）"
             lines.append(f"• {html.escape(str(name))} {shown}/{int(total)}{share}")
     used = sum(len(line) + 1 for line in lines)
