@@ -200,6 +200,7 @@ def _histogram(fig: Figure, question: QuestionResult, prop: FontProperties) -> N
     distinct = len(set(question.values))
     bins = max(1, min(MAX_HISTOGRAM_BINS, distinct))
     counts, edges, _ = ax.hist(values, bins=bins, color=BAR, edgecolor="white")
+    ax.set_ylim(0, max(1.0, float(max(counts))) * 1.15)  # room for the labels
     for n, left, right in zip(counts, edges[:-1], edges[1:], strict=True):
         if n:
             ax.text(

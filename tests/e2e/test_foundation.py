@@ -101,6 +101,7 @@ async def test_language_switch_and_commands_in_both_languages(
     assert set(zh) == set(en) == {
         "menu", "help", "language", "cancel", "start", "apply", "todo", "mine", "find",
         "delegate", "register", "overdue", "ask", "kb", "digest", "support", "survey",
+        "results",
     }  # fmt: skip
     assert zh["survey"] == "待我填写的问卷"
 
