@@ -38,6 +38,7 @@ from bot.surveys.authoring import SurveyAuthoring
 from bot.surveys.chat import KINDS_PREFIX, SurveyChatService
 from bot.surveys.publishing import SurveyPublishing
 from bot.surveys.reminders import SurveyReminders
+from bot.surveys.reporting import SurveyResultsService
 from knowledge import Thresholds
 
 
@@ -74,6 +75,7 @@ class Services:
     surveys: SurveyChatService
     survey_publishing: SurveyPublishing
     survey_authoring: SurveyAuthoring
+    survey_results: SurveyResultsService
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
@@ -194,4 +196,5 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         survey_authoring=SurveyAuthoring(
             rt, publishing, tz=settings.tz, default_locale=settings.default_locale
         ),
+        survey_results=SurveyResultsService(rt, default_locale=settings.default_locale),
     )

@@ -72,6 +72,7 @@ COMMANDS = (
     ("ask", N_("Ask the knowledge base a question")),
     ("support", N_("Contact the support desk")),
     ("survey", N_("Surveys waiting for me")),
+    ("results", N_("Results of my surveys")),
     ("apply", N_("Start a request")),
     ("todo", N_("What waits for me")),
     ("mine", N_("My requests")),

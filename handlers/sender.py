@@ -36,6 +36,7 @@ from telegram import (
     Bot,
     InlineKeyboardMarkup,
     InputFile,
+    InputMediaPhoto,
     LinkPreviewOptions,
     Message,
     ReplyParameters,
@@ -77,6 +78,8 @@ STOP_GRACE_S = 10.0
 UNANSWERED_MAX_S = 90.0  # longer than any call's timeouts (LEASE_S): it is not coming back
 OVERDUE_POLL_S = 0.05
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+MAX_ALBUM = 10  # photos in one sendMediaGroup
+MAX_CAPTION = 1024
 
 
 @dataclass(frozen=True)
@@ -787,6 +790,8 @@ class OutboxSender:
                 message_thread_id=thread_id,
             )
             return copies[0].message_id if copies else None
+        if rendered.method == "photos":
+            return await self._photos(chat_id, rendered, thread_id)
         if rendered.method == "document":
             document: str | InputFile
             if rendered.file_id is not None:
@@ -819,6 +824,33 @@ class OutboxSender:
             return edited.message_id if isinstance(edited, Message) else rendered.message_id
         await self._bot.delete_message(chat_id, rendered.message_id)
         return rendered.message_id
+
+    async def _photos(self, chat_id: int, rendered: Rendered, thread_id: int | None) -> int | None:
+        """One photo (``sendPhoto``) or an album of up to ten (``sendMediaGroup``); the first
+        message's id. A resent row sends the whole album again: albums cannot be edited."""
+        photos = rendered.photos[:MAX_ALBUM]
+        if not photos:
+            raise BadRequest("photos without a photo")
+        if len(photos) == 1:
+            image, caption = photos[0]
+            sent = await self._bot.send_photo(
+                chat_id,
+                InputFile(image, filename="chart.png"),
+                caption=caption[:MAX_CAPTION] or None,
+                parse_mode=ParseMode.HTML,
+                message_thread_id=thread_id,
+            )
+            return sent.message_id
+        album = [
+            InputMediaPhoto(
+                InputFile(image, filename=f"chart-{i}.png", attach=True),
+                caption=caption[:MAX_CAPTION] or None,
+                parse_mode=ParseMode.HTML,
+            )
+            for i, (image, caption) in enumerate(photos, start=1)
+        ]
+        messages = await self._bot.send_media_group(chat_id, album, message_thread_id=thread_id)
+        return messages[0].message_id if messages else None
 
     async def _bookkeep(self, call: Callable[[], Awaitable[T]], *, retries: int = 6) -> T | None:
         """Record an outcome; ride out a short database outage rather than lose it; never raises.
