@@ -23,6 +23,10 @@ from bot.messaging.services import DeliveryService
 from bot.people.admin import StaffAdminService
 from bot.people.import_service import StaffImportService
 from bot.people.services import PeopleService
+from bot.quizzes.campaigns import QuizCampaigns
+from bot.quizzes.definitions import load_shipped as load_quizzes
+from bot.quizzes.results import QuizResultsService
+from bot.quizzes.taking import QuizTaking
 from bot.runtime import Runtime
 from bot.scheduling import DueService
 from bot.support.desk import DeskService
@@ -71,6 +75,9 @@ class Services:
     outage_guard: OutageGuard
     surveys: SurveyChatService
     survey_publishing: SurveyPublishing
+    quizzes: QuizTaking
+    quiz_campaigns: QuizCampaigns
+    quiz_results: QuizResultsService
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
@@ -136,6 +143,15 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
     guard.register_due(due)
     delivery.register_topic_card("ticket:", desk.topic_card)
     SurveyReminders(rt, tz=settings.tz, quiet=settings.quiet).register_due(due)
+    quiz_campaigns = QuizCampaigns(
+        rt,
+        load_quizzes(),
+        default_locale=settings.default_locale,
+        tz=settings.tz,
+        quiet=settings.quiet,
+        remind_every=timedelta(days=settings.survey_remind_days),
+    )
+    quiz_campaigns.register_due(due)
     delivery.forget_when_sent(KINDS_PREFIX)  # what a person picked stays off the outbox
     delivery.register_reachability(desk.reachability)
     return Services(
@@ -186,4 +202,7 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
             remind_every=timedelta(days=settings.survey_remind_days),
             tz=settings.tz,
         ),
+        quizzes=QuizTaking(rt, tz=settings.tz, default_locale=settings.default_locale),
+        quiz_campaigns=quiz_campaigns,
+        quiz_results=QuizResultsService(rt, default_locale=settings.default_locale),
     )
