@@ -139,7 +139,7 @@ def test_a_quiz_reads_its_policy() -> None:
 def test_two_banks_may_not_share_a_question_key(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(BANK, encoding="utf-8")
     (tmp_path / "b.yaml").write_text(BANK.replace("topic: demo", "topic: other"), "utf-8")
-    with pytest.raises(QuizError, match="q_one” is also in a.yaml"):
+    with pytest.raises(QuizError, match=r"q_one” is also in a\.yaml"):
         load_library(tmp_path.glob("*.yaml"), [])
 
 
