@@ -175,13 +175,17 @@ def quiz_list(out: Outgoing, tr: Translator) -> Rendered:
         lines.append(" · ".join([f"• {title}", *notes]))
         if quiz.get("begun"):
             rows.append(
-                [_button(tr.gettext("▶️ Continue: {title}", title=title), "qz.go", campaign)]
+                [
+                    _button(
+                        tr.gettext("▶️ Continue the quiz: {title}", title=title), "qz.go", campaign
+                    )
+                ]
             )
         elif refusal is None:
             label = (
                 tr.gettext("🔄 Try again: {title}", title=title)
                 if quiz.get("best") is not None
-                else tr.gettext("▶️ Start: {title}", title=title)
+                else tr.gettext("▶️ Start the quiz: {title}", title=title)
             )
             rows.append([_button(label, "qz.go", campaign)])
     return Rendered("send", "\n".join(lines), InlineKeyboardMarkup(rows) if rows else None)
