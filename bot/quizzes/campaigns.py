@@ -264,6 +264,10 @@ class QuizCampaigns:
         )
         assert row.id is not None
         await uow.quizzes.invite(row.id, [p.id for p in people if p.id], now=now)
+        # A round that falls due at night waits for the morning (one opened by a person is
+        # sent when they say, as a survey is).
+        quiet = previous_id is not None and self._quiet.contains(now, self._tz)
+        wait = self._quiet.next_end(now, self._tz) if quiet else None
         messaged = 0
         for person in people:
             if person.telegram_id is None or person.id is None:
@@ -285,6 +289,7 @@ class QuizCampaigns:
                 ref_id=row.id,
                 priority=PRIORITY_BROADCAST,
                 dedupe_key=f"{INVITE_KIND}:{row.id}:{person.id}",
+                not_before=wait,
             )
             messaged += 1
         for number, due_at in enumerate(

@@ -294,6 +294,7 @@ async def test_reminders_skip_those_who_passed_and_the_quiet_hours_and_rounds_re
         quiz_key="classified_chat", audience=parse_audience("all"), every="quarter"
     )
     cid = opened.campaign_id
+    assert {r.not_before for r in await _outbox(runtime, INVITE_KIND)} == {None}  # when told
     taking = QuizTaking(runtime, tz=SHANGHAI, default_locale="zh_CN")
     await _take(taking, runtime, 701, ids["E1"], cid, right=5)  # passed
     await _take(taking, runtime, 702, ids["E2"], cid, right=2)  # failed, may retry
@@ -315,8 +316,10 @@ async def test_reminders_skip_those_who_passed_and_the_quiet_hours_and_rounds_re
         rounds = list(await uow.quizzes.all())
     assert [(c.previous_id, c.status) for c in rounds] == [(cid, "open"), (None, "closed")]
     assert rounds[0].every == "quarter"
-    invites = await _outbox(runtime, INVITE_KIND)
-    assert sum(1 for r in invites if r.ref_id == rounds[0].id) == 4  # E1 too: a new quarter
+    invites = [r for r in await _outbox(runtime, INVITE_KIND) if r.ref_id == rounds[0].id]
+    assert len(invites) == 4  # E1 too: a new quarter
+    morning = datetime(2027, 3, 2, 0, 0, tzinfo=UTC)  # due at 22:30: sent from 08:00
+    assert {r.not_before for r in invites} == {morning}
     clock.advance(timedelta(days=400))  # the old round's reminders: closed, none sent
     await due.tick()
     old = [r for r in await _outbox(runtime, REMIND_KIND) if r.ref_id == cid]
