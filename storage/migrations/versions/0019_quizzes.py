@@ -1,7 +1,7 @@
 """quizzes: campaigns, invitations and attempts (#8)
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0021 (main has 0021 on 0017; the lead re-chains)
 Create Date: 2026-12-04
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import storage.types
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
