@@ -18,6 +18,7 @@ from typing import Any
 
 from bot import access
 from bot.errors import DomainError
+from bot.messaging import progress
 from bot.messaging.services import PRIORITY_BROADCAST, PRIORITY_INTERACTIVE
 from bot.quiet import QuietHours
 from bot.quizzes.definitions import Library
@@ -167,6 +168,16 @@ class QuizCampaigns:
                     },
                     priority=PRIORITY_INTERACTIVE,
                 )
+                if opened.messaged:  # the author watches the invitations go out
+                    await progress.track(
+                        uow,
+                        kinds=(INVITE_KIND,),
+                        ref_id=opened.campaign_id,
+                        chat_id=reply_to,
+                        staff_id=author.staff_id,
+                        title=_text(paper.quiz.title),
+                        now=now,
+                    )
             await uow.commit()
         return opened
 

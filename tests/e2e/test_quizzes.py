@@ -173,6 +173,8 @@ async def test_the_security_officer_opens_a_campaign_and_reads_the_results(
     await officer.command("/quiz campaign classified_chat all 2099-12-31")
     opened = await officer.wait_message(containing="已发布", timeout=15)
     assert "应测 2 人" in opened.text
+    progress = await officer.wait_message(containing="📤", timeout=15)  # the invitations' card
+    assert "共 2 条" in progress.text
     invitation = await staff.wait_message(containing="涉密信息不上聊天工具", timeout=15)
     await staff.press("▶️ 开始答题", message=invitation)
     card = await staff.wait_message(containing="第1/5题", after=invitation, timeout=15)

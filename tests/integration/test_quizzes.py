@@ -278,6 +278,8 @@ async def test_who_may_open_a_campaign_in_chat(runtime: Runtime, clock: FakeCloc
     )
     told = (await _outbox(runtime, "quiz.opened"))[-1]
     assert (told.chat_id, told.facts["invited"], told.facts["every"]) == (703, 2, "quarter")
+    card = (await _outbox(runtime, "broadcast.progress"))[-1]  # the invitations going out
+    assert (card.chat_id, card.facts["total"], card.facts["queued"]) == (703, 1, 1)
     campaign = await _campaign(runtime, int(told.facts["id"]))
     assert campaign.closes_at == datetime(2026, 12, 31, 15, 59, tzinfo=UTC)  # 23:59 local
 
