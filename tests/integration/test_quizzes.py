@@ -326,3 +326,16 @@ async def test_reminders_skip_those_who_passed_and_the_quiet_hours_and_rounds_re
     await due.tick()
     old = [r for r in await _outbox(runtime, REMIND_KIND) if r.ref_id == cid]
     assert len(old) == 3  # the first reminder's three; the later ones met the close
+
+
+async def test_the_sandbox_demo_opens_every_shipped_quiz_for_everyone(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    clock.now = NOON
+    await _office(runtime, clock)
+    opened = await _campaigns(runtime).open_demo()
+    assert sorted(o.quiz_key for o in opened) == ["classified_chat", "security_basics"]
+    assert all(o.invited == 5 and o.messaged == 4 for o in opened)
+    rounds = {c.quiz_key: c for c in [await _campaign(runtime, o.campaign_id) for o in opened]}
+    assert rounds["security_basics"].every == "quarter" and rounds["classified_chat"].every is None
+    assert rounds["security_basics"].closes_at == NOON + timedelta(days=30)
