@@ -22,6 +22,8 @@ POLICY: dict[str, frozenset[Role]] = {
     "menu.knowledge": EVERYONE,
     "menu.support": EVERYONE,
     "menu.surveys": EVERYONE,
+    "menu.quizzes": EVERYONE,
+    "quiz.take": EVERYONE,
     "menu.language": EVERYONE,
     "menu.help": EVERYONE,
     "menu.desk": frozenset({Role.SUPPORT, Role.ADMIN}),
@@ -33,6 +35,8 @@ POLICY: dict[str, frozenset[Role]] = {
     "survey.publish": frozenset({Role.ADMIN, Role.OFFICE, Role.TRAINER}),
     # every survey's results; a survey's author sees its own (bot/surveys/reporting.py)
     "survey.results": frozenset({Role.ADMIN, Role.OFFICE}),
+    "quiz.publish": frozenset({Role.ADMIN, Role.TRAINER, Role.SECURITY}),  # open a campaign
+    "quiz.results": frozenset({Role.ADMIN, Role.LEADER, Role.SECURITY}),  # named scores
     "menu.rollout": frozenset({Role.LEADER, Role.OFFICE, Role.ADMIN}),
     "menu.admin": frozenset({Role.ADMIN}),
     "staff.import": frozenset({Role.ADMIN}),

@@ -24,6 +24,10 @@ from bot.messaging.services import DeliveryService
 from bot.people.admin import StaffAdminService
 from bot.people.import_service import StaffImportService
 from bot.people.services import PeopleService
+from bot.quizzes.campaigns import QuizCampaigns
+from bot.quizzes.definitions import load_shipped as load_quizzes
+from bot.quizzes.results import QuizResultsService
+from bot.quizzes.taking import QuizTaking
 from bot.runtime import Runtime
 from bot.scheduling import DueService
 from bot.support.desk import DeskService
@@ -74,6 +78,9 @@ class Services:
     outage_guard: OutageGuard
     surveys: SurveyChatService
     survey_publishing: SurveyPublishing
+    quizzes: QuizTaking
+    quiz_campaigns: QuizCampaigns
+    quiz_results: QuizResultsService
     survey_authoring: SurveyAuthoring
     survey_results: SurveyResultsService
 
@@ -141,6 +148,15 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
     guard.register_due(due)
     delivery.register_topic_card("ticket:", desk.topic_card)
     SurveyReminders(rt, tz=settings.tz, quiet=settings.quiet).register_due(due)
+    quiz_campaigns = QuizCampaigns(
+        rt,
+        load_quizzes(),
+        default_locale=settings.default_locale,
+        tz=settings.tz,
+        quiet=settings.quiet,
+        remind_every=timedelta(days=settings.survey_remind_days),
+    )
+    quiz_campaigns.register_due(due)
     BroadcastProgress(rt).register_due(due)
     publishing = SurveyPublishing(
         rt,
@@ -197,4 +213,7 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
             rt, publishing, tz=settings.tz, default_locale=settings.default_locale
         ),
         survey_results=SurveyResultsService(rt, default_locale=settings.default_locale),
+        quizzes=QuizTaking(rt, tz=settings.tz, default_locale=settings.default_locale),
+        quiz_campaigns=quiz_campaigns,
+        quiz_results=QuizResultsService(rt, default_locale=settings.default_locale),
     )

@@ -32,6 +32,7 @@ from handlers import faq as faq_handlers
 from handlers import faq_digest as faq_digest_handlers
 from handlers import faq_trainer as faq_trainer_handlers
 from handlers import people as people_handlers
+from handlers import quizzes as quiz_handlers
 from handlers import render  # noqa: F401  (registers renderers)
 from handlers import staff as staff_handlers
 from handlers import support as support_handlers
@@ -51,6 +52,7 @@ from handlers.render import faq_digest as _faq_digest_renderers  # noqa: F401
 from handlers.render import faq_trainer as _faq_trainer_renderers  # noqa: F401
 from handlers.render import people as _people_renderers  # noqa: F401
 from handlers.render import progress as _progress_renderers  # noqa: F401
+from handlers.render import quizzes as _quiz_renderers  # noqa: F401
 from handlers.render import staff as _staff_renderers  # noqa: F401
 from handlers.render import support as _support_renderers  # noqa: F401
 from handlers.render import survey_authoring as _survey_authoring_renderers  # noqa: F401
@@ -73,6 +75,7 @@ COMMANDS = (
     ("support", N_("Contact the support desk")),
     ("survey", N_("Surveys waiting for me")),
     ("results", N_("Results of my surveys")),
+    ("quiz", N_("Security quizzes waiting for me")),
     ("apply", N_("Start a request")),
     ("todo", N_("What waits for me")),
     ("mine", N_("My requests")),
@@ -125,6 +128,7 @@ def build_application(
         + faq_digest_handlers.handlers()
         + support_handlers.handlers()
         + survey_handlers.handlers()
+        + quiz_handlers.handlers()
     ):
         app.add_handler(handler, group=group)
     for group, handler in people_handlers.fallback_handlers():

@@ -52,6 +52,9 @@ ACTIONS = frozenset(
         "sv.done",  # a multiple-choice question is answered (version: question index × 100)
         "sv.skip",  # leave an optional question unanswered (version: question index × 100)
         "sv.send",  # submit the answers (object: survey id)
+        "qz.go",  # start, resume or retry a quiz (object: campaign id)
+        "qz.ans",  # an option (object: attempt id, version: question place × 16 + option shown)
+        "qz.next",  # the next question (object: attempt id, version: the answered place)
         # /newsurvey, the survey being written (object 0; the draft is the person's flow):
         "sa.anon",  # anonymous (version 1) or named (0)
         "sa.skip",  # no welcome / closing text / closing date

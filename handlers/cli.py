@@ -1197,6 +1197,200 @@ def survey_list() -> None:
         )
 
 
+@main.group(
+    help="Security quizzes: open a campaign for an audience, its results, the quizzes shipped. "
+    "Banks and quizzes are YAML in bot/quizzes/shipped (docs/quizzes.md)."
+)
+def quiz() -> None:
+    """``govbot quiz``."""
+
+
+@quiz.command(
+    "campaign",
+    help="Send a quiz to an audience: all, or dept:NAME,role:ROLE,staff:NO. With --every a new "
+    "round opens each quarter or month (reminders go to those who have not passed).",
+)
+@click.argument("quiz_key")
+@click.option("--to", "audience", required=True, help="all | dept:办公室,role:trainer,staff:E0001")
+@click.option("--closes", default=None, help="YYYY-MM-DD [HH:MM] (local); default never")
+@click.option(
+    "--every", type=click.Choice(["quarter", "month"]), default=None, help="repeat the campaign"
+)
+def quiz_campaign(quiz_key: str, audience: str, closes: str | None, every: str | None) -> None:
+    """``govbot quiz campaign KEY --to AUDIENCE``: all checked before anything is sent."""
+    from bot.quizzes.campaigns import CampaignError
+    from bot.surveys.publishing import AudienceError, parse_audience
+    from handlers.render.quizzes import CAMPAIGN_PROBLEMS
+    from handlers.render.surveys import AUDIENCE_PROBLEMS
+
+    settings = _settings()
+    tr = _tr()
+
+    def problems(error: AudienceError | CampaignError) -> None:
+        table = AUDIENCE_PROBLEMS if isinstance(error, AudienceError) else CAMPAIGN_PROBLEMS
+        for code, what in error.problems:
+            click.echo(tr.gettext(table[code], what=what), err=True)
+        sys.exit(1)
+
+    try:
+        target = parse_audience(audience)
+    except AudienceError as error:
+        problems(error)
+        return
+    closes_at = _local_time(closes, settings)
+
+    async def go(services: Services) -> Any:
+        try:
+            return await services.quiz_campaigns.open(
+                quiz_key=quiz_key, audience=target, closes_at=closes_at, every=every
+            )
+        except (CampaignError, AudienceError) as error:
+            return error
+
+    result = _run(_with_services(settings, go))
+    if isinstance(result, CampaignError | AudienceError):
+        problems(result)
+    click.echo(
+        tr.gettext(
+            "quiz campaign {id} ({key}) is open: {invited} invited, {messaged} sent an invitation",
+            id=result.campaign_id,
+            key=result.quiz_key,
+            invited=result.invited,
+            messaged=result.messaged,
+        )
+    )
+    if result.unreachable:
+        click.echo(
+            tr.gettext(
+                "not on Telegram yet (no invitation message): {names}",
+                names="、".join(result.unreachable),
+            )
+        )
+
+
+@quiz.command(
+    "results",
+    help="A campaign's pass rates by department and most-missed questions; --csv / --xlsx "
+    "write one row per person invited (name, best score, passed, certificate).",
+)
+@click.argument("campaign_id", type=int)
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--xlsx", "xlsx_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def quiz_results(campaign_id: int, csv_path: Path | None, xlsx_path: Path | None) -> None:
+    """``govbot quiz results ID``."""
+    from bot.quizzes.results import gather, to_csv, to_xlsx
+
+    settings = _settings()
+    tr = _tr()
+
+    async def go(services: Services) -> Any:
+        async with services.runtime.detached_uow() as uow:
+            return await gather(uow, campaign_id)
+
+    results = _run(_with_services(settings, go))
+    if results is None:
+        _fail(tr.gettext("there is no quiz campaign {id}", id=campaign_id), code=1)
+        return
+    click.echo(
+        tr.gettext(
+            "{title}: {passed} passed, {participants} took part, {invited} invited",
+            title=results.title,
+            passed=results.passed,
+            participants=results.participants,
+            invited=results.invited,
+        )
+    )
+    for rate in results.departments:
+        click.echo(
+            f"  {rate.department}: {rate.passed}/{rate.participants}/{rate.invited} {rate.rate}%"
+        )
+    if results.missed:
+        click.echo(tr.gettext("missed most:"))
+    for miss in results.missed:
+        click.echo(f"  {miss.rate}% ({miss.missed}/{miss.asked}) {miss.text}")
+    if csv_path is not None:
+        csv_path.write_bytes(to_csv(results.rows))
+    if xlsx_path is not None:
+        xlsx_path.write_bytes(to_xlsx(results.rows))
+
+
+@quiz.command("list", help="The shipped quizzes, and the campaigns, newest first.")
+def quiz_list() -> None:
+    """``govbot quiz list``."""
+    from bot.quizzes.definitions import load_shipped
+
+    settings = _settings()
+    tr = _tr()
+    library = load_shipped()
+    for key, item in sorted(library.quizzes.items()):
+        click.echo(
+            tr.gettext(
+                "quiz {key}: {title}, {draw} of {pool} questions, pass mark {mark}%",
+                key=key,
+                title=item.title.zh_CN,
+                draw=item.draw,
+                pool=sum(len(library.banks[t].questions) for t in item.topics),
+                mark=item.pass_mark,
+            )
+        )
+
+    async def go(services: Services) -> list[tuple[int, str, str, int, int]]:
+        async with services.runtime.detached_uow() as uow:
+            out = []
+            for row in await uow.quizzes.all():
+                invited = await uow.quizzes.invited(row.id or 0)
+                passed = sum(1 for _, i in invited if i.passed)
+                out.append((row.id or 0, row.quiz_key, row.every or "", passed, len(invited)))
+            return out
+
+    for campaign_id, key, every, passed, invited in _run(_with_services(settings, go)):
+        click.echo(
+            tr.gettext(
+                "#{id} {key} {every} passed {passed}/{invited}",
+                id=campaign_id,
+                key=key,
+                every=every,
+                passed=passed,
+                invited=invited,
+            )
+        )
+
+
+@quiz.command(
+    "check",
+    help="Check bank and quiz files (YAML) with the shipped banks: every mistake with its "
+    "file and line, Telegram's limits included (question 300, option 100, explanation 200 "
+    "characters, 2-10 options).",
+)
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+def quiz_check(files: tuple[Path, ...]) -> None:
+    """``govbot quiz check FILE...``: a file with ``topic:`` is a bank, else a quiz."""
+    from bot.quizzes.definitions import QuizError, load_library, shipped_dir
+
+    tr = _tr()
+    root = shipped_dir()
+    banks = {p.name: p for p in (root / "banks").glob("*.yaml")}
+    quizzes = {p.name: p for p in (root / "quizzes").glob("*.yaml")}
+    for file in files:
+        text = file.read_text(encoding="utf-8", errors="replace")
+        is_bank = any(line.startswith("topic:") for line in text.splitlines())
+        (banks if is_bank else quizzes)[file.name] = file
+    try:
+        library = load_library(banks.values(), quizzes.values())
+    except QuizError as error:
+        _fail(str(error), code=1)
+        return
+    click.echo(
+        tr.gettext(
+            "{banks} banks and {quizzes} quizzes are valid",
+            banks=len(library.banks),
+            quizzes=len(library.quizzes),
+        )
+    )
+
+
 @main.group(help="The training knowledge base: import, export, publish, roll back.")
 def faq() -> None:
     """``govbot faq``."""

@@ -17,6 +17,8 @@ from bot.approvals import engine as eng
 from bot.approvals import services as ap
 from bot.faq import library as kb
 from bot.i18n import N_, negotiate, translator
+from bot.quizzes import campaigns as qzc
+from bot.quizzes import taking as qzt
 from bot.runtime import ReplayedUpdateError, current_update, is_unavailable
 from bot.surveys import answering as sva
 from bot.surveys import reporting as svrep
@@ -104,6 +106,20 @@ ERROR_MESSAGES: tuple[tuple[type[BaseException], str, str], ...] = (
         "survey_incomplete",
         N_("Some required questions are not answered yet. Please send /survey to continue."),
     ),
+    (qzt.QuizClosedError, "quiz_closed", N_("This quiz is closed.")),
+    (qzt.NotInvitedError, "quiz_not_invited", N_("This quiz was not sent to you.")),
+    (qzt.AlreadyPassedError, "quiz_passed", N_("You have already passed this quiz.")),
+    (
+        qzt.NoAttemptsLeftError,
+        "quiz_no_attempts",
+        N_("You have used all your attempts at this quiz. Please contact the security officer."),
+    ),
+    (
+        qzt.CooldownError,
+        "quiz_cooldown",
+        N_("Please wait a while before trying this quiz again; /quiz shows from when."),
+    ),
+    (qzc.CampaignError, "quiz_campaign", N_("This quiz campaign cannot be opened.")),
     (e.StaleCardError, "stale", N_("This card is out of date. Please open it again.")),
     (kb.StaleEntryError, "stale", N_("This card is out of date. Please open it again.")),
     (

@@ -22,6 +22,7 @@ from storage.repos.faq import FaqRepo
 from storage.repos.faq_digest import FaqDigestRepo
 from storage.repos.messaging import OutboxRepo
 from storage.repos.people import PeopleRepo
+from storage.repos.quizzes import QuizRepo
 from storage.repos.runtime import DueRepo, FlowRepo, InboxRepo
 from storage.repos.support import SupportRepo
 from storage.repos.surveys import SurveyRepo
@@ -88,6 +89,7 @@ class UnitOfWork:
         self.faq_digest = FaqDigestRepo(self.session)
         self.support = SupportRepo(self.session)
         self.surveys = SurveyRepo(self.session)
+        self.quizzes = QuizRepo(self.session)
         self.committed = False
         return self
 

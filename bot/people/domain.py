@@ -21,6 +21,7 @@ class Role(StrEnum):
     OFFICE = "office"
     TRAINER = "trainer"
     SUPPORT = "support"
+    SECURITY = "security"  # 保密员/安全员: security awareness tests and their results (#8)
     ADMIN = "admin"
 
 
@@ -35,6 +36,7 @@ ROLE_LABELS: dict[str, str] = {
     Role.OFFICE: N_("Office clerk"),
     Role.TRAINER: N_("Trainer"),
     Role.SUPPORT: N_("Support desk"),
+    Role.SECURITY: N_("Security officer"),
     Role.ADMIN: N_("Administrator"),
 }
 DEFAULT_ROLES: frozenset[str] = frozenset({Role.STAFF.value})
@@ -81,7 +83,7 @@ ERROR_MESSAGES: dict[str, str] = {
     "bad_employee_no": N_("Line {line}: employee number “{value}” must not contain spaces."),
     "unknown_role": N_(
         "Line {line}: unknown role “{value}” (use staff, dept_head, finance, leader, principal, "
-        "office, trainer, support or admin)."
+        "office, trainer, support, security or admin)."
     ),
     "bad_telegram_id": N_("Line {line}: Telegram ID “{value}” is not a valid Telegram ID."),
     "bad_language": N_("Line {line}: language “{value}” is not supported (use zh_CN or en)."),

@@ -18,6 +18,7 @@ ITEM_LABELS = {
     "knowledge": N_("📚 Ask a question"),
     "support": N_("🛟 Contact support"),
     "surveys": N_("📋 Surveys and training"),
+    "quizzes": N_("🛡 Security quizzes"),
     "desk": N_("🎧 Support desk"),
     "trainer": N_("🧑‍🏫 Knowledge base editing"),
     "rollout": N_("📈 Rollout and reports"),
@@ -211,6 +212,7 @@ def help_text(out: Outgoing, tr: Translator) -> Rendered:
         tr.gettext("/menu – the main menu"),
         tr.gettext("/language – 中文 / English"),
         tr.gettext("/survey – the surveys waiting for you"),
+        tr.gettext("/quiz – the security quizzes waiting for you"),
         tr.gettext("/cancel – stop what you are doing"),
         tr.gettext("/help – this help"),
     ]

@@ -122,6 +122,7 @@ async def run_sandbox(
             today = system_clock().astimezone(ZoneInfo(settings.timezone)).date()
             await seed.on_call_roster(runner.services, today)
             await seed.demo_surveys(runner.services, today, ZoneInfo(settings.timezone))
+            await runner.services.quiz_campaigns.open_demo()  # the security quizzes, for all
             # Marked before the scenes play: a sandbox stopped halfway through them must not
             # play them again (孙浩 would ask for the same leave twice).
             mark = data_dir / SEEDED_MARK

@@ -22,6 +22,7 @@ from storage.tables.people import (
     Staff,
     StaffRole,
 )
+from storage.tables.quizzes import QuizAttempt, QuizCampaign, QuizInvitation
 from storage.tables.runtime import DueItem, FlowState, InboxUpdate
 from storage.tables.support import SupportMessage, SupportTicket
 from storage.tables.surveys import (
@@ -57,6 +58,9 @@ __all__ = [
     "Invite",
     "LiveCard",
     "OutboxMessage",
+    "QuizAttempt",
+    "QuizCampaign",
+    "QuizInvitation",
     "SignInAttempt",
     "Staff",
     "StaffRole",

@@ -101,9 +101,10 @@ async def test_language_switch_and_commands_in_both_languages(
     assert set(zh) == set(en) == {
         "menu", "help", "language", "cancel", "start", "apply", "todo", "mine", "find",
         "delegate", "register", "overdue", "ask", "kb", "digest", "support", "survey",
-        "newsurvey", "results",
+        "newsurvey", "results", "quiz",
     }  # fmt: skip
     assert zh["survey"] == "待我填写的问卷"
+    assert zh["quiz"] == "待完成的保密安全测试"
 
 
 async def test_forged_and_foreign_buttons_are_refused(

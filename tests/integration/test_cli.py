@@ -433,3 +433,43 @@ def test_survey_template_and_publishing_a_workbook(tmp_path: Path) -> None:
     assert "Traceback" not in bad.stderr
     missing = govbot(tmp_path, "survey", "template", str(book), "--from", "nothing_here")
     assert missing.returncode == 2 and "pilot_feedback" in missing.stderr
+
+
+def test_quiz_campaign_results_list_and_check(tmp_path: Path) -> None:
+    assert govbot(tmp_path, "db", "upgrade").returncode == 0
+    staff = tmp_path / "staff.csv"
+    staff.write_text(
+        "工号,姓名,部门,角色\nE1,杨帆,办公室,staff;security\nE2,王强,财务处,staff\n",
+        encoding="utf-8-sig",
+    )
+    assert govbot(tmp_path, "staff", "import", str(staff)).returncode == 0
+    refused = govbot(tmp_path, "quiz", "campaign", "nothing", "--to", "all")
+    assert refused.returncode == 1 and "没有名为“nothing”的测试" in refused.stderr
+    opened = govbot(
+        tmp_path, "quiz", "campaign", "security_basics", "--to", "all", "--every", "quarter"
+    )
+    assert opened.returncode == 0, opened.stderr
+    assert "应测 2 人，已发送通知 0 人" in opened.stdout
+    listed = govbot(tmp_path, "quiz", "list")
+    assert "测试 security_basics：保密安全知识测试，从 33 题中抽 10 题，80 分合格" in listed.stdout
+    assert "#1 security_basics quarter 合格 0/2" in listed.stdout
+    export = tmp_path / "scores.xlsx"
+    shown = govbot(tmp_path, "quiz", "results", "1", "--xlsx", str(export))
+    assert shown.returncode == 0, shown.stderr
+    assert "合格 0 人，参测 0 人，应测 2 人" in shown.stdout and "办公室: 0/0/1 0%" in shown.stdout
+    assert export.read_bytes().startswith(b"PK")
+    assert govbot(tmp_path, "quiz", "results", "9").returncode == 1
+    long = tmp_path / "long.yaml"
+    long.write_text(
+        "topic: extra\ntitle: {zh_CN: 附加, en: Extra}\nquestions:\n  - key: ex_one\n"
+        "    text: {zh_CN: 问, en: Q}\n    options:\n      - {zh_CN: 甲, en: A}\n"
+        "      - {zh_CN: 乙, en: B}\n    correct: 1\n"
+        f"    explanation: {{zh_CN: 解, en: {'x' * 201}}}\n",
+        encoding="utf-8",
+    )
+    checked = govbot(tmp_path, "quiz", "check", str(long))
+    assert checked.returncode == 1 and "long.yaml:10:" in checked.stderr
+    assert "Telegram allows at most 200" in checked.stderr
+    good = tmp_path / "good.yaml"
+    good.write_text(long.read_text(encoding="utf-8").replace("x" * 201, "Why"), "utf-8")
+    assert "6 个题库、2 套测试均无误" in govbot(tmp_path, "quiz", "check", str(good)).stdout

@@ -42,6 +42,14 @@ class Thing:
         (("leader",), "menu.rollout", True),
         (("finance",), "menu.rollout", False),
         (("dept_head",), "staff.disable", False),
+        (("staff",), "quiz.take", True),
+        (("staff",), "quiz.publish", False),
+        (("security",), "quiz.publish", True),
+        (("trainer",), "quiz.publish", True),
+        (("trainer",), "quiz.results", False),
+        (("security",), "quiz.results", True),
+        (("leader",), "quiz.results", True),
+        (("dept_head",), "quiz.results", False),
         ((), "menu.approvals", False),  # no role, no access
         (("wizard",), "menu.help", False),  # an unknown role grants nothing
         (("admin",), "no.such.action", False),  # undeclared actions are nobody's

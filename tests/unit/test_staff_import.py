@@ -44,11 +44,12 @@ def _codes(errors: list[RowError]) -> list[tuple[int, str, str]]:
     return [(e.line, e.column, e.code) for e in errors]
 
 
-def test_roles_are_the_eight_of_the_issue_plus_the_principal_leader() -> None:
-    # principal (主要负责人) came with #4: a 上行文 is signed by the principal leader.
+def test_roles_are_the_eight_of_the_issue_plus_the_principal_leader_and_security() -> None:
+    # principal (主要负责人) came with #4: a 上行文 is signed by the principal leader;
+    # security (保密员) with #8's quizzes: it opens them and reads the named scores.
     assert {
         "staff", "dept_head", "finance", "leader", "principal", "office", "trainer", "support",
-        "admin",
+        "security", "admin",
     } == ALL_ROLES == set(Role)  # fmt: skip
 
 
