@@ -22,6 +22,7 @@ POLICY: dict[str, frozenset[Role]] = {
     "menu.knowledge": EVERYONE,
     "menu.support": EVERYONE,
     "menu.surveys": EVERYONE,
+    "menu.courses": EVERYONE,
     "menu.language": EVERYONE,
     "menu.help": EVERYONE,
     "menu.desk": frozenset({Role.SUPPORT, Role.ADMIN}),
@@ -31,6 +32,7 @@ POLICY: dict[str, frozenset[Role]] = {
     "support.roster": frozenset({Role.ADMIN}),  # ... and the on-call roster
     "support.desks": frozenset({Role.ADMIN}),  # ... and which group takes which tickets
     "survey.publish": frozenset({Role.ADMIN, Role.OFFICE, Role.TRAINER}),
+    "course.publish": frozenset({Role.ADMIN, Role.OFFICE, Role.TRAINER}),  # and its report
     "menu.rollout": frozenset({Role.LEADER, Role.OFFICE, Role.ADMIN}),
     "menu.admin": frozenset({Role.ADMIN}),
     "staff.import": frozenset({Role.ADMIN}),

@@ -12,6 +12,9 @@ from bot.approvals.services import ApprovalService
 from bot.audit import AuditService
 from bot.calendar.services import CalendarService
 from bot.config import Settings
+from bot.courses.publishing import CoursePublishing
+from bot.courses.reminders import CourseReminders
+from bot.courses.services import LESSON_KIND, MEDIA_KEY, CourseService
 from bot.faq.answering import FaqService
 from bot.faq.digest import DigestService
 from bot.faq.editor import FaqEditorService
@@ -72,6 +75,8 @@ class Services:
     outage_guard: OutageGuard
     surveys: SurveyChatService
     survey_publishing: SurveyPublishing
+    courses: CourseService
+    course_publishing: CoursePublishing
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
@@ -139,6 +144,10 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
     SurveyReminders(rt, tz=settings.tz, quiet=settings.quiet).register_due(due)
     BroadcastProgress(rt).register_due(due)
     delivery.forget_when_sent(KINDS_PREFIX)  # what a person picked stays off the outbox
+    CourseReminders(rt, tz=settings.tz, quiet=settings.quiet).register_due(due)
+    courses = CourseService(rt, default_locale=settings.default_locale)
+    delivery.register_file_keys(MEDIA_KEY, courses.remember_file)
+    delivery.forget_when_sent(LESSON_KIND)  # a lesson's uploaded file stays off the outbox
     delivery.register_reachability(desk.reachability)
     return Services(
         runtime=rt,
@@ -187,5 +196,9 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
             default_locale=settings.default_locale,
             remind_every=timedelta(days=settings.survey_remind_days),
             tz=settings.tz,
+        ),
+        courses=courses,
+        course_publishing=CoursePublishing(
+            rt, default_locale=settings.default_locale, tz=settings.tz
         ),
     )

@@ -52,6 +52,9 @@ ACTIONS = frozenset(
         "sv.done",  # a multiple-choice question is answered (version: question index × 100)
         "sv.skip",  # leave an optional question unanswered (version: question index × 100)
         "sv.send",  # submit the answers (object: survey id)
+        "cr.open",  # open a course where the person stopped (object: course id)
+        "cr.next",  # next lesson / finish (object: course id, version: the lesson's index)
+        "cr.prev",  # previous lesson (object: course id, version: the lesson's index)
         "kb.open",  # show an entry's answer (object: entry id, version: the question it was
         # suggested for, 0 = a follow-up, logged as a question of its own)
         "kb.up",  # the answer solved it (object: question id)

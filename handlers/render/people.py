@@ -18,6 +18,7 @@ ITEM_LABELS = {
     "knowledge": N_("📚 Ask a question"),
     "support": N_("🛟 Contact support"),
     "surveys": N_("📋 Surveys and training"),
+    "courses": N_("🎓 My courses"),
     "desk": N_("🎧 Support desk"),
     "trainer": N_("🧑‍🏫 Knowledge base editing"),
     "rollout": N_("📈 Rollout and reports"),
