@@ -11,8 +11,9 @@ so a restart while they go out sends nobody a second one.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
-from datetime import date, timedelta, tzinfo
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from bot.runtime import Runtime
 from bot.surveys.publishing import Audience, AudienceError, parse_audience, resolve
 from storage.tables.courses import Course as CourseRow
 from storage.tables.courses import CourseMedia
+from storage.tables.people import Staff
 from storage.uow import UnitOfWork
 
 INVITE_KIND = "course.invite"
@@ -80,6 +82,10 @@ class CoursePublishing:
         self._tz = tz
         self._default_locale = default_locale
 
+    def local_today(self) -> date:
+        """Today in the deployment's time zone."""
+        return self._rt.clock().astimezone(self._tz).date()
+
     async def publish(
         self,
         *,
@@ -95,11 +101,11 @@ class CoursePublishing:
         CourseError, AudienceError: nothing is written. ``tg_id``: who publishes (None: the
         operator); ``reply_to``: the chat told the outcome, in the same transaction."""
         definition = parse_course(text, source=source)
-        files = _read_media(definition, source, base_dir)
         now = self._rt.clock()
         due_at = due_moment(due_on, self._tz) if due_on is not None else None
         if due_on is not None and due_on <= now.astimezone(self._tz).date():
             raise AudienceError([("past", due_on.isoformat())])
+        files = await asyncio.to_thread(_read_media, definition, source, base_dir)
         async with self._rt.uow() as uow:
             author = None
             if tg_id is not None:
@@ -193,9 +199,9 @@ class CoursePublishing:
         uow: UnitOfWork,
         course_id: int,
         definition: Course,
-        people: list[Any],
-        due_at: Any,
-        now: Any,
+        people: list[Staff],
+        due_at: datetime | None,
+        now: datetime,
     ) -> int:
         messaged = 0
         for person in people:
@@ -268,7 +274,3 @@ class CoursePublishing:
                 priority=PRIORITY_INTERACTIVE,
             )
             await uow.commit()
-
-
-def default_due(now_local: date, days: int = 14) -> date:
-    return now_local + timedelta(days=days)

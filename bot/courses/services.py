@@ -42,6 +42,7 @@ from bot.courses.publishing import text_facts
 from bot.errors import BadCallbackError, DomainError
 from bot.messaging.services import PRIORITY_INTERACTIVE
 from bot.runtime import Runtime
+from bot.spreadsheet import csv_bytes, safe_cell
 from storage.tables.courses import Course as CourseRow
 from storage.tables.courses import CourseAssignment
 from storage.uow import UnitOfWork
@@ -270,6 +271,8 @@ class CourseService:
         """Record ``moved`` (compare-and-swap) and show its lesson as a new card, the
         previous card's buttons taken off; a finished course shows no card."""
         assert a.id is not None and row.id is not None
+        # Read before the update: an ORM UPDATE refreshes ``a`` in the session.
+        shown, completed_before = a.version, a.completed_at is not None
         version = await uow.courses.step(
             a.id,
             seen_version=a.version,
@@ -281,16 +284,16 @@ class CourseService:
         )
         if version is None:  # a second tap, already handled
             raise LessonStaleError(a.id, moved.position)
-        if a.version > 0:
+        if shown > 0:
             await uow.outbox.add(
                 chat_id=chat_id,
                 kind=CLOSED_KIND,
                 staff_id=actor.staff_id,
                 now=now,
                 priority=PRIORITY_INTERACTIVE,
-                card_key=card_key(row.id, actor.staff_id, a.version),
+                card_key=card_key(row.id, actor.staff_id, shown),
             )
-        if outcome is Outcome.COMPLETED and not a.completed_at:
+        if outcome is Outcome.COMPLETED and not completed_before:
             return  # the congratulations follow instead of a card
         await uow.outbox.add(
             chat_id=chat_id,
@@ -404,3 +407,29 @@ class CourseService:
         if not key.startswith(MEDIA_KEY):
             raise BadCallbackError()
         await uow.courses.remember_file_id(int(key[len(MEDIA_KEY) :]), file_id)
+
+
+CSV_HEADER = (
+    "科室 Department",
+    "应学 Assigned",
+    "已开始 Started",
+    "已完成 Completed",
+    "逾期 Overdue",
+    "完成率 %",
+)
+
+
+def to_csv(found: CourseReport) -> bytes:
+    """Completion by department as CSV (UTF-8 with a BOM, formula-safe cells), total last."""
+    rows = [
+        (
+            safe_cell(t.department),
+            str(t.assigned),
+            str(t.started),
+            str(t.completed),
+            str(t.overdue),
+            str(t.percent),
+        )
+        for t in (*found.report.rows, found.report.total)
+    ]
+    return csv_bytes(CSV_HEADER, rows)
