@@ -171,9 +171,9 @@ def course_list(out: Outgoing, tr: Translator) -> Rendered:
         if course.get("completed"):
             label = tr.gettext("🔁 Review: {title}", title=title)
         elif course.get("begun"):
-            label = tr.gettext("▶️ Continue: {title}", title=title)
+            label = tr.gettext("▶️ Continue learning: {title}", title=title)
         else:
-            label = tr.gettext("▶️ Start: {title}", title=title)
+            label = tr.gettext("▶️ Start learning: {title}", title=title)
         rows.append([_button(label, "cr.open", int(course.get("id", 0)))])
     return Rendered("send", "\n".join(lines), InlineKeyboardMarkup(rows))
 

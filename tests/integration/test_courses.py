@@ -6,7 +6,7 @@ to those not done and never in quiet hours, the quiz hook, and a lesson file upl
 from __future__ import annotations
 
 import base64
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -426,4 +426,3 @@ async def test_a_lesson_file_is_uploaded_once_then_sent_by_id(
         await _press(service, 602, cid, lesson)
     again = (await _rows(runtime, LESSON_KIND))[-1].facts["media"]
     assert again == {"kind": "document", "file_id": "BQACAgUAAxkBAAIBZ2V4c2FtcGxl"}
-    _ = timedelta
