@@ -212,6 +212,7 @@ def help_text(out: Outgoing, tr: Translator) -> Rendered:
         tr.gettext("/menu – the main menu"),
         tr.gettext("/language – 中文 / English"),
         tr.gettext("/survey – the surveys waiting for you"),
+        tr.gettext("/course – your training courses, continued where you stopped"),
         tr.gettext("/cancel – stop what you are doing"),
         tr.gettext("/help – this help"),
     ]
@@ -233,6 +234,10 @@ def help_text(out: Outgoing, tr: Translator) -> Rendered:
             tr.gettext(
                 "Send a survey file (YAML) captioned /publish AUDIENCE [CLOSES] to open it, "
                 "for example /publish dept:办公室 2026-12-31."
+            ),
+            tr.gettext(
+                "Send a course file (YAML) captioned /course publish AUDIENCE DUE_DATE to assign "
+                "it; /course progress ID shows completion by department."
             ),
         ]
     return Rendered("send", "\n".join(lines), menu_keyboard(_items(out), tr))

@@ -38,7 +38,7 @@ async def test_a_course_taken_across_a_restart(bot: RunningBot, org: Org) -> Non
     trainer = await _person(org, "trainer;staff", "培训处")
     me = await _person(org, "staff", "办公室")
     colleague = await _person(org, "staff", "办公室")
-    other = await _person(org, "staff", "财务处")
+    await _person(org, "staff", "财务处")  # assigned, never starts
     outsider = await _person(org, "staff", "档案室")
 
     # In chat, a lesson file given by path cannot be read: refused with its line.
