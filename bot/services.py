@@ -37,6 +37,7 @@ from bot.support.oncall import OnCallService
 from bot.support.routing import RoutingService
 from bot.support.templates import TemplateService
 from bot.support.timers import SlaService
+from bot.surveys.authoring import SurveyAuthoring
 from bot.surveys.chat import KINDS_PREFIX, SurveyChatService
 from bot.surveys.publishing import SurveyPublishing
 from bot.surveys.reminders import SurveyReminders
@@ -77,6 +78,7 @@ class Services:
     survey_publishing: SurveyPublishing
     courses: CourseService
     course_publishing: CoursePublishing
+    survey_authoring: SurveyAuthoring
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
@@ -143,6 +145,12 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
     delivery.register_topic_card("ticket:", desk.topic_card)
     SurveyReminders(rt, tz=settings.tz, quiet=settings.quiet).register_due(due)
     BroadcastProgress(rt).register_due(due)
+    publishing = SurveyPublishing(
+        rt,
+        default_locale=settings.default_locale,
+        remind_every=timedelta(days=settings.survey_remind_days),
+        tz=settings.tz,
+    )
     delivery.forget_when_sent(KINDS_PREFIX)  # what a person picked stays off the outbox
     CourseReminders(rt, tz=settings.tz, quiet=settings.quiet).register_due(due)
     courses = CourseService(rt, default_locale=settings.default_locale)
@@ -191,11 +199,9 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         support_summary=summary,
         outage_guard=guard,
         surveys=SurveyChatService(rt, tz=settings.tz, default_locale=settings.default_locale),
-        survey_publishing=SurveyPublishing(
-            rt,
-            default_locale=settings.default_locale,
-            remind_every=timedelta(days=settings.survey_remind_days),
-            tz=settings.tz,
+        survey_publishing=publishing,
+        survey_authoring=SurveyAuthoring(
+            rt, publishing, tz=settings.tz, default_locale=settings.default_locale
         ),
         courses=courses,
         course_publishing=CoursePublishing(
