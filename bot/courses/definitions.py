@@ -14,7 +14,7 @@ The format::
     lessons:                       # 1–30, in order
       - title: {zh_CN: 登录, en: Logging in}         # at most 60 characters
         body:                      # Telegram HTML: <b> <i> <u> <code> <a href="https://…">;
-          zh_CN: |                 #   at most 3840 characters (768 with media)
+          zh_CN: |                 #   at most 3776 characters (704 with media)
             ...
           en: |
             ...

@@ -19,7 +19,7 @@ from bot.errors import DomainError
 
 TEXT_LIMIT = 4096  # Telegram: a message's text, after entity parsing (UTF-16 code units)
 CAPTION_LIMIT = 1024  # ... and a media message's caption
-HEADER_ROOM = 256  # the card's course title and "第2/6课 title" lines above the body
+HEADER_ROOM = 320  # the card's course and "第2/6课 title" lines, and the quiz note on the last
 LESSON_TITLE_MAX = 60
 ALLOWED_TAGS = frozenset({"b", "i", "u", "a", "code"})
 _URL = re.compile(r"(https?://|tg://)[^\s\"'<>]+")

@@ -39,7 +39,7 @@ from bot.courses.model import (
     tally,
 )
 from bot.courses.publishing import text_facts
-from bot.errors import BadCallbackError, DomainError
+from bot.errors import DomainError
 from bot.messaging.services import PRIORITY_INTERACTIVE
 from bot.runtime import Runtime
 from bot.spreadsheet import csv_bytes, safe_cell
@@ -224,10 +224,9 @@ class CourseService:
             row, definition, a = await self._load(uow, course_id, actor.staff_id)
             assert a.id is not None
             progress = progress_of(a, len(definition.lessons), definition.quiz is not None)
-            if (progress.lessons_done and not progress.completed) or not 0 <= lesson < (
-                progress.total
-            ):
-                raise LessonStaleError(a.id, lesson)  # waiting for the quiz: nothing to press
+            waiting = progress.lessons_done and not progress.completed
+            if forward and waiting and lesson == progress.total - 1:
+                raise LessonStaleError(a.id, lesson)  # the quiz completes it, not a button
             try:
                 step = advance(progress, lesson=lesson, forward=forward)
             except ValueError:
@@ -332,7 +331,9 @@ class CourseService:
             "title": text_facts(lesson.title),
             "body": text_facts(lesson.body),
             "media": media,
-            "waiting_quiz": progress.lessons_done and not progress.completed,
+            "waiting_quiz": progress.lessons_done
+            and not progress.completed
+            and index == progress.total - 1,
             "quiz": definition.quiz,
             "review": progress.completed,
         }
@@ -405,7 +406,7 @@ class CourseService:
     async def remember_file(self, uow: UnitOfWork, key: str, file_id: str) -> None:
         """The sender uploaded a lesson file: send it by Telegram's id from now on."""
         if not key.startswith(MEDIA_KEY):
-            raise BadCallbackError()
+            raise ValueError(key)
         await uow.courses.remember_file_id(int(key[len(MEDIA_KEY) :]), file_id)
 
 

@@ -216,6 +216,8 @@ def lesson_card(out: Outgoing, tr: Translator) -> Rendered:
         _local(facts.get("body"), tr, escape=False),
     ]
     buttons: list[InlineKeyboardButton] = []
+    if index > 0:
+        buttons.append(_button(tr.gettext("◀️ Previous lesson"), "cr.prev", course_id, index))
     if facts.get("waiting_quiz"):
         lines.append("")
         lines.append(
@@ -225,8 +227,6 @@ def lesson_card(out: Outgoing, tr: Translator) -> Rendered:
             )
         )
     else:
-        if index > 0:
-            buttons.append(_button(tr.gettext("◀️ Previous lesson"), "cr.prev", course_id, index))
         if index + 1 < total:
             buttons.append(_button(tr.gettext("Next lesson ▶️"), "cr.next", course_id, index))
         elif not facts.get("review"):

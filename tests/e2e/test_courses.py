@@ -38,7 +38,7 @@ async def test_a_course_taken_across_a_restart(bot: RunningBot, org: Org) -> Non
     trainer = await _person(org, "trainer;staff", "培训处")
     me = await _person(org, "staff", "办公室")
     colleague = await _person(org, "staff", "办公室")
-    await _person(org, "staff", "财务处")  # assigned, never starts
+    other = await _person(org, "staff", "财务处")  # assigned, never starts
     outsider = await _person(org, "staff", "档案室")
 
     # In chat, a lesson file given by path cannot be read: refused with its line.
@@ -48,6 +48,18 @@ async def test_a_course_taken_across_a_restart(bot: RunningBot, org: Org) -> Non
     )
     refused = await _card(trainer, "课程未下发", after=start)
     assert "digital_office.yaml:68" in refused.text and "help_contacts.txt" in refused.text
+
+    # Without files it is assigned from the chat: the trainer is told, 财务处 is invited.
+    start = trainer.last_message()
+    small = SHIPPED.read_text(encoding="utf-8").replace(
+        "    media: {document: help_contacts.txt}\n", ""
+    )
+    await trainer.upload(
+        "small.yaml", small.encode(), caption="/course publish dept:财务处 2099-12-31"
+    )
+    told = await _card(trainer, "已下发", after=start)
+    assert "应学 1 人，已向 1 人发送通知" in told.text
+    assert "前完成" in (await _card(other, "新培训课程")).text
 
     # As the CLI publishes it (the help sheet read from beside the file).
     published = await bot.services.course_publishing.publish(

@@ -359,8 +359,14 @@ async def test_a_course_with_a_quiz(runtime: Runtime, clock: FakeClock) -> None:
     (due,) = await _rows(runtime, QUIZ_DUE_KIND)
     assert due.facts["quiz_key"] == "office_quiz"
     assert (await _rows(runtime, LESSON_KIND))[-1].facts["waiting_quiz"] is True
-    with pytest.raises(LessonStaleError):  # nothing to press while the quiz waits
+    with pytest.raises(LessonStaleError):  # the quiz completes it, not "finish"
         await _press(service, 601, cid, 1)
+    await _press(service, 601, cid, 1, forward=False)  # reading a lesson again meanwhile
+    back = (await _rows(runtime, LESSON_KIND))[-1].facts
+    assert back["lesson"] == 0 and back["waiting_quiz"] is False
+    await _press(service, 601, cid, 0)
+    assert (await _rows(runtime, LESSON_KIND))[-1].facts["waiting_quiz"] is True
+    assert len(await _rows(runtime, QUIZ_DUE_KIND)) == 1  # told once
 
     async with runtime.uow() as uow:  # the quiz service's transaction
         assert (

@@ -124,7 +124,7 @@ def test_a_bad_head_and_too_long_a_caption() -> None:
     lesson = f"- title: {{zh_CN: 一, en: One}}\n  body: {{zh_CN: {text}, en: x}}\n"
     assert _course(lesson)  # as a message it fits
     error = _error(lesson + "  media: {document: a.pdf}\n")
-    assert error.line == 5 and "at most 768" in error.reason
+    assert error.line == 5 and "at most 704" in error.reason
 
 
 @pytest.mark.parametrize(
