@@ -11,9 +11,13 @@ from bot.surveys.publishing import Audience
 SHIPPED = "digital_office.yaml"
 
 
-async def publish_demo_course(publishing: CoursePublishing, *, days: int = 14) -> Published:
+async def publish_demo_course(
+    publishing: CoursePublishing, *, days: int = 14, tg_id: int | None = None
+) -> Published:
     """Assign 政务办公系统上线培训 to all active staff, due ``days`` days from today (local,
-    the publishing service's clock), its help sheet uploaded from ``shipped/``."""
+    the publishing service's clock), its help sheet uploaded from ``shipped/``. With
+    ``tg_id`` (a trainer's, e.g. the sandbox's 周婷 20009) it is published by them: they are
+    told in their chat and get the broadcast progress card."""
     path = shipped_dir() / SHIPPED
     return await publishing.publish(
         text=path.read_text(encoding="utf-8"),
@@ -21,4 +25,6 @@ async def publish_demo_course(publishing: CoursePublishing, *, days: int = 14) -
         audience=Audience(everyone=True),
         due_on=publishing.local_today() + timedelta(days=days),
         base_dir=shipped_dir(),
+        tg_id=tg_id,
+        reply_to=tg_id,
     )

@@ -411,8 +411,9 @@ async def test_a_lesson_file_is_uploaded_once_then_sent_by_id(
 ) -> None:
     await _office(runtime, clock)
     publishing = _publishing(runtime)
-    published = await publish_demo_course(publishing)
+    published = await publish_demo_course(publishing, tg_id=606)  # by the trainer
     assert published.assigned == 6
+    assert [r.chat_id for r in await _rows(runtime, "course.published")] == [606]
     async with runtime.detached_uow() as uow:
         course = await uow.courses.get(published.course_id)
     assert isinstance(course, CourseRow) and course.due_at is not None
