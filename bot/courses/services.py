@@ -280,6 +280,7 @@ class CourseService:
             started_at=a.started_at or now,
             lessons_done_at=a.lessons_done_at or (now if moved.lessons_done else None),
             completed_at=a.completed_at or (now if moved.completed else None),
+            quiz_passed_at=a.quiz_passed_at or (now if moved.quiz_passed else None),
         )
         if version is None:  # a second tap, already handled
             raise LessonStaleError(a.id, moved.position)

@@ -93,6 +93,7 @@ class CourseRepo:
         started_at: datetime | None,
         lessons_done_at: datetime | None,
         completed_at: datetime | None,
+        quiz_passed_at: datetime | None = None,
     ) -> int | None:
         """Move a person's progress if nobody moved it since ``seen_version`` (a second tap
         matches no row: None, nothing written); the new version."""
@@ -108,6 +109,7 @@ class CourseRepo:
                 started_at=started_at,
                 lessons_done_at=lessons_done_at,
                 completed_at=completed_at,
+                quiz_passed_at=quiz_passed_at,
                 version=seen_version + 1,
             )
         )

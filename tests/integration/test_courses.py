@@ -402,7 +402,8 @@ async def test_a_course_with_a_quiz(runtime: Runtime, clock: FakeClock) -> None:
     await hooked.open(tg_id=603, chat_id=603, course_id=cid)
     await _press(hooked, 603, cid, 0)
     await _press(hooked, 603, cid, 1)
-    assert (await _assignment(runtime, cid, ids["E3"])).completed_at == clock()
+    hooked_row = await _assignment(runtime, cid, ids["E3"])
+    assert hooked_row.completed_at == clock() and hooked_row.quiz_passed_at == clock()
     assert len(await _rows(runtime, QUIZ_DUE_KIND)) == 1  # only E1 was told to take it
 
 
