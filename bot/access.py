@@ -33,6 +33,8 @@ POLICY: dict[str, frozenset[Role]] = {
     "support.desks": frozenset({Role.ADMIN}),  # ... and which group takes which tickets
     "survey.publish": frozenset({Role.ADMIN, Role.OFFICE, Role.TRAINER}),
     "course.publish": frozenset({Role.ADMIN, Role.OFFICE, Role.TRAINER}),  # and its report
+    # every survey's results; a survey's author sees its own (bot/surveys/reporting.py)
+    "survey.results": frozenset({Role.ADMIN, Role.OFFICE}),
     "menu.rollout": frozenset({Role.LEADER, Role.OFFICE, Role.ADMIN}),
     "menu.admin": frozenset({Role.ADMIN}),
     "staff.import": frozenset({Role.ADMIN}),

@@ -41,6 +41,7 @@ from bot.surveys.authoring import SurveyAuthoring
 from bot.surveys.chat import KINDS_PREFIX, SurveyChatService
 from bot.surveys.publishing import SurveyPublishing
 from bot.surveys.reminders import SurveyReminders
+from bot.surveys.reporting import SurveyResultsService
 from knowledge import Thresholds
 
 
@@ -79,6 +80,7 @@ class Services:
     courses: CourseService
     course_publishing: CoursePublishing
     survey_authoring: SurveyAuthoring
+    survey_results: SurveyResultsService
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
@@ -207,4 +209,5 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         course_publishing=CoursePublishing(
             rt, default_locale=settings.default_locale, tz=settings.tz
         ),
+        survey_results=SurveyResultsService(rt, default_locale=settings.default_locale),
     )

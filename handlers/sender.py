@@ -5,11 +5,12 @@ and one 429 stops every request (performance.md §2.2), so the sender paces itse
 
 * a chat gets at most 3 calls in any trailing second, then one per second (GCRA);
 * a group additionally at most 19 in any trailing minute (Telegram says 20);
-* everything together at most 29 in any trailing 1.05 s (Telegram says ~30 a second), paced
-  evenly: 27.6 a second, 10,000 messages in about 362 s; one short of 30 leaves room for the
-  jitter between our sending and Telegram's counting;
+* everything together at most 29 in any trailing 1.03 s (Telegram says ~30 a second), paced
+  evenly: 28.2 a second, 10,000 messages in about 355 s; a call counts from its send, or from
+  its answer when that came later than the slack (it may have arrived that late), and while
+  it is unanswered; one short of 30 is the margin left;
 * the broadcast lane may use all of it, paced in small bursts: rows are dispatched in
-  priority order, so an interactive reply takes the broadcast's next slot (about 36 ms).
+  priority order, so an interactive reply takes the broadcast's next slot (about 35 ms).
 
 Windows and pacing both matter: a sliding window alone lets a whole window's worth go at
 once, and requests sent together arrive bunched up with whatever was delayed before them.
@@ -35,6 +36,7 @@ from telegram import (
     Bot,
     InlineKeyboardMarkup,
     InputFile,
+    InputMediaPhoto,
     LinkPreviewOptions,
     Message,
     ReplyParameters,
@@ -73,10 +75,11 @@ BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 60.0
 DB_BACKOFF_CAP_S = 5.0
 STOP_GRACE_S = 10.0
-LATE_ANSWER_S = 0.03  # an answer later than this after the send: the call may have arrived late
 UNANSWERED_MAX_S = 90.0  # longer than any call's timeouts (LEASE_S): it is not coming back
 OVERDUE_POLL_S = 0.05
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+MAX_ALBUM = 10  # photos in one sendMediaGroup
+MAX_CAPTION = 1024
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ class Limits:
     broadcast_limit: int = 29  # the whole global budget: replies overtake it in the dispatch
     broadcast_window_s: float = 1.0
     broadcast_burst: int = 1  # evenly paced: a reply never waits for a burst to leave the window
-    slack_s: float = 0.05  # added to every window: our send time is not Telegram's arrival time
+    slack_s: float = 0.03  # added to every window: our send time is not Telegram's arrival time
 
 
 class SlidingWindow:
@@ -162,8 +165,9 @@ class Pacer:
         self._tat = float("-inf")  # theoretical arrival time of the next event
 
     def wait(self, now: float) -> float:
-        """Seconds until one more event conforms (0.0: now)."""
-        return max(self._tat - (self.burst - 1) * self.interval_s - now, 0.0)
+        """Seconds until one more event conforms (0.0: now; a rounding error is not a wait)."""
+        wait = self._tat - (self.burst - 1) * self.interval_s - now
+        return wait if wait > 1e-9 else 0.0
 
     def record(self, now: float) -> None:
         """Count one event at ``now``."""
@@ -313,7 +317,7 @@ class Limiter:
             self._unanswered[sent_at] = left
         else:
             self._unanswered.pop(sent_at, None)
-        if now - sent_at > LATE_ANSWER_S:
+        if now - sent_at > self.limits.slack_s:  # it may have arrived after the slack
             self._global.move(sent_at, now)
         bucket = self._chats.get(chat_id)
         if bucket is not None:
@@ -786,6 +790,8 @@ class OutboxSender:
                 message_thread_id=thread_id,
             )
             return copies[0].message_id if copies else None
+        if rendered.method == "photos":
+            return await self._photos(chat_id, rendered, thread_id)
         if rendered.method in ("document", "photo", "video"):
             return await self._send_file(chat_id, rendered, thread_id)
         if rendered.method == "none":
@@ -863,6 +869,33 @@ class OutboxSender:
                 key = rendered.file_key
                 await self._bookkeep(partial(self._delivery.file_uploaded, key, file_id))
         return sent.message_id
+
+    async def _photos(self, chat_id: int, rendered: Rendered, thread_id: int | None) -> int | None:
+        """One photo (``sendPhoto``) or an album of up to ten (``sendMediaGroup``); the first
+        message's id. A resent row sends the whole album again: albums cannot be edited."""
+        photos = rendered.photos[:MAX_ALBUM]
+        if not photos:
+            raise BadRequest("photos without a photo")
+        if len(photos) == 1:
+            image, caption = photos[0]
+            sent = await self._bot.send_photo(
+                chat_id,
+                InputFile(image, filename="chart.png"),
+                caption=caption[:MAX_CAPTION] or None,
+                parse_mode=ParseMode.HTML,
+                message_thread_id=thread_id,
+            )
+            return sent.message_id
+        album = [
+            InputMediaPhoto(
+                InputFile(image, filename=f"chart-{i}.png", attach=True),
+                caption=caption[:MAX_CAPTION] or None,
+                parse_mode=ParseMode.HTML,
+            )
+            for i, (image, caption) in enumerate(photos, start=1)
+        ]
+        messages = await self._bot.send_media_group(chat_id, album, message_thread_id=thread_id)
+        return messages[0].message_id if messages else None
 
     async def _bookkeep(self, call: Callable[[], Awaitable[T]], *, retries: int = 6) -> T | None:
         """Record an outcome; ride out a short database outage rather than lose it; never raises.

@@ -30,8 +30,9 @@ class Rendered:
     a message's buttons off (``markup``), nothing at all (``none``), or copy one
     (``copyMessage`` of ``source_message_id`` in ``source_chat_id``, with ``text`` as the
     caption of a media message when given), copy several at once (``copyMessages`` of
-    ``source_message_ids``: an album stays an album), or rename the row's forum topic to
-    ``text``."""
+    ``source_message_ids``: an album stays an album), rename the row's forum topic to
+    ``text``, or send ``photos`` (PNG bytes and a caption each: one photo, or an album of 2–10,
+    ``sendMediaGroup``)."""
 
     method: Literal[
         "send",
@@ -45,6 +46,7 @@ class Rendered:
         "copy",
         "copies",
         "topic",
+        "photos",
     ]
     text: str = ""  # the caption, for a document
     reply_markup: Markup | None = None
@@ -59,6 +61,7 @@ class Rendered:
     source_message_id: int | None = None
     source_message_ids: tuple[int, ...] = ()
     reply_to: int | None = None  # send as a reply to this message (if it is still there)
+    photos: tuple[tuple[bytes, str], ...] = ()  # (image, HTML caption) for "photos"
     # A copy Telegram refuses (the message is gone, or cannot be copied): send this instead.
     fallback: Rendered | None = None
 
