@@ -24,6 +24,7 @@ POLICY: dict[str, frozenset[Role]] = {
     "menu.surveys": EVERYONE,
     "menu.quizzes": EVERYONE,
     "quiz.take": EVERYONE,
+    "menu.courses": EVERYONE,
     "menu.language": EVERYONE,
     "menu.help": EVERYONE,
     "menu.desk": frozenset({Role.SUPPORT, Role.ADMIN}),
@@ -33,6 +34,7 @@ POLICY: dict[str, frozenset[Role]] = {
     "support.roster": frozenset({Role.ADMIN}),  # ... and the on-call roster
     "support.desks": frozenset({Role.ADMIN}),  # ... and which group takes which tickets
     "survey.publish": frozenset({Role.ADMIN, Role.OFFICE, Role.TRAINER}),
+    "course.publish": frozenset({Role.ADMIN, Role.OFFICE, Role.TRAINER}),  # and its report
     # every survey's results; a survey's author sees its own (bot/surveys/reporting.py)
     "survey.results": frozenset({Role.ADMIN, Role.OFFICE}),
     "quiz.publish": frozenset({Role.ADMIN, Role.TRAINER, Role.SECURITY}),  # open a campaign

@@ -11,6 +11,7 @@ MENU: tuple[tuple[str, str], ...] = (
     ("support", "menu.support"),
     ("surveys", "menu.surveys"),
     ("quizzes", "menu.quizzes"),
+    ("courses", "menu.courses"),
     ("desk", "menu.desk"),
     ("trainer", "menu.trainer"),
     ("rollout", "menu.rollout"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.approvals.catalog import TemplateCatalog
 from bot.approvals.numbering_service import DocNumberService
@@ -12,6 +12,9 @@ from bot.approvals.services import ApprovalService
 from bot.audit import AuditService
 from bot.calendar.services import CalendarService
 from bot.config import Settings
+from bot.courses.publishing import CoursePublishing
+from bot.courses.reminders import CourseReminders
+from bot.courses.services import LESSON_KIND, MEDIA_KEY, CourseService
 from bot.faq.answering import FaqService
 from bot.faq.digest import DigestService
 from bot.faq.editor import FaqEditorService
@@ -24,7 +27,7 @@ from bot.messaging.services import DeliveryService
 from bot.people.admin import StaffAdminService
 from bot.people.import_service import StaffImportService
 from bot.people.services import PeopleService
-from bot.quizzes.campaigns import QuizCampaigns
+from bot.quizzes.campaigns import CampaignError, QuizCampaigns
 from bot.quizzes.definitions import load_shipped as load_quizzes
 from bot.quizzes.results import QuizResultsService
 from bot.quizzes.taking import QuizTaking
@@ -40,10 +43,11 @@ from bot.support.templates import TemplateService
 from bot.support.timers import SlaService
 from bot.surveys.authoring import SurveyAuthoring
 from bot.surveys.chat import KINDS_PREFIX, SurveyChatService
-from bot.surveys.publishing import SurveyPublishing
+from bot.surveys.publishing import Audience, SurveyPublishing
 from bot.surveys.reminders import SurveyReminders
 from bot.surveys.reporting import SurveyResultsService
 from knowledge import Thresholds
+from storage.uow import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,8 @@ class Services:
     quizzes: QuizTaking
     quiz_campaigns: QuizCampaigns
     quiz_results: QuizResultsService
+    courses: CourseService
+    course_publishing: CoursePublishing
     survey_authoring: SurveyAuthoring
     survey_results: SurveyResultsService
 
@@ -165,6 +171,28 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         tz=settings.tz,
     )
     delivery.forget_when_sent(KINDS_PREFIX)  # what a person picked stays off the outbox
+    CourseReminders(rt, tz=settings.tz, quiet=settings.quiet).register_due(due)
+    courses = CourseService(
+        rt,
+        default_locale=settings.default_locale,
+        quiz_check=lambda uow, staff_id, key: uow.quizzes.has_passed(staff_id, key),
+    )
+
+    async def open_course_quiz(
+        uow: UnitOfWork, key: str, audience: Audience, author_id: int | None, now: datetime
+    ) -> int:
+        try:
+            return await quiz_campaigns.open_for_course(
+                uow, quiz_key=key, audience=audience, author_id=author_id, now=now
+            )
+        except CampaignError:
+            raise LookupError(key) from None
+
+    async def course_quiz_passed(uow: UnitOfWork, staff_id: int, key: str, now: datetime) -> None:
+        await courses.quiz_passed(uow, staff_id=staff_id, quiz_key=key, now=now)
+
+    delivery.register_file_keys(MEDIA_KEY, courses.remember_file)
+    delivery.forget_when_sent(LESSON_KIND)  # a lesson's uploaded file stays off the outbox
     delivery.register_reachability(desk.reachability)
     return Services(
         runtime=rt,
@@ -212,8 +240,17 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         survey_authoring=SurveyAuthoring(
             rt, publishing, tz=settings.tz, default_locale=settings.default_locale
         ),
+        courses=courses,
+        course_publishing=CoursePublishing(
+            rt, default_locale=settings.default_locale, tz=settings.tz, open_quiz=open_course_quiz
+        ),
         survey_results=SurveyResultsService(rt, default_locale=settings.default_locale),
-        quizzes=QuizTaking(rt, tz=settings.tz, default_locale=settings.default_locale),
+        quizzes=QuizTaking(
+            rt,
+            tz=settings.tz,
+            default_locale=settings.default_locale,
+            on_pass=course_quiz_passed,
+        ),
         quiz_campaigns=quiz_campaigns,
         quiz_results=QuizResultsService(rt, default_locale=settings.default_locale),
     )

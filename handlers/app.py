@@ -28,6 +28,7 @@ from bot.services import Services, build_services
 from bot.support.health import Pulse
 from handlers import approvals as approval_handlers
 from handlers import approvals_office as approval_office_handlers
+from handlers import courses as course_handlers
 from handlers import faq as faq_handlers
 from handlers import faq_digest as faq_digest_handlers
 from handlers import faq_trainer as faq_trainer_handlers
@@ -47,6 +48,7 @@ from handlers.inbox import (
 )
 from handlers.render import approvals as _approval_renderers  # noqa: F401
 from handlers.render import approvals_office as _approval_office_renderers  # noqa: F401
+from handlers.render import courses as _course_renderers  # noqa: F401
 from handlers.render import faq as _faq_renderers  # noqa: F401
 from handlers.render import faq_digest as _faq_digest_renderers  # noqa: F401
 from handlers.render import faq_trainer as _faq_trainer_renderers  # noqa: F401
@@ -74,6 +76,7 @@ COMMANDS = (
     ("ask", N_("Ask the knowledge base a question")),
     ("support", N_("Contact the support desk")),
     ("survey", N_("Surveys waiting for me")),
+    ("course", N_("My training courses")),
     ("results", N_("Results of my surveys")),
     ("quiz", N_("Security quizzes waiting for me")),
     ("apply", N_("Start a request")),
@@ -129,6 +132,7 @@ def build_application(
         + support_handlers.handlers()
         + survey_handlers.handlers()
         + quiz_handlers.handlers()
+        + course_handlers.handlers()
     ):
         app.add_handler(handler, group=group)
     for group, handler in people_handlers.fallback_handlers():

@@ -14,6 +14,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 
 from bot.approvals.services import AlreadyHandledError, ApprovalService, Pressed
 from handlers import callbacks
+from handlers import courses as course_handlers
 from handlers import faq as faq_handlers
 from handlers import faq_trainer as faq_trainer_handlers
 from handlers import staff as staff_handlers
@@ -156,6 +157,8 @@ async def on_file(update: Update, context: Ctx) -> None:
     if await support_handlers.on_roster_file(update, context):
         return
     if await survey_handlers.on_survey_file(update, context):
+        return
+    if await course_handlers.on_course_file(update, context):
         return
     if await support_handlers.relay_from_user(update, context) or message.document is None:
         return

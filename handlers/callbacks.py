@@ -55,6 +55,9 @@ ACTIONS = frozenset(
         "qz.go",  # start, resume or retry a quiz (object: campaign id)
         "qz.ans",  # an option (object: attempt id, version: question place × 16 + option shown)
         "qz.next",  # the next question (object: attempt id, version: the answered place)
+        "cr.open",  # open a course where the person stopped (object: course id)
+        "cr.next",  # next lesson / finish (object: course id, version: the lesson's index)
+        "cr.prev",  # previous lesson (object: course id, version: the lesson's index)
         # /newsurvey, the survey being written (object 0; the draft is the person's flow):
         "sa.anon",  # anonymous (version 1) or named (0)
         "sa.skip",  # no welcome / closing text / closing date

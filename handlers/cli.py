@@ -1391,6 +1391,166 @@ def quiz_check(files: tuple[Path, ...]) -> None:
     )
 
 
+@main.group(
+    help="Training courses: publish one to an audience with a due date, list them, see "
+    "completion by department."
+)
+def course() -> None:
+    """``govbot course``."""
+
+
+@course.command(
+    "publish",
+    help="Assign a course (YAML; lesson files beside it) to an audience: all, or "
+    "dept:NAME,role:ROLE,staff:NO, due at the end of --due (local).",
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--to", "audience", required=True, help="all | dept:办公室,role:trainer,staff:E0001")
+@click.option("--due", "due", required=True, help="YYYY-MM-DD (local): due at the end of that day")
+def course_publish(file: Path, audience: str, due: str) -> None:
+    """``govbot course publish FILE --to AUDIENCE --due DATE``: all checked first."""
+    from bot.courses.definitions import CourseError
+    from bot.surveys.publishing import AudienceError, parse_audience
+    from handlers.render.courses import COURSE_PROBLEMS
+
+    settings = _settings()
+    tr = _tr()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        _fail(tr.gettext(_file_error("unreadable")))
+        return
+
+    def problems(error: AudienceError) -> None:
+        for code, what in error.problems:
+            click.echo(tr.gettext(COURSE_PROBLEMS[code], what=what), err=True)
+        sys.exit(1)
+
+    try:
+        target = parse_audience(audience)
+        due_on = date.fromisoformat(due.strip())
+    except AudienceError as error:
+        problems(error)
+        return
+    except ValueError:
+        problems(AudienceError([("date", due)]))
+        return
+
+    base_dir = file.resolve().parent
+
+    async def go(services: Services) -> Any:
+        try:
+            return await services.course_publishing.publish(
+                text=text,
+                source=file.name,
+                audience=target,
+                due_on=due_on,
+                base_dir=base_dir,
+            )
+        except (CourseError, AudienceError) as error:
+            return error
+
+    result = _run(_with_services(settings, go))
+    if isinstance(result, CourseError):
+        _fail(str(result), code=1)
+    if isinstance(result, AudienceError):
+        problems(result)
+    click.echo(
+        tr.gettext(
+            "course {id} ({key}) is assigned: {assigned} people, {messaged} sent an invitation",
+            id=result.course_id,
+            key=result.key,
+            assigned=result.assigned,
+            messaged=result.messaged,
+        )
+    )
+    if result.unreachable:
+        click.echo(
+            tr.gettext(
+                "not on Telegram yet (no invitation message): {names}",
+                names="、".join(result.unreachable),
+            )
+        )
+
+
+@course.command("list", help="The courses, newest first, with how many have completed them.")
+def course_list() -> None:
+    """``govbot course list``."""
+    from bot.courses.services import gather
+
+    settings = _settings()
+    tr = _tr()
+
+    async def go(services: Services) -> list[tuple[int, str, str, int, int, int]]:
+        now = services.runtime.clock()
+        async with services.runtime.detached_uow() as uow:
+            out = []
+            for row in await uow.courses.all():
+                found = await gather(uow, row.id or 0, now=now)
+                total = found.report.total if found else None
+                out.append(
+                    (
+                        row.id or 0,
+                        row.key,
+                        tr.day(row.due_at, "medium") if row.due_at else "-",
+                        total.completed if total else 0,
+                        total.assigned if total else 0,
+                        total.overdue if total else 0,
+                    )
+                )
+            return out
+
+    for course_id, key, due, done, assigned, overdue in _run(_with_services(settings, go)):
+        click.echo(
+            tr.gettext(
+                "#{id} {key} due {due}: completed {done}/{assigned}, {overdue} overdue",
+                id=course_id,
+                key=key,
+                due=due,
+                done=done,
+                assigned=assigned,
+                overdue=overdue,
+            )
+        )
+
+
+@course.command("progress", help="A course's completion by department; --csv writes it for Excel.")
+@click.argument("course_id", type=int)
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def course_progress(course_id: int, csv_path: Path | None) -> None:
+    """``govbot course progress ID [--csv F]``: assigned, started, completed, overdue, %."""
+    from bot.courses.services import gather, to_csv
+
+    settings = _settings()
+    tr = _tr()
+
+    async def go(services: Services) -> Any:
+        async with services.runtime.detached_uow() as uow:
+            return await gather(uow, course_id, now=services.runtime.clock())
+
+    found = _run(_with_services(settings, go))
+    if found is None:
+        _fail(tr.gettext("there is no course {id}", id=course_id), code=1)
+        return
+    click.echo(found.title)
+    for row in (*found.report.rows, found.report.total):
+        name = tr.gettext("Total") if row is found.report.total else row.department
+        click.echo(
+            tr.gettext(
+                "  {department}: completed {completed}/{assigned} ({percent}%), started "
+                "{started}, overdue {overdue}",
+                department=name,
+                completed=row.completed,
+                assigned=row.assigned,
+                percent=row.percent,
+                started=row.started,
+                overdue=row.overdue,
+            )
+        )
+    if csv_path is not None:
+        csv_path.write_bytes(to_csv(found))
+
+
 @main.group(help="The training knowledge base: import, export, publish, roll back.")
 def faq() -> None:
     """``govbot faq``."""

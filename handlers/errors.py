@@ -15,6 +15,8 @@ from telegram.error import TelegramError
 from bot import errors as e
 from bot.approvals import engine as eng
 from bot.approvals import services as ap
+from bot.courses import model as crm
+from bot.courses import services as crs
 from bot.faq import library as kb
 from bot.i18n import N_, negotiate, translator
 from bot.quizzes import campaigns as qzc
@@ -120,6 +122,17 @@ ERROR_MESSAGES: tuple[tuple[type[BaseException], str, str], ...] = (
         N_("Please wait a while before trying this quiz again; /quiz shows from when."),
     ),
     (qzc.CampaignError, "quiz_campaign", N_("This quiz campaign cannot be opened.")),
+    (
+        crm.LessonStaleError,
+        "course_stale",
+        N_("This lesson card is out of date. Send /course to continue where you are."),
+    ),
+    (crs.NotAssignedError, "course_not_assigned", N_("This course is not assigned to you.")),
+    (
+        crs.CourseNotFoundError,
+        "course_not_found",
+        N_("There is no such course. Send /course progress ID with a course number."),
+    ),
     (e.StaleCardError, "stale", N_("This card is out of date. Please open it again.")),
     (kb.StaleEntryError, "stale", N_("This card is out of date. Please open it again.")),
     (

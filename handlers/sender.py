@@ -792,23 +792,10 @@ class OutboxSender:
             return copies[0].message_id if copies else None
         if rendered.method == "photos":
             return await self._photos(chat_id, rendered, thread_id)
-        if rendered.method == "document":
-            document: str | InputFile
-            if rendered.file_id is not None:
-                document = rendered.file_id
-            elif rendered.file_bytes is not None:
-                document = InputFile(rendered.file_bytes, filename=rendered.file_name)
-            else:
-                raise BadRequest("document without a file")
-            sent = await self._bot.send_document(
-                chat_id,
-                document,
-                caption=rendered.text or None,
-                parse_mode=ParseMode.HTML,
-                reply_markup=rendered.reply_markup,
-                message_thread_id=thread_id,
-            )
-            return sent.message_id
+        if rendered.method in ("document", "photo", "video"):
+            return await self._send_file(chat_id, rendered, thread_id)
+        if rendered.method == "none":
+            return None
         if rendered.message_id is None:
             raise BadRequest(f"{rendered.method} without a message id")
         if rendered.method == "edit":
@@ -822,8 +809,66 @@ class OutboxSender:
                 link_preview_options=_NO_PREVIEW if rendered.disable_preview else None,
             )
             return edited.message_id if isinstance(edited, Message) else rendered.message_id
+        if rendered.method == "markup":
+            markup = rendered.reply_markup
+            await self._bot.edit_message_reply_markup(
+                chat_id=chat_id,
+                message_id=rendered.message_id,
+                reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
+            )
+            return rendered.message_id
         await self._bot.delete_message(chat_id, rendered.message_id)
         return rendered.message_id
+
+    async def _send_file(self, chat_id: int, rendered: Rendered, thread_id: int | None) -> int:
+        """A document, photo or video, by file id or uploaded; an upload under a
+        ``file_key`` reports the file id Telegram gave it, to be sent by id from then on."""
+        file: str | InputFile
+        if rendered.file_id is not None:
+            file = rendered.file_id
+        elif rendered.file_bytes is not None:
+            file = InputFile(rendered.file_bytes, filename=rendered.file_name)
+        else:
+            raise BadRequest(f"{rendered.method} without a file")
+        caption = rendered.text or None
+        markup = rendered.reply_markup
+        sent: Message
+        if rendered.method == "photo":
+            sent = await self._bot.send_photo(
+                chat_id,
+                file,
+                caption=caption,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+                message_thread_id=thread_id,
+            )
+        elif rendered.method == "video":
+            sent = await self._bot.send_video(
+                chat_id,
+                file,
+                caption=caption,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+                message_thread_id=thread_id,
+            )
+        else:
+            sent = await self._bot.send_document(
+                chat_id,
+                file,
+                caption=caption,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+                message_thread_id=thread_id,
+            )
+        if rendered.file_key is not None and rendered.file_bytes is not None:
+            uploaded = sent.effective_attachment
+            if isinstance(uploaded, tuple):  # a photo: its sizes, the largest last
+                uploaded = uploaded[-1] if uploaded else None
+            file_id = getattr(uploaded, "file_id", None)
+            if isinstance(file_id, str):
+                key = rendered.file_key
+                await self._bookkeep(partial(self._delivery.file_uploaded, key, file_id))
+        return sent.message_id
 
     async def _photos(self, chat_id: int, rendered: Rendered, thread_id: int | None) -> int | None:
         """One photo (``sendPhoto``) or an album of up to ten (``sendMediaGroup``); the first

@@ -18,6 +18,7 @@ from storage.db import Database
 from storage.repos.approvals import ApprovalRepo, DocNumberRepo
 from storage.repos.audit import AuditRepo
 from storage.repos.calendar import CalendarRepo
+from storage.repos.courses import CourseRepo
 from storage.repos.faq import FaqRepo
 from storage.repos.faq_digest import FaqDigestRepo
 from storage.repos.messaging import OutboxRepo
@@ -90,6 +91,7 @@ class UnitOfWork:
         self.support = SupportRepo(self.session)
         self.surveys = SurveyRepo(self.session)
         self.quizzes = QuizRepo(self.session)
+        self.courses = CourseRepo(self.session)
         self.committed = False
         return self
 

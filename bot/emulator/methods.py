@@ -512,7 +512,7 @@ class BotApi:
         existing = self.state.files.get(value)
         if existing is not None:
             if existing.kind != kind:
-                noun = {"photo": "Photo", "document": "Document"}
+                noun = {"photo": "Photo", "document": "Document", "video": "Video"}
                 raise ApiError.bad_request(
                     f"can't use file of type {noun[existing.kind]} as {noun[kind]}"
                 )
@@ -717,6 +717,10 @@ class BotApi:
     async def m_sendPhoto(self, p: Params) -> Any:
         """sendPhoto (multipart upload, file_id or URL)."""
         return await self._send_media(p, "photo")
+
+    async def m_sendVideo(self, p: Params) -> Any:
+        """sendVideo (multipart upload, file_id or URL)."""
+        return await self._send_media(p, "video")
 
     async def m_sendMediaGroup(self, p: Params) -> Any:
         """sendMediaGroup: an album of 2–10 photos or documents (uploads as attach://NAME or
@@ -951,7 +955,7 @@ class BotApi:
     async def m_editMessageCaption(self, p: Params) -> Any:
         """editMessageCaption."""
         chat, record = self._edit_target(p)
-        if record.kind not in ("document", "photo"):
+        if record.kind not in ("document", "photo", "video"):
             raise ApiError.bad_request("there is no caption in the message to edit")
         text, entities, html = self._format(p, "caption", caption=True)
         return self._apply_edit(chat, record, text, entities, html, self._inline_markup(p))

@@ -161,7 +161,7 @@ class FileRecord:
     file_id: str
     file_unique_id: str
     data: bytes
-    kind: str  # "document" | "photo"
+    kind: str  # "document" | "photo" | "video"
     file_name: str | None = None
     mime_type: str | None = None
     file_path: str | None = None
@@ -653,7 +653,7 @@ class EmulatorState:
     ) -> FileRecord:
         """Register bytes under a fresh file_id."""
         n = next(self._file_seq)
-        prefix = "AgAC" if kind == "photo" else "BQAC"
+        prefix = {"photo": "AgAC", "video": "BAAC"}.get(kind, "BQAC")
         record = FileRecord(
             file_id=f"{prefix}EMU{n:06d}{secrets.token_hex(8)}",
             file_unique_id=f"AQAD{n:06d}",
@@ -743,10 +743,10 @@ class EmulatorState:
             data["text"] = version.text
             if version.entities:
                 data["entities"] = version.entities
-        elif record.kind in ("document", "photo"):
+        elif record.kind in ("document", "photo", "video"):
             assert record.file is not None
-            if record.kind == "document":
-                data["document"] = record.file.to_json()
+            if record.kind in ("document", "video"):
+                data[record.kind] = record.file.to_json()
             else:
                 data["photo"] = [record.file.to_json()]
             if version.text:

@@ -37,6 +37,9 @@ TopicCard = Callable[[UnitOfWork, str, datetime], Awaitable[bool]]
 # Told, in the same unit of work, that a chat refused us or talks to us again (chat, reachable,
 # now): what else depends on reaching it (a support ticket) follows.
 Reachability = Callable[[UnitOfWork, int, bool, datetime], Awaitable[None]]
+# Told, in a unit of work, that a file uploaded by bytes now has this Telegram file id (file
+# key, file id): it is sent by id from then on (a course lesson's photo, #8).
+FileUploaded = Callable[[UnitOfWork, str, str], Awaitable[None]]
 
 
 class DeliveryUnavailableError(DomainError):
@@ -59,6 +62,7 @@ class DeliveryService:
         self._topic_cards: dict[str, TopicCard] = {}
         self._forget_when_sent: tuple[str, ...] = ()
         self._reachability: list[Reachability] = []
+        self._file_keys: dict[str, FileUploaded] = {}
 
     @asynccontextmanager
     async def _unit(self) -> AsyncIterator[UnitOfWork]:
@@ -150,6 +154,19 @@ class DeliveryService:
                 msg_id, now=self._rt.clock(), message_id=message_id, forget_facts=forget
             )
             await uow.commit()
+
+    def register_file_keys(self, prefix: str, listener: FileUploaded) -> None:
+        """Who remembers the Telegram file id of files uploaded under keys with ``prefix``."""
+        self._file_keys[prefix] = listener
+
+    async def file_uploaded(self, key: str, file_id: str) -> None:
+        """A file sent by its bytes under ``key`` now has ``file_id``."""
+        for prefix, listener in self._file_keys.items():
+            if key.startswith(prefix):
+                async with self._unit() as uow:
+                    await listener(uow, key, file_id)
+                    await uow.commit()
+                return
 
     def forget_when_sent(self, prefix: str) -> None:
         """Rows whose kind starts with ``prefix`` keep their facts only until delivered (what

@@ -181,6 +181,35 @@ class QuizCampaigns:
             await uow.commit()
         return opened
 
+    async def open_for_course(
+        self,
+        uow: UnitOfWork,
+        *,
+        quiz_key: str,
+        audience: Audience,
+        author_id: int | None,
+        now: datetime,
+    ) -> int:
+        """The campaign behind a course's closing quiz, in the course's unit of work: the
+        same people, open as long as the course is taken, no invitations or reminders of its
+        own (the course's last lesson leads to it, and the course's reminders run).
+        CampaignError if there is no such quiz."""
+        paper = self.library.paper(quiz_key)
+        if paper is None:
+            raise CampaignError([("quiz", quiz_key)])
+        opened = await self._open_in(
+            uow,
+            paper,
+            audience,
+            opens_at=now,
+            closes_at=None,
+            every=None,
+            author_id=author_id,
+            now=now,
+            announce=False,
+        )
+        return opened.campaign_id
+
     async def open_in_chat(self, *, tg_id: int, chat_id: int, args: Sequence[str]) -> None:
         """``/quiz campaign KEY AUDIENCE [YYYY-MM-DD] [quarter|month]``: opened, or the author
         told exactly what is wrong."""
@@ -255,6 +284,7 @@ class QuizCampaigns:
         author_id: int | None,
         now: datetime,
         previous_id: int | None = None,
+        announce: bool = True,
     ) -> Opened:
         people = await resolve(uow, audience)
         quiz = paper.quiz
@@ -280,7 +310,7 @@ class QuizCampaigns:
         quiet = previous_id is not None and self._quiet.contains(now, self._tz)
         wait = self._quiet.next_end(now, self._tz) if quiet else None
         messaged = 0
-        for person in people:
+        for person in people if announce else ():  # a course's quiz: the course invites
             if person.telegram_id is None or person.id is None:
                 continue
             await uow.outbox.add(
@@ -304,7 +334,8 @@ class QuizCampaigns:
             )
             messaged += 1
         for number, due_at in enumerate(
-            reminder_times(opens_at, closes_at, every=self._remind_every), start=1
+            reminder_times(opens_at, closes_at, every=self._remind_every) if announce else (),
+            start=1,
         ):
             await uow.due.add(
                 kind=REMIND_KIND,

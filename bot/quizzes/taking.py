@@ -13,6 +13,7 @@ forged button changes nothing.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -128,14 +129,27 @@ def card_facts(paper: Paper, attempt: QuizAttempt) -> dict[str, Any]:
     return facts
 
 
+# Told in the attempt's unit of work that a person passed a quiz: (uow, staff id, quiz key,
+# now). The courses whose closing quiz it is complete (CourseService.quiz_passed).
+OnPass = Callable[[UnitOfWork, int, str, datetime], Awaitable[object]]
+
+
 class QuizTaking:
     """What staff do with quizzes in their private chat."""
 
-    def __init__(self, rt: Runtime, *, tz: tzinfo, default_locale: str) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        *,
+        tz: tzinfo,
+        default_locale: str,
+        on_pass: OnPass | None = None,
+    ) -> None:
         self._rt = rt
         self._tz = tz
         self._default_locale = default_locale
         self._papers: dict[int, Paper] = {}
+        self._on_pass = on_pass
 
     def _paper(self, campaign: QuizCampaign) -> Paper:
         assert campaign.id is not None
@@ -362,6 +376,8 @@ class QuizTaking:
         )
         if attempt.passed:
             await uow.quizzes.mark_passed(attempt.campaign_id, actor.staff_id)
+            if self._on_pass is not None:  # a course waiting for this quiz completes
+                await self._on_pass(uow, actor.staff_id, quiz.key, now)
         await uow.outbox.add(
             chat_id=chat_id,
             kind=RESULT_KIND,

@@ -25,14 +25,29 @@ Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 @dataclass(frozen=True)
 class Rendered:
-    """One Bot API call: send a message, edit one, delete one, send a document, or copy one
+    """One Bot API call: send a message, edit one, delete one, send a document, photo or
+    video (``file_key``: tell the delivery service the file id Telegram gives an upload), take
+    a message's buttons off (``markup``), nothing at all (``none``), or copy one
     (``copyMessage`` of ``source_message_id`` in ``source_chat_id``, with ``text`` as the
     caption of a media message when given), copy several at once (``copyMessages`` of
     ``source_message_ids``: an album stays an album), rename the row's forum topic to
     ``text``, or send ``photos`` (PNG bytes and a caption each: one photo, or an album of 2–10,
     ``sendMediaGroup``)."""
 
-    method: Literal["send", "edit", "delete", "document", "copy", "copies", "topic", "photos"]
+    method: Literal[
+        "send",
+        "edit",
+        "delete",
+        "document",
+        "photo",
+        "video",
+        "markup",
+        "none",
+        "copy",
+        "copies",
+        "topic",
+        "photos",
+    ]
     text: str = ""  # the caption, for a document
     reply_markup: Markup | None = None
     message_id: int | None = None  # for edit and delete
@@ -41,6 +56,7 @@ class Rendered:
     file_id: str | None = None
     file_bytes: bytes | None = None
     file_name: str | None = None
+    file_key: str | None = None
     source_chat_id: int | None = None
     source_message_id: int | None = None
     source_message_ids: tuple[int, ...] = ()

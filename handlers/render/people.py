@@ -19,6 +19,7 @@ ITEM_LABELS = {
     "support": N_("🛟 Contact support"),
     "surveys": N_("📋 Surveys and training"),
     "quizzes": N_("🛡 Security quizzes"),
+    "courses": N_("🎓 My courses"),
     "desk": N_("🎧 Support desk"),
     "trainer": N_("🧑‍🏫 Knowledge base editing"),
     "rollout": N_("📈 Rollout and reports"),
@@ -213,6 +214,7 @@ def help_text(out: Outgoing, tr: Translator) -> Rendered:
         tr.gettext("/language – 中文 / English"),
         tr.gettext("/survey – the surveys waiting for you"),
         tr.gettext("/quiz – the security quizzes waiting for you"),
+        tr.gettext("/course – your training courses, continued where you stopped"),
         tr.gettext("/cancel – stop what you are doing"),
         tr.gettext("/help – this help"),
     ]
@@ -238,6 +240,10 @@ def help_text(out: Outgoing, tr: Translator) -> Rendered:
             ),
             tr.gettext(
                 "/results [ID] – a survey's results: the figures, charts, CSV and XLSX files"
+            ),
+            tr.gettext(
+                "Send a course file (YAML) captioned /course publish AUDIENCE DUE_DATE to assign "
+                "it; /course progress ID shows completion by department."
             ),
         ]
     return Rendered("send", "\n".join(lines), menu_keyboard(_items(out), tr))

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from bot.bootstrap import upgrade_schema
 from bot.clock import system_clock
 from bot.config import Settings
+from bot.courses.demo import publish_demo_course
 from bot.emulator import BotApiEmulator
 from bot.emulator.persist import autosave
 from bot.i18n import Translator, translator
@@ -123,6 +124,7 @@ async def run_sandbox(
             await seed.on_call_roster(runner.services, today)
             await seed.demo_surveys(runner.services, today, ZoneInfo(settings.timezone))
             await runner.services.quiz_campaigns.open_demo()  # the security quizzes, for all
+            await publish_demo_course(runner.services.course_publishing, tg_id=seed.TRAINER)
             # Marked before the scenes play: a sandbox stopped halfway through them must not
             # play them again (孙浩 would ask for the same leave twice).
             mark = data_dir / SEEDED_MARK

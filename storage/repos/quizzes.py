@@ -77,6 +77,20 @@ class QuizRepo:
         )
         return [(c, i) for c, i in rows.all()]
 
+    async def has_passed(self, staff_id: int, quiz_key: str) -> bool:
+        """Whether this person has passed this quiz in any campaign (a course's quiz)."""
+        row = await self.session.exec(
+            select(QuizInvitation.campaign_id)
+            .join(QuizCampaign, col(QuizInvitation.campaign_id) == col(QuizCampaign.id))
+            .where(
+                col(QuizInvitation.staff_id) == staff_id,
+                col(QuizCampaign.quiz_key) == quiz_key,
+                col(QuizInvitation.passed).is_(True),
+            )
+            .limit(1)
+        )
+        return row.first() is not None
+
     async def mark_passed(self, campaign_id: int, staff_id: int) -> bool:
         result = await self.session.exec(
             update(QuizInvitation)

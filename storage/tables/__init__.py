@@ -11,6 +11,7 @@ from storage.tables.approvals import (
 )
 from storage.tables.audit import AuditEntry, AuditHead
 from storage.tables.calendar import WorkCalendarDay, WorkCalendarYear
+from storage.tables.courses import Course, CourseAssignment, CourseMedia
 from storage.tables.faq import FaqEntry, FaqEntryVersion, FaqGlossaryTerm, FaqQuestion, FaqVector
 from storage.tables.faq_digest import FaqDigestGroup
 from storage.tables.messaging import ChatStatus, LiveCard, OutboxMessage
@@ -43,6 +44,9 @@ __all__ = [
     "CcReceipt",
     "ChatStatus",
     "Consent",
+    "Course",
+    "CourseAssignment",
+    "CourseMedia",
     "Delegation",
     "Department",
     "DocNumberCounter",

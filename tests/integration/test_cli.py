@@ -407,6 +407,38 @@ def test_survey_publish_and_list(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "broken.yaml:" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_course_publish_list_and_progress(tmp_path: Path) -> None:
+    assert govbot(tmp_path, "db", "upgrade").returncode == 0
+    staff = tmp_path / "staff.csv"
+    staff.write_text(
+        "工号,姓名,部门,角色\nE1,杨帆,办公室,staff\nE2,李娜,办公室,staff\nE3,王强,财务处,staff\n",
+        encoding="utf-8-sig",
+    )
+    assert govbot(tmp_path, "staff", "import", str(staff)).returncode == 0
+    course = Path(__file__).parents[2] / "bot" / "courses" / "shipped" / "digital_office.yaml"
+    refused = govbot(tmp_path, "course", "publish", str(course), "--to", "all", "--due", "12-31")
+    assert refused.returncode == 1 and "“12-31”" in refused.stderr
+    published = govbot(
+        tmp_path, "course", "publish", str(course), "--to", "all", "--due", "2099-12-31"
+    )
+    assert published.returncode == 0, published.stderr
+    assert "已下发：应学 3 人，已向 0 人发送通知" in published.stdout  # nobody is on Telegram
+    listed = govbot(tmp_path, "course", "list")
+    assert "digital_office" in listed.stdout and "已完成 0/3" in listed.stdout
+    course_id = listed.stdout.split()[0].lstrip("#")
+    export = tmp_path / "progress.csv"
+    shown = govbot(tmp_path, "course", "progress", course_id, "--csv", str(export))
+    assert shown.returncode == 0, shown.stderr
+    assert "办公室：已完成 0/2（0%），已开始 0，逾期 0" in shown.stdout
+    rows = export.read_bytes().decode("utf-8-sig").splitlines()
+    assert rows[1:] == ["办公室,2,0,0,0,0", "财务处,1,0,0,0,0", "*,3,0,0,0,0"]
+    assert govbot(tmp_path, "course", "progress", "999").returncode == 1
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("key: x\nlessons: [\n", encoding="utf-8")
+    bad = govbot(tmp_path, "course", "publish", str(broken), "--to", "all", "--due", "2099-01-01")
+    assert bad.returncode == 1 and "broken.yaml:" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_survey_template_and_publishing_a_workbook(tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
