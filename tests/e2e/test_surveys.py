@@ -4,6 +4,7 @@ an anonymous survey's card rows keep nothing of the answers once delivered."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from sqlmodel import col, select
 from bot.emulator.phones import Phone, SentMessage
 from bot.surveys.definitions import shipped_dir
 from bot.surveys.publishing import parse_audience
+from bot.surveys.results import gather
 from storage.tables.messaging import OutboxMessage
 from tests.e2e.conftest import Org, RunningBot
 
@@ -223,3 +225,73 @@ async def test_a_trainer_publishes_a_survey_file_in_chat(bot: RunningBot, org: O
         await bot.settle()
         card = await trainer.wait_edit(card, where=lambda m: "发送完毕" in m.text, timeout=15)
     assert "已送达 4 条，共 4 条" in card.text and "100%" in card.text
+
+
+async def _through(phone: Phone, card: SentMessage, score: int) -> SentMessage:
+    """From the first question's answer to the submission, on the path ``score`` opens."""
+    await phone.press(str(score), message=card)
+    if score <= 6:  # detractors are asked what to improve, as a typed answer
+        card = await phone.wait_edit(card, where=lambda m: "我们最应该改进什么" in m.text)
+        await phone.send(f"改进意见{score}")
+        card = await _card(phone, "系统是否容易上手", after=card)
+    elif score >= 9:  # promoters may say what they like (optional: skipped)
+        card = await phone.wait_edit(card, where=lambda m: "您最喜欢哪一点" in m.text)
+        await phone.press("⏭ 跳过", message=card)
+        card = await phone.wait_edit(card, where=lambda m: "系统是否容易上手" in m.text)
+    else:
+        card = await phone.wait_edit(card, where=lambda m: "系统是否容易上手" in m.text)
+    return card
+
+
+async def test_five_people_answer_along_their_own_paths_with_a_restart(
+    bot: RunningBot, org: Org
+) -> None:
+    """Skip logic per person, a restart while all five are in the middle, and the results:
+    the NPS of 3, 6, 7, 9, 10 is 40% promoters − 40% detractors = 0."""
+    scores = [3, 6, 7, 9, 10]
+    phones = [await org.bound_phone("staff") for _ in scores]
+    survey_id = await _send_survey(bot, "pilot_feedback", [p.id for p in phones])
+    cards = []
+    for phone in phones:
+        invitation = await _card(phone, "新问卷：试点使用反馈")
+        await phone.press("▶️ 开始填写", message=invitation)
+        cards.append(await _card(phone, "第1/", after=invitation))
+    cards = list(
+        await asyncio.gather(
+            *(_through(p, c, s) for p, c, s in zip(phones, cards, scores, strict=True))
+        )
+    )
+    await bot.restart()  # everyone is half way
+    for phone, card, score in zip(phones, cards, scores, strict=True):
+        await phone.press("4⭐", message=card)
+        card = await phone.wait_edit(card, where=lambda m: "遇到过哪些问题" in m.text)
+        label = "⬜ 没有遇到问题" if score > 6 else "⬜ 速度慢"
+        await phone.press(label, message=card)
+        card = await phone.wait_edit(card, where=lambda m: "☑️" in " ".join(_labels(m)))
+        await phone.press("✅ 选好了", message=card)
+        if score <= 6:  # a problem was picked: describe it (optional)
+            card = await phone.wait_edit(card, where=lambda m: "请简单描述" in m.text)
+            await phone.press("⏭ 跳过", message=card)
+        card = await phone.wait_edit(card, where=lambda m: "您多久使用一次" in m.text)
+        await phone.press("每天", message=card)
+        card = await phone.wait_edit(card, where=lambda m: "✅ 提交" in " ".join(_labels(m)))
+        await phone.press("✅ 提交", message=card)
+        await _card(phone, "提交成功", after=card)
+    await bot.settle()
+    async with bot.services.runtime.detached_uow() as uow:
+        gathered = await gather(uow, survey_id)
+        stored = [r.answers for r in await uow.surveys.responses(survey_id)]
+    assert sorted(a["recommend"] for a in stored) == scores
+    assert sorted(str(a["improve"]) for a in stored if "improve" in a) == [
+        "改进意见3",
+        "改进意见6",
+    ]
+    assert not any("liked" in a for a in stored)  # skipped by both promoters
+    assert gathered is not None
+    results, _ = gathered
+    assert results.responses == results.invited == 5
+    by_key = {q.key: q for q in results.questions}
+    assert by_key["recommend"].nps == 0 and not by_key["recommend"].hidden
+    # Only two answered it: in an anonymous survey it is hidden, its texts too.
+    assert by_key["improve"].hidden and by_key["improve"].texts == []
+    assert by_key["ease"].mean == 4 and by_key["ease"].answered == 5
