@@ -31,6 +31,8 @@ POLICY: dict[str, frozenset[Role]] = {
     "support.roster": frozenset({Role.ADMIN}),  # ... and the on-call roster
     "support.desks": frozenset({Role.ADMIN}),  # ... and which group takes which tickets
     "survey.publish": frozenset({Role.ADMIN, Role.OFFICE, Role.TRAINER}),
+    # #8: send an announcement (and see its counts); an administrator sees every one's
+    "announce.send": frozenset({Role.ADMIN, Role.OFFICE, Role.TRAINER}),
     "menu.rollout": frozenset({Role.LEADER, Role.OFFICE, Role.ADMIN}),
     "menu.admin": frozenset({Role.ADMIN}),
     "staff.import": frozenset({Role.ADMIN}),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.announcements.services import AnnouncementService
 from bot.approvals.catalog import TemplateCatalog
 from bot.approvals.numbering_service import DocNumberService
 from bot.approvals.registers import RegisterService
@@ -71,6 +72,7 @@ class Services:
     outage_guard: OutageGuard
     surveys: SurveyChatService
     survey_publishing: SurveyPublishing
+    announcements: AnnouncementService
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
@@ -138,6 +140,15 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
     SurveyReminders(rt, tz=settings.tz, quiet=settings.quiet).register_due(due)
     delivery.forget_when_sent(KINDS_PREFIX)  # what a person picked stays off the outbox
     delivery.register_reachability(desk.reachability)
+    announcements = AnnouncementService(
+        rt,
+        tz=settings.tz,
+        quiet=settings.quiet,
+        remind_every=timedelta(hours=settings.announce_remind_hours),
+        default_locale=settings.default_locale,
+    )
+    announcements.register_due(due)
+    announcements.register_delivery(delivery)
     return Services(
         runtime=rt,
         settings=settings,
@@ -186,4 +197,5 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
             remind_every=timedelta(days=settings.survey_remind_days),
             tz=settings.tz,
         ),
+        announcements=announcements,
     )

@@ -26,6 +26,7 @@ from bot.i18n import N_, translator
 from bot.runtime import Runtime
 from bot.services import Services, build_services
 from bot.support.health import Pulse
+from handlers import announcements as announcement_handlers
 from handlers import approvals as approval_handlers
 from handlers import approvals_office as approval_office_handlers
 from handlers import faq as faq_handlers
@@ -44,6 +45,7 @@ from handlers.inbox import (
     PollingReceiver,
     WebhookServer,
 )
+from handlers.render import announcements as _announcement_renderers  # noqa: F401
 from handlers.render import approvals as _approval_renderers  # noqa: F401
 from handlers.render import approvals_office as _approval_office_renderers  # noqa: F401
 from handlers.render import faq as _faq_renderers  # noqa: F401
@@ -70,6 +72,7 @@ COMMANDS = (
     ("ask", N_("Ask the knowledge base a question")),
     ("support", N_("Contact the support desk")),
     ("survey", N_("Surveys waiting for me")),
+    ("announce", N_("Send an announcement (office, trainers)")),
     ("apply", N_("Start a request")),
     ("todo", N_("What waits for me")),
     ("mine", N_("My requests")),
@@ -121,6 +124,7 @@ def build_application(
         + faq_digest_handlers.handlers()
         + support_handlers.handlers()
         + survey_handlers.handlers()
+        + announcement_handlers.handlers()
     ):
         app.add_handler(handler, group=group)
     for group, handler in people_handlers.fallback_handlers():

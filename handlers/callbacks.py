@@ -52,6 +52,12 @@ ACTIONS = frozenset(
         "sv.done",  # a multiple-choice question is answered (version: question index × 100)
         "sv.skip",  # leave an optional question unanswered (version: question index × 100)
         "sv.send",  # submit the answers (object: survey id)
+        "an.ack",  # 已阅: acknowledge an announcement (object: announcement id)
+        "an.need",  # composing: 已阅 required or not (object: flow version, version: 1 or 0)
+        "an.nodl",  # composing: no deadline for 已阅 (object: flow version)
+        "an.send",  # send the previewed announcement (object: announcement id)
+        "an.drop",  # cancel it (object: announcement id)
+        "an.stat",  # the counts per department (object: announcement id)
         "kb.open",  # show an entry's answer (object: entry id, version: the question it was
         # suggested for, 0 = a follow-up, logged as a question of its own)
         "kb.up",  # the answer solved it (object: question id)

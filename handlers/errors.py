@@ -13,6 +13,7 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from bot import errors as e
+from bot.announcements import model as an
 from bot.approvals import engine as eng
 from bot.approvals import services as ap
 from bot.faq import library as kb
@@ -94,6 +95,16 @@ ERROR_MESSAGES: tuple[tuple[type[BaseException], str, str], ...] = (
         svr.IncompleteError,
         "survey_incomplete",
         N_("Some required questions are not answered yet. Please send /survey to continue."),
+    ),
+    (
+        an.NotRecipientError,
+        "announce_not_recipient",
+        N_("This announcement was not sent to you."),
+    ),
+    (
+        an.AnnouncementGoneError,
+        "announce_gone",
+        N_("This announcement was already sent or cancelled."),
     ),
     (e.StaleCardError, "stale", N_("This card is out of date. Please open it again.")),
     (kb.StaleEntryError, "stale", N_("This card is out of date. Please open it again.")),

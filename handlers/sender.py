@@ -725,8 +725,30 @@ class OutboxSender:
                 message_thread_id=thread_id,
             )
             return sent.message_id
+        if rendered.method == "photo":
+            if rendered.file_id is None:
+                raise BadRequest("photo without a file")
+            sent = await self._bot.send_photo(
+                chat_id,
+                rendered.file_id,
+                caption=rendered.text or None,
+                parse_mode=ParseMode.HTML,
+                reply_markup=rendered.reply_markup,
+                message_thread_id=thread_id,
+            )
+            return sent.message_id
         if rendered.message_id is None:
             raise BadRequest(f"{rendered.method} without a message id")
+        if rendered.method == "caption":
+            markup = rendered.reply_markup
+            edited = await self._bot.edit_message_caption(
+                chat_id=chat_id,
+                message_id=rendered.message_id,
+                caption=rendered.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
+            )
+            return edited.message_id if isinstance(edited, Message) else rendered.message_id
         if rendered.method == "edit":
             markup = rendered.reply_markup  # only inline keyboards can be edited in
             edited = await self._bot.edit_message_text(

@@ -15,6 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from storage.crypto import KeyRing
 from storage.db import Database
+from storage.repos.announcements import AnnouncementRepo
 from storage.repos.approvals import ApprovalRepo, DocNumberRepo
 from storage.repos.audit import AuditRepo
 from storage.repos.calendar import CalendarRepo
@@ -88,6 +89,7 @@ class UnitOfWork:
         self.faq_digest = FaqDigestRepo(self.session)
         self.support = SupportRepo(self.session)
         self.surveys = SurveyRepo(self.session)
+        self.announcements = AnnouncementRepo(self.session)
         self.committed = False
         return self
 

@@ -37,6 +37,10 @@ TopicCard = Callable[[UnitOfWork, str, datetime], Awaitable[bool]]
 # Told, in the same unit of work, that a chat refused us or talks to us again (chat, reachable,
 # now): what else depends on reaching it (a support ticket) follows.
 Reachability = Callable[[UnitOfWork, int, bool, datetime], Awaitable[None]]
+# Told, in the unit of work that marks a row of its kind sent (ref id, staff id, now): what
+# depends on delivery (an announcement's "delivered" count) follows, even after the outbox
+# row itself is purged.
+SentListener = Callable[[UnitOfWork, int | None, int | None, datetime], Awaitable[None]]
 
 
 class DeliveryUnavailableError(DomainError):
@@ -59,6 +63,7 @@ class DeliveryService:
         self._topic_cards: dict[str, TopicCard] = {}
         self._forget_when_sent: tuple[str, ...] = ()
         self._reachability: list[Reachability] = []
+        self._sent_listeners: dict[str, SentListener] = {}
 
     @asynccontextmanager
     async def _unit(self) -> AsyncIterator[UnitOfWork]:
@@ -145,11 +150,20 @@ class DeliveryService:
         """Telegram accepted the call; remember the message id it gave (for later edits).
         A row of a kind registered with ``forget_when_sent`` loses its facts now."""
         forget = kind is not None and kind.startswith(self._forget_when_sent)
+        listener = self._sent_listeners.get(kind) if kind is not None else None
         async with self._unit() as uow:
+            if listener is not None:
+                row = await uow.outbox.get(msg_id)
+                if row is not None:
+                    await listener(uow, row.ref_id, row.staff_id, self._rt.clock())
             await uow.outbox.mark_sent(
                 msg_id, now=self._rt.clock(), message_id=message_id, forget_facts=forget
             )
             await uow.commit()
+
+    def on_sent(self, kind: str, listener: SentListener) -> None:
+        """Also tell ``listener`` when a row of this kind is sent, in the same transaction."""
+        self._sent_listeners[kind] = listener
 
     def forget_when_sent(self, prefix: str) -> None:
         """Rows whose kind starts with ``prefix`` keep their facts only until delivered (what

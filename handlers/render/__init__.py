@@ -28,10 +28,13 @@ class Rendered:
     """One Bot API call: send a message, edit one, delete one, send a document, or copy one
     (``copyMessage`` of ``source_message_id`` in ``source_chat_id``, with ``text`` as the
     caption of a media message when given), copy several at once (``copyMessages`` of
-    ``source_message_ids``: an album stays an album), or rename the row's forum topic to
-    ``text``."""
+    ``source_message_ids``: an album stays an album), rename the row's forum topic to
+    ``text``, send a photo by its ``file_id`` with ``text`` as its caption, or edit the caption
+    (and buttons) of a photo or document message."""
 
-    method: Literal["send", "edit", "delete", "document", "copy", "copies", "topic"]
+    method: Literal[
+        "send", "edit", "delete", "document", "copy", "copies", "topic", "photo", "caption"
+    ]
     text: str = ""  # the caption, for a document
     reply_markup: Markup | None = None
     message_id: int | None = None  # for edit and delete
