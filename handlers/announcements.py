@@ -50,10 +50,10 @@ async def on_announce_button(update: Update, context: Ctx) -> None:
     toast: str | None = None
     if press.action == "an.need":
         await service.choose_ack(
-            tg_id=tg_id, chat_id=chat_id, flow_version=press.obj_id, required=press.version == 1
+            tg_id=tg_id, chat_id=chat_id, number=press.obj_id, required=press.version == 1
         )
     elif press.action == "an.nodl":
-        await service.no_deadline(tg_id=tg_id, chat_id=chat_id, flow_version=press.obj_id)
+        await service.no_deadline(tg_id=tg_id, chat_id=chat_id, number=press.obj_id)
     elif press.action == "an.send":
         sent = await service.confirm(tg_id=tg_id, chat_id=chat_id, announcement_id=press.obj_id)
         tr = await user_translator(update, context)

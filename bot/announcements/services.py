@@ -149,15 +149,13 @@ class AnnouncementService:
         now: datetime,
         **facts: Any,
     ) -> None:
-        flow = await uow.flows.put(
-            actor.telegram_id, chat_id, flow=FLOW, step=step, data=data, now=now
-        )
+        await uow.flows.put(actor.telegram_id, chat_id, flow=FLOW, step=step, data=data, now=now)
         await uow.outbox.add(
             chat_id=chat_id,
             kind=PROMPT_KIND,
             staff_id=actor.staff_id,
             now=now,
-            facts={"step": step, "flow": flow.version, **facts},
+            facts={"step": step, "flow": data.get("n", 0), "count": data.get("count"), **facts},
             priority=PRIORITY_INTERACTIVE,
         )
 
@@ -166,7 +164,9 @@ class AnnouncementService:
         now = self._rt.clock()
         async with self._rt.uow() as uow:
             actor = await self._author(uow, tg_id)
-            await self._prompt(uow, actor, chat_id, "title", {}, now)
+            # The buttons of this composing carry its number: an older one's are refused.
+            number = int(now.timestamp() * 1000) % 10**9
+            await self._prompt(uow, actor, chat_id, "title", {"n": number}, now)
             await uow.commit()
 
     async def typed(self, *, tg_id: int, chat_id: int, text: str, html_text: str) -> bool:
@@ -274,11 +274,10 @@ class AnnouncementService:
             )
             return
         data["audience"] = " ".join(spec.split())
-        await self._prompt(uow, actor, chat_id, "ack", data, now, count=len(people))
+        data["count"] = len(people)
+        await self._prompt(uow, actor, chat_id, "ack", data, now)
 
-    async def choose_ack(
-        self, *, tg_id: int, chat_id: int, flow_version: int, required: bool
-    ) -> None:
+    async def choose_ack(self, *, tg_id: int, chat_id: int, number: int, required: bool) -> None:
         """The ack step's buttons: require 已阅 (then the deadline is asked) or not."""
         now = self._rt.clock()
         async with self._rt.uow() as uow:
@@ -286,7 +285,7 @@ class AnnouncementService:
             flow = await uow.flows.get(tg_id, chat_id)
             if flow is None or flow.flow != FLOW or flow.step != "ack":
                 raise BadCallbackError()
-            if flow.version != flow_version:
+            if flow.data.get("n") != number:  # a button of an earlier composing
                 raise BadCallbackError()
             data = dict(flow.data)
             data["ack"] = required
@@ -297,7 +296,7 @@ class AnnouncementService:
                 await self._preview(uow, actor, chat_id, data, now)
             await uow.commit()
 
-    async def no_deadline(self, *, tg_id: int, chat_id: int, flow_version: int) -> None:
+    async def no_deadline(self, *, tg_id: int, chat_id: int, number: int) -> None:
         """The deadline step's button: 已阅 required, without a deadline."""
         now = self._rt.clock()
         async with self._rt.uow() as uow:
@@ -305,7 +304,7 @@ class AnnouncementService:
             flow = await uow.flows.get(tg_id, chat_id)
             if flow is None or flow.flow != FLOW or flow.step != "deadline":
                 raise BadCallbackError()
-            if flow.version != flow_version:
+            if flow.data.get("n") != number:  # a button of an earlier composing
                 raise BadCallbackError()
             data = dict(flow.data)
             data["ack_by"] = None
