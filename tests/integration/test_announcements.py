@@ -1,0 +1,227 @@
+"""Announcements (#8) on SQLite and PostgreSQL: sending (one row per person, nothing for an
+unknown department), 已阅 once however it is tapped, delivered and acknowledged per department,
+the export, and reminders only to those who have not acknowledged, never in quiet hours, not
+after the deadline."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from bot.announcements.model import AnnouncementError, NotRecipientError
+from bot.announcements.services import (
+    MESSAGE_KIND,
+    REMIND_KIND,
+    AnnouncementService,
+    Attachment,
+)
+from bot.clock import FakeClock
+from bot.messaging.services import DeliveryService
+from bot.quiet import QuietHours
+from bot.runtime import Runtime
+from bot.scheduling import DueService
+from bot.surveys.publishing import AudienceError
+from storage.tables.announcements import Announcement
+from storage.tables.messaging import PRIORITY_BROADCAST, OutboxMessage
+from storage.tables.people import Staff
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+QUIET = QuietHours(time(22, 0), time(8, 0))
+
+
+async def _org(runtime: Runtime, clock: FakeClock, sizes: dict[str, int]) -> dict[str, list[int]]:
+    """Departments of this many people each; every third person of 财务处 has no Telegram."""
+    people: dict[str, list[int]] = {}
+    async with runtime.detached_uow() as uow:
+        n = 0
+        for name, size in sizes.items():
+            dept = await uow.people.add_department(name, now=clock())
+            for i in range(size):
+                n += 1
+                row = await uow.people.add(
+                    Staff(
+                        employee_no=f"A{n:03d}",
+                        name=f"{name}{i}",
+                        department_id=dept.id,
+                        telegram_id=None if name == "财务处" and i % 3 == 2 else 7000 + n,
+                        language="zh_CN",
+                        created_at=clock(),
+                        updated_at=clock(),
+                    )
+                )
+                assert row.id is not None
+                people.setdefault(name, []).append(row.id)
+        await uow.commit()
+    return people
+
+
+def _service(runtime: Runtime, **kw: object) -> AnnouncementService:
+    return AnnouncementService(runtime, tz=SHANGHAI, quiet=QUIET, **kw)  # type: ignore[arg-type]
+
+
+async def _rows(runtime: Runtime, kind: str) -> list[OutboxMessage]:
+    async with runtime.detached_uow() as uow:
+        rows = await uow.session.exec(select(OutboxMessage).where(col(OutboxMessage.kind) == kind))
+        return list(rows)
+
+
+async def test_sending_writes_one_row_per_person_and_nothing_for_an_unknown_name(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    people = await _org(runtime, clock, {"办公室": 4, "财务处": 6, "人事处": 3})
+    clock.now = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
+    service = _service(runtime)
+    with pytest.raises(AudienceError) as raised:
+        await service.announce(title="T", body_html="B", audience="dept:办公室,dept:档案室")
+    assert raised.value.problems == [("department", "档案室")]
+    with pytest.raises(AnnouncementError):
+        await service.announce(title=" ", body_html="B", audience="all")
+    async with runtime.detached_uow() as uow:
+        count = await uow.session.exec(select(func.count()).select_from(Announcement))
+        assert count.one() == 0
+
+    sent = await service.announce(
+        title="关于年终考核的通知",
+        body_html="请于<b>12月20日</b>前提交述职报告。",
+        audience="dept:办公室,dept:财务处",
+        ack_required=True,
+        ack_by=clock() + timedelta(days=5),
+        attachment=Attachment("document", "FILE-ID-1"),
+    )
+    assert (sent.recipients, sent.messaged) == (10, 8)
+    assert sent.unreachable == ["财务处2", "财务处5"]
+    rows = await _rows(runtime, MESSAGE_KIND)
+    assert sorted(r.staff_id or 0 for r in rows) == sorted(
+        [*people["办公室"], *(p for i, p in enumerate(people["财务处"]) if i % 3 != 2)]
+    )
+    assert all(r.priority == PRIORITY_BROADCAST and r.ref_id == sent.announcement_id for r in rows)
+    assert len({r.dedupe_key for r in rows}) == 8
+    assert rows[0].facts["attachment"] == {"kind": "document", "file_id": "FILE-ID-1"}
+    assert rows[0].facts["body"] == "请于<b>12月20日</b>前提交述职报告。"
+    async with runtime.detached_uow() as uow:
+        (entry,) = await uow.audit.for_object(f"announcement:{sent.announcement_id}")
+        due = await uow.due.pending_count()
+    assert entry.action == "announce.send" and entry.details["recipients"] == 10
+    assert due == 3  # two daily reminders and one a day before the deadline
+
+
+async def test_acknowledged_once_and_counted_per_department(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    people = await _org(runtime, clock, {"办公室": 3, "财务处": 3, "人事处": 1})
+    service = _service(runtime)
+    delivery = DeliveryService(runtime)
+    service.register_delivery(delivery)
+    sent = await service.announce(
+        title="通知", body_html="正文", audience="dept:办公室,dept:财务处", ack_required=True
+    )
+    info = await service.announce(title="知悉", body_html="正文", audience="all")
+    # The sender delivers every row (as handlers/sender.py reports it).
+    for out in await delivery.claim(limit=100, lease_s=60):
+        await delivery.sent(out.id, message_id=100 + out.id, kind=out.kind)
+    for out in await delivery.claim(limit=100, lease_s=60):  # each chat's next row
+        await delivery.sent(out.id, message_id=100 + out.id, kind=out.kind)
+
+    async with runtime.detached_uow() as uow:
+        tg = {s.id: s.telegram_id for s in await uow.people.list_staff()}
+    reader = tg[people["办公室"][0]]
+    assert reader is not None
+    taps = await asyncio.gather(
+        *(
+            service.acknowledge(tg_id=reader, announcement_id=sent.announcement_id)
+            for _ in range(3)
+        )
+    )
+    assert sorted(t.first for t in taps) == [False, False, True]
+    assert len({t.at for t in taps}) == 1  # the later taps are told the first one's time
+    edits = [r for r in await _rows(runtime, MESSAGE_KIND) if r.ref_id is None]
+    assert len(edits) == 1 and edits[0].facts["acked_at"]
+    # Not for them, or nothing to acknowledge: refused, nothing written.
+    outsider = tg[people["人事处"][0]]
+    assert outsider is not None
+    with pytest.raises(NotRecipientError):
+        await service.acknowledge(tg_id=outsider, announcement_id=sent.announcement_id)
+    with pytest.raises(NotRecipientError):
+        await service.acknowledge(tg_id=reader, announcement_id=info.announcement_id)
+    with pytest.raises(NotRecipientError):
+        await service.acknowledge(tg_id=reader, announcement_id=9999)
+
+    status = await service.status(sent.announcement_id)
+    assert status is not None
+    by_dept = {
+        c.department: (c.recipients, c.delivered, c.acknowledged) for c in status.departments
+    }
+    assert by_dept == {"办公室": (3, 3, 1), "财务处": (3, 2, 0)}  # 财务处2 has no Telegram
+    assert (status.total.recipients, status.total.waiting) == (6, 5)
+    assert "办公室0（办公室）" not in status.waiting and "财务处2（财务处）" in status.waiting
+    data = await service.export_csv(sent.announcement_id, headers=["no", "name", "dept", "d", "a"])
+    assert data is not None
+    lines = data.decode("utf-8-sig").splitlines()
+    assert lines[0] == "no,name,dept,d,a" and len(lines) == 7
+    acked = [line for line in lines[1:] if line.split(",")[4]]
+    assert len(acked) == 1 and acked[0].startswith("A001,办公室0,办公室,")
+
+
+async def test_reminders_only_to_those_not_acknowledged_and_never_in_quiet_hours(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    people = await _org(runtime, clock, {"办公室": 10})
+    clock.now = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai
+    service = _service(runtime, remind_every=timedelta(days=1))
+    due = DueService(runtime)
+    service.register_due(due)
+    sent = await service.announce(
+        title="请阅",
+        body_html="正文",
+        audience="dept:办公室",
+        ack_required=True,
+        ack_by=datetime(2026, 12, 5, 15, 59, tzinfo=UTC),  # 12-05 23:59 local
+    )
+    async with runtime.detached_uow() as uow:
+        tg = {s.id: s.telegram_id for s in await uow.people.list_staff()}
+    for staff_id in people["办公室"][:4]:
+        telegram_id = tg[staff_id]
+        assert telegram_id is not None
+        await service.acknowledge(tg_id=telegram_id, announcement_id=sent.announcement_id)
+
+    clock.advance(timedelta(days=1))  # 12-02 23:00 local: quiet
+    assert await due.tick() == 1
+    assert await _rows(runtime, REMIND_KIND) == []
+    clock.advance(timedelta(hours=8, minutes=59))  # 07:59: still quiet
+    await due.tick()
+    assert await _rows(runtime, REMIND_KIND) == []
+    clock.advance(timedelta(minutes=1))  # 08:00
+    await due.tick()
+    first = await _rows(runtime, REMIND_KIND)
+    assert {r.staff_id for r in first} == set(people["办公室"][4:])
+    assert all(not QUIET.contains(r.created_at, SHANGHAI) for r in first)
+    assert all(r.priority == PRIORITY_BROADCAST for r in first)
+
+    # Two more acknowledge; the next reminder goes to the other four only.
+    for staff_id in people["办公室"][4:6]:
+        telegram_id = tg[staff_id]
+        assert telegram_id is not None
+        await service.acknowledge(tg_id=telegram_id, announcement_id=sent.announcement_id)
+    clock.now = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)  # 12-03 23:00: the second, quiet
+    await due.tick()
+    clock.now = datetime(2026, 12, 4, 0, 0, tzinfo=UTC)  # 12-04 08:00
+    await due.tick()
+    second = [r for r in await _rows(runtime, REMIND_KIND) if r.id not in {f.id for f in first}]
+    assert {r.staff_id for r in second} == set(people["办公室"][6:])
+    async with runtime.detached_uow() as uow:
+        recipient = await uow.announcements.recipient(sent.announcement_id, people["办公室"][9])
+    assert recipient is not None and recipient.reminders == 2
+
+    # Past the deadline: nothing more, and nothing left waiting.
+    clock.now = datetime(2026, 12, 6, 2, 0, tzinfo=UTC)
+    await due.tick()
+    await due.tick()
+    total = len(await _rows(runtime, REMIND_KIND))
+    assert total == len(first) + len(second)
+    async with runtime.detached_uow() as uow:
+        assert await uow.due.pending_count() == 0
