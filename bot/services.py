@@ -20,6 +20,7 @@ from bot.faq.glossary import GlossaryService
 from bot.faq.library import KnowledgeLibrary
 from bot.faq.live import LiveIndex, shared_embedder
 from bot.inbox import InboxService
+from bot.messaging.progress import BroadcastProgress
 from bot.messaging.services import DeliveryService
 from bot.people.admin import StaffAdminService
 from bot.people.import_service import StaffImportService
@@ -138,6 +139,7 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
     guard.register_due(due)
     delivery.register_topic_card("ticket:", desk.topic_card)
     SurveyReminders(rt, tz=settings.tz, quiet=settings.quiet).register_due(due)
+    BroadcastProgress(rt).register_due(due)
     delivery.forget_when_sent(KINDS_PREFIX)  # what a person picked stays off the outbox
     delivery.register_reachability(desk.reachability)
     announcements = AnnouncementService(

@@ -52,6 +52,7 @@ from handlers.render import faq as _faq_renderers  # noqa: F401
 from handlers.render import faq_digest as _faq_digest_renderers  # noqa: F401
 from handlers.render import faq_trainer as _faq_trainer_renderers  # noqa: F401
 from handlers.render import people as _people_renderers  # noqa: F401
+from handlers.render import progress as _progress_renderers  # noqa: F401
 from handlers.render import staff as _staff_renderers  # noqa: F401
 from handlers.render import support as _support_renderers  # noqa: F401
 from handlers.render import surveys as _survey_renderers  # noqa: F401

@@ -31,6 +31,7 @@ from bot.announcements.model import (
     NotRecipientError,
 )
 from bot.errors import BadCallbackError, PermissionDeniedError
+from bot.messaging import progress
 from bot.messaging.services import PRIORITY_BROADCAST, PRIORITY_INTERACTIVE, DeliveryService
 from bot.people.domain import Role
 from bot.quiet import QuietHours
@@ -402,6 +403,16 @@ class AnnouncementService:
                 priority=PRIORITY_INTERACTIVE,
                 card_key=confirm_card(announcement_id),
             )
+            if sent.messaged:  # the author watches it go out
+                await progress.track(
+                    uow,
+                    kinds=(MESSAGE_KIND,),
+                    ref_id=announcement_id,
+                    chat_id=chat_id,
+                    staff_id=actor.staff_id,
+                    title={"zh_CN": row.title, "en": row.title},
+                    now=now,
+                )
             await uow.commit()
         return sent
 

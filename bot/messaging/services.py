@@ -29,7 +29,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-_OPEN = ("pending", "inflight")
+_OPEN = ("pending", "inflight", "sending")
 
 
 # Queues a topic's card afresh in the caller's unit of work (topic key, now); False: cannot.
@@ -289,29 +289,60 @@ class DeliveryService:
         return cleared
 
     async def recover_inflight(self) -> list[int]:
-        """At startup, put rows a dead process left inflight back to pending; return their ids.
+        """At startup, deal with the rows a dead process left unfinished; return the ids of
+        those queued again.
 
-        Each such send may or may not have reached Telegram before the process died, and the
-        Bot API has no idempotency key, so sending it again is the one at-least-once window of
-        the outbox: a recipient may see such a message twice, but never loses one. The attempt
-        is kept in the count. Call this only when no other sender is running.
+        A row it had only claimed ("inflight") never left: it goes back to pending. A row
+        whose call was on its way ("sending", only mass sends are marked so) may or may not
+        have reached Telegram, and the Bot API has no idempotency key. For a reply or a
+        notification a second copy is better than none, so those are sent again (at least
+        once). A mass send's row (an invitation, an announcement, one of 10,000) is not: the
+        person may already have it, and a duplicate to thousands over restarts is what people
+        complain of; it is marked "uncertain" and counted on the author's progress card, and
+        the reminders and the /survey list still reach whoever did not get it (at most once).
+        Call this only when no other sender is running.
         """
         now = self._rt.clock()
         async with self._unit() as uow:
             rows = await uow.outbox.inflight_at_start()
-            ids = [row.id for row in rows if row.id is not None]
-            for msg_id in ids:
-                logger.warning(
-                    "outbox %s was inflight at startup: uncertain, sending again", msg_id
-                )
+            again: list[int] = []
+            for row in rows:
+                if row.id is None:
+                    continue
+                if row.status == "sending":
+                    logger.warning(
+                        "outbox %s (%s) was being sent when the process stopped: uncertain, "
+                        "not sent again (a mass send goes at most once)",
+                        row.id,
+                        row.kind,
+                    )
+                    await uow.outbox.mark_failed(
+                        row.id, status="uncertain", error="process stopped mid-send"
+                    )
+                    continue
+                logger.warning("outbox %s was inflight at startup: sending again", row.id)
                 await uow.outbox.retry_later(
-                    msg_id, not_before=now, error="uncertain: process stopped mid-send"
+                    row.id, not_before=now, error="uncertain: process stopped mid-send"
                 )
+                again.append(row.id)
             await uow.commit()
-        return ids
+        return again
+
+    async def sending(self, msg_id: int) -> None:
+        """A mass send's row is about to be sent: from now on a crash leaves it uncertain
+        (see recover_inflight), never sent twice."""
+        async with self._unit() as uow:
+            await uow.outbox.mark_sending(msg_id)
+            await uow.commit()
+
+    async def uncertain(self, msg_id: int, *, error: str) -> None:
+        """A mass send's call timed out: it may have arrived; it is not sent again."""
+        async with self._unit() as uow:
+            await uow.outbox.mark_failed(msg_id, status="uncertain", error=error)
+            await uow.commit()
 
     async def stats(self) -> dict[str, int]:
-        """Rows per status (pending, inflight, sent, failed, unreachable)."""
+        """Rows per status (pending, inflight, sending, sent, failed, unreachable, uncertain)."""
         async with self._unit() as uow:
             return await uow.outbox.counts()
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from bot import access
 from bot.errors import DomainError
+from bot.messaging import progress
 from bot.messaging.services import PRIORITY_BROADCAST, PRIORITY_INTERACTIVE
 from bot.people.domain import ALL_ROLES
 from bot.runtime import Runtime
@@ -257,6 +258,16 @@ class SurveyPublishing:
                     },
                     priority=PRIORITY_INTERACTIVE,
                 )
+                if messaged:
+                    await progress.track(
+                        uow,
+                        kinds=(INVITE_KIND,),
+                        ref_id=row.id,
+                        chat_id=reply_to,
+                        staff_id=author.staff_id,
+                        title={"zh_CN": definition.title.zh_CN, "en": definition.title.en},
+                        now=now,
+                    )
             await uow.commit()
         return published
 

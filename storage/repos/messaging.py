@@ -20,7 +20,9 @@ from storage.tables.messaging import (
     OutboxMessage,
 )
 
-_OPEN = ("pending", "inflight")  # not finished: a row in one of these holds its chat's queue
+# Not finished: a row in one of these holds its chat's queue. "sending": a mass-send row whose
+# call is on its way to Telegram (see DeliveryService.sending).
+_OPEN = ("pending", "inflight", "sending")
 _BATCH = 500  # ids per IN (...), under bind-parameter limits
 
 
@@ -250,17 +252,25 @@ class OutboxRepo:
         )
 
     async def inflight_at_start(self) -> list[OutboxMessage]:
-        """Rows whose send may or may not have reached Telegram when the process died."""
+        """Rows a dead process had claimed ("inflight") or was sending ("sending")."""
         rows = await self.session.exec(
-            select(OutboxMessage).where(col(OutboxMessage.status) == "inflight")
+            select(OutboxMessage).where(col(OutboxMessage.status).in_(["inflight", "sending"]))
         )
         return list(rows)
+
+    async def mark_sending(self, msg_id: int) -> None:
+        """The row's call is about to leave (a mass send's row, recorded before the call)."""
+        await self.session.exec(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id) == msg_id, col(OutboxMessage.status) == "inflight")
+            .values(status="sending")
+        )
 
     async def purge_sent(self, *, before: datetime) -> int:
         """Forget delivered (or given-up) messages older than a time."""
         result = await self.session.exec(
             delete(OutboxMessage).where(
-                col(OutboxMessage.status).in_(["sent", "failed", "unreachable"]),
+                col(OutboxMessage.status).in_(["sent", "failed", "unreachable", "uncertain"]),
                 col(OutboxMessage.created_at) < before,
             )
         )
@@ -310,6 +320,29 @@ class OutboxRepo:
             select(OutboxMessage.status, func.count()).group_by(col(OutboxMessage.status))
         )
         return {status: int(n) for status, n in rows}
+
+    async def tally(
+        self, kinds: Collection[str], ref_id: int, *, now: datetime
+    ) -> tuple[dict[str, int], datetime | None]:
+        """A mass send's rows (these kinds, this ref_id) per status, and when the earliest
+        still waiting may go out if that is after ``now``."""
+        mine = (col(OutboxMessage.kind).in_(list(kinds)), col(OutboxMessage.ref_id) == ref_id)
+        rows = await self.session.exec(
+            select(OutboxMessage.status, func.count())
+            .where(*mine)
+            .group_by(col(OutboxMessage.status))
+        )
+        counts = {status: int(n) for status, n in rows}
+        later = (
+            await self.session.exec(
+                select(func.min(OutboxMessage.not_before)).where(
+                    *mine,
+                    col(OutboxMessage.status) == "pending",
+                    col(OutboxMessage.not_before) > now,
+                )
+            )
+        ).first()
+        return counts, later
 
     async def next_not_before(self, now: datetime) -> datetime | None:
         rows = await self.session.exec(

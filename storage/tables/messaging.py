@@ -29,6 +29,9 @@ class OutboxMessage(SQLModel, table=True):
         # every pending row, and a desk group's backlog can be tens of thousands.
         Index("ix_outbox_card", "card_key", "status", "id"),
         Index("ix_outbox_topic", "topic_key", "status", "id"),
+        # A mass send's rows (a survey's invitations, an announcement), counted for the
+        # author's progress card every 15 s while 10,000 go out.
+        Index("ix_outbox_ref", "ref_id", "kind", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -82,6 +82,8 @@ async def test_compose_send_acknowledge_and_count(bot: RunningBot, org: Org) -> 
     await clerk.press("📤 发送", message=card)
     card = await clerk.wait_edit(card, where=lambda m: "已发送" in m.text)
     assert _labels(card) == ["📊 阅知情况"]
+    # The author's progress card (bot/messaging/progress.py) counts this announcement's rows.
+    await clerk.wait_message(containing="《关于开展安全自查的通知》", after=card)
     received = {}
     for phone in [clerk, *office, *finance]:
         message = await phone.wait_message(containing="关于开展安全自查的通知", after=None)

@@ -4,6 +4,8 @@ an anonymous survey's card rows keep nothing of the answers once delivered."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlmodel import col, select
 
@@ -212,3 +214,12 @@ async def test_a_trainer_publishes_a_survey_file_in_chat(bot: RunningBot, org: O
         assert "截止" in invitation.text
     await bot.settle()
     assert all(len([m for m in p.messages() if "新问卷" in m.text]) == 1 for p in staff)
+    # The trainer's progress card: drawn at once, redrawn as finished once all are out.
+    card = await _card(trainer, "📤")
+    assert "共 4 条" in card.text
+    if "发送完毕" not in card.text:  # (the bot's own due tick may have redrawn it already)
+        bot.clock.advance(timedelta(seconds=20))
+        await bot.services.due.tick()
+        await bot.settle()
+        card = await trainer.wait_edit(card, where=lambda m: "发送完毕" in m.text, timeout=15)
+    assert "已送达 4 条，共 4 条" in card.text and "100%" in card.text

@@ -1,7 +1,7 @@
 """announcements: what was announced to whom, delivered and acknowledged (已阅) when
 
 Revision ID: 0018
-Revises: 0017
+Revises: 0021
 Create Date: 2026-12-04
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import storage.types
 
 revision = "0018"
-down_revision = "0017"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
