@@ -10,6 +10,7 @@ MENU: tuple[tuple[str, str], ...] = (
     ("knowledge", "menu.knowledge"),
     ("support", "menu.support"),
     ("surveys", "menu.surveys"),
+    ("announce", "announce.send"),  # #8: office staff, trainers, administrators
     ("desk", "menu.desk"),
     ("trainer", "menu.trainer"),
     ("rollout", "menu.rollout"),

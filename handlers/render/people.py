@@ -18,6 +18,7 @@ ITEM_LABELS = {
     "knowledge": N_("📚 Ask a question"),
     "support": N_("🛟 Contact support"),
     "surveys": N_("📋 Surveys and training"),
+    "announce": N_("📢 Send an announcement"),
     "desk": N_("🎧 Support desk"),
     "trainer": N_("🧑‍🏫 Knowledge base editing"),
     "rollout": N_("📈 Rollout and reports"),
@@ -233,6 +234,16 @@ def help_text(out: Outgoing, tr: Translator) -> Rendered:
                 "Send a survey file (YAML) captioned /publish AUDIENCE [CLOSES] to open it, "
                 "for example /publish dept:办公室 2026-12-31."
             ),
+        ]
+    if "announce" in _items(out):
+        lines += [
+            "",
+            tr.gettext("<b>Announcements</b>"),
+            tr.gettext(
+                "/announce – send an announcement (text, photo or file) to all, departments or "
+                "roles, optionally asking each person to tap ✅ Acknowledged"
+            ),
+            tr.gettext("/announce status [ID] – who has received and acknowledged it"),
         ]
     return Rendered("send", "\n".join(lines), menu_keyboard(_items(out), tr))
 

@@ -145,9 +145,19 @@ async def test_formatted_text_without_acknowledgement_and_cancel(
 ) -> None:
     trainer = await _staff(bot, org, "trainer;staff", "培训中心")
     staff = await _staff(bot, org, "staff", "培训中心")
+    start = staff.last_message()
+    await staff.command("/menu")
+    menu = await staff.wait_message(containing="主菜单", after=start)
+    assert "📢 发布通知" not in _labels(menu)  # plain staff do not announce
     for title in ("第一次", "第二次"):
-        await trainer.command("/announce")
-        await trainer.wait_message(containing="第1/4步", after=trainer.last_message())
+        start = trainer.last_message()
+        if title == "第一次":  # from the main menu
+            await trainer.command("/menu")
+            menu = await trainer.wait_message(containing="主菜单", after=start)
+            await trainer.press("📢 发布通知", message=menu)
+        else:
+            await trainer.command("/announce")
+        await trainer.wait_message(containing="第1/4步", after=start)
         start = trainer.last_message()
         await trainer.send(title)
         await trainer.wait_message(containing="第2/4步", after=start)

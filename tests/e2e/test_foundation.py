@@ -101,6 +101,7 @@ async def test_language_switch_and_commands_in_both_languages(
     assert set(zh) == set(en) == {
         "menu", "help", "language", "cancel", "start", "apply", "todo", "mine", "find",
         "delegate", "register", "overdue", "ask", "kb", "digest", "support", "survey",
+        "announce",
     }  # fmt: skip
     assert zh["survey"] == "待我填写的问卷"
 
@@ -118,7 +119,7 @@ async def test_forged_and_foreign_buttons_are_refused(
         "x" * 64,
         "st.part:1:0",
         "mn.open:7:0",
-    ):  # 7 = administration: the clerk's menu has no such button
+    ):  # 7 = rollout and reports: the clerk's menu has no such button
         await clerk.press_data(data, message=menu)
     await bot.settle()
     toasts = [t.text or "" for t in clerk.toasts()[earlier:]]
