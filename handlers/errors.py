@@ -20,6 +20,7 @@ from bot.faq import library as kb
 from bot.i18n import N_, negotiate, translator
 from bot.runtime import ReplayedUpdateError, current_update, is_unavailable
 from bot.surveys import answering as sva
+from bot.surveys import publishing as svp
 from bot.surveys import responses as svr
 from handlers.context import Ctx
 
@@ -105,6 +106,14 @@ ERROR_MESSAGES: tuple[tuple[type[BaseException], str, str], ...] = (
         an.AnnouncementGoneError,
         "announce_gone",
         N_("This announcement was already sent or cancelled."),
+    ),
+    (
+        svp.AudienceError,
+        "announce_audience",
+        N_(
+            "Somebody named in the audience is no longer in the directory. Nothing was sent; "
+            "please compose it again with /announce."
+        ),
     ),
     (e.StaleCardError, "stale", N_("This card is out of date. Please open it again.")),
     (kb.StaleEntryError, "stale", N_("This card is out of date. Please open it again.")),

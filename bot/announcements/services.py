@@ -321,7 +321,21 @@ class AnnouncementService:
         now: datetime,
     ) -> None:
         """A draft row, the announcement as recipients will see it, and the confirmation
-        card: how many it goes to (per department), Send / Cancel."""
+        card: how many it goes to (per department), Send / Cancel. If the audience no longer
+        resolves (someone named in it has left since), it is asked for again."""
+        try:
+            people = await resolve(uow, parse_audience(str(data.get("audience", ""))))
+        except AudienceError as error:
+            await self._prompt(
+                uow,
+                actor,
+                chat_id,
+                "audience",
+                data,
+                now,
+                problems=[list(p) for p in error.problems],
+            )
+            return
         attachment = data.get("attachment") or None
         ack_by = data.get("ack_by")
         row = await uow.announcements.add(
@@ -341,7 +355,6 @@ class AnnouncementService:
             )
         )
         assert row.id is not None
-        people = await resolve(uow, parse_audience(row.audience))
         names = await uow.people.department_names()
         per_department: dict[str, int] = {}
         for person in people:

@@ -21,6 +21,7 @@ from bot.announcements.services import (
     Attachment,
 )
 from bot.clock import FakeClock
+from bot.errors import BadCallbackError, PermissionDeniedError
 from bot.messaging.services import DeliveryService
 from bot.quiet import QuietHours
 from bot.runtime import Runtime
@@ -225,3 +226,71 @@ async def test_reminders_only_to_those_not_acknowledged_and_never_in_quiet_hours
     assert total == len(first) + len(second)
     async with runtime.detached_uow() as uow:
         assert await uow.due.pending_count() == 0
+
+
+async def test_composing_in_chat_sends_once_and_only_the_author_or_an_admin_sees_counts(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    people = await _org(runtime, clock, {"办公室": 3, "财务处": 2, "人事处": 2})
+    async with runtime.detached_uow() as uow:
+        await uow.people.set_roles(people["办公室"][0], ["office", "staff"])
+        await uow.people.set_roles(people["人事处"][0], ["admin"])
+        await uow.people.set_roles(people["人事处"][1], ["staff"])
+        tg = {s.id: s.telegram_id or 0 for s in await uow.people.list_staff()}
+        await uow.commit()
+    author, admin, plain = (
+        tg[people["办公室"][0]],
+        tg[people["人事处"][0]],
+        tg[people["人事处"][1]],
+    )
+    service = _service(runtime)
+    with pytest.raises(PermissionDeniedError):
+        await service.start(tg_id=plain, chat_id=plain)
+
+    await service.start(tg_id=author, chat_id=author)
+    assert await service.typed(tg_id=author, chat_id=author, text="年终", html_text="年终")
+    assert await service.typed(
+        tg_id=author,
+        chat_id=author,
+        text="请 <准时> 参加",
+        html_text="请 &lt;准时&gt; <b>参加</b>",
+    )
+    assert await service.typed(
+        tg_id=author, chat_id=author, text="dept:办公室,dept:财务处", html_text=""
+    )
+    async with runtime.detached_uow() as uow:
+        flow = await uow.flows.get(author, author)
+    assert flow is not None and flow.step == "ack" and flow.data["count"] == 5
+    with pytest.raises(BadCallbackError):  # an earlier composing's button
+        await service.choose_ack(
+            tg_id=author, chat_id=author, number=flow.data["n"] + 1, required=True
+        )
+    await service.choose_ack(tg_id=author, chat_id=author, number=flow.data["n"], required=True)
+    assert await service.typed(tg_id=author, chat_id=author, text="2099-12-31", html_text="")
+    async with runtime.detached_uow() as uow:
+        flow = await uow.flows.get(author, author)
+        assert flow is not None and flow.step == "preview"
+        draft = await uow.announcements.get(flow.data["id"])
+    assert draft is not None and draft.status == "draft" and draft.ack_by is not None
+    assert draft.body_html == "请 &lt;准时&gt; <b>参加</b>"
+    assert await _rows(runtime, MESSAGE_KIND) == []  # nothing before Send
+
+    with pytest.raises(PermissionDeniedError):  # somebody else's draft
+        await service.confirm(tg_id=admin, chat_id=admin, announcement_id=draft.id or 0)
+    results = await asyncio.gather(
+        service.confirm(tg_id=author, chat_id=author, announcement_id=draft.id or 0),
+        service.confirm(tg_id=author, chat_id=author, announcement_id=draft.id or 0),
+        return_exceptions=True,
+    )
+    assert sorted(type(r).__name__ for r in results) == ["AnnouncementGoneError", "Sent"]
+    assert len(await _rows(runtime, MESSAGE_KIND)) == 5
+    async with runtime.detached_uow() as uow:
+        (entry,) = await uow.audit.for_object(f"announcement:{draft.id}")
+        assert await uow.flows.get(author, author) is None
+    assert entry.actor_id == people["办公室"][0]
+
+    await service.show_status(tg_id=admin, chat_id=admin, announcement_id=draft.id)
+    await service.show_status(tg_id=author, chat_id=author, announcement_id=draft.id)
+    assert {r.chat_id for r in await _rows(runtime, "announce.status")} == {admin, author}
+    with pytest.raises(PermissionDeniedError):
+        await service.show_status(tg_id=plain, chat_id=plain, announcement_id=draft.id)
