@@ -60,6 +60,8 @@ async def on_announce_button(update: Update, context: Ctx) -> None:
         toast = tr.gettext("Sending to {n} people.", n=str(sent.messaged))
     elif press.action == "an.drop":
         await service.cancel(tg_id=tg_id, chat_id=chat_id, announcement_id=press.obj_id)
+    elif press.action == "an.csv":
+        await service.export_to_chat(tg_id=tg_id, chat_id=chat_id, announcement_id=press.obj_id)
     elif press.action == "an.stat":
         await service.show_status(
             tg_id=tg_id,
@@ -125,6 +127,11 @@ def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
     private = filters.ChatType.PRIVATE
     return [
         (0, CommandHandler("announce", on_announce_command, filters=private)),
-        (0, CallbackQueryHandler(on_announce_button, pattern=r"^an\.(need|nodl|send|drop|stat):")),
+        (
+            0,
+            CallbackQueryHandler(
+                on_announce_button, pattern=r"^an\.(need|nodl|send|drop|stat|csv):"
+            ),
+        ),
         (0, CallbackQueryHandler(on_ack_button, pattern=r"^an\.ack:")),
     ]

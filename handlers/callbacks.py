@@ -57,7 +57,8 @@ ACTIONS = frozenset(
         "an.nodl",  # composing: no deadline for 已阅 (object: composing number)
         "an.send",  # send the previewed announcement (object: announcement id)
         "an.drop",  # cancel it (object: announcement id)
-        "an.stat",  # the counts per department (object: announcement id)
+        "an.stat",  # the counts per department (object: announcement id, version 1: redraw)
+        "an.csv",  # the per-person CSV in chat (object: announcement id)
         "kb.open",  # show an entry's answer (object: entry id, version: the question it was
         # suggested for, 0 = a follow-up, logged as a question of its own)
         "kb.up",  # the answer solved it (object: question id)

@@ -1271,15 +1271,11 @@ def announce_list() -> None:
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def announce_status(announcement_id: int, csv_path: Path | None) -> None:
     """``govbot announce status ID [--csv F]``."""
+    from handlers.render.announcements import EXPORT_HEADERS
+
     settings = _settings()
     tr = _tr()
-    headers = [
-        tr.gettext("Employee no."),
-        tr.gettext("Name"),
-        tr.gettext("Department"),
-        tr.gettext("Delivered at"),
-        tr.gettext("Acknowledged at"),
-    ]
+    headers = [tr.gettext(h) for h in EXPORT_HEADERS]
 
     async def go(services: Services) -> Any:
         status = await services.announcements.status(announcement_id)

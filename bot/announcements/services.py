@@ -53,6 +53,7 @@ PREVIEW_KIND = "announce.preview"  # the announcement as recipients will see it
 CONFIRM_KIND = "announce.confirm"  # recipients, Send / Cancel; after sending, the status button
 STATUS_KIND = "announce.status"  # the counts per department
 LIST_KIND = "announce.list"  # the author's announcements
+EXPORT_KIND = "announce.export"  # the per-person CSV, sent as a document in chat
 SEND_RATE = 25.0  # messages a second the sender keeps to (see bot/surveys/reminders.py)
 WAITING_NAMES = 30  # names of those not acknowledged shown in chat (all of them in the CSV)
 
@@ -127,6 +128,7 @@ class AnnouncementService:
 
     def register_delivery(self, delivery: DeliveryService) -> None:
         delivery.on_sent(MESSAGE_KIND, self._on_delivered)
+        delivery.forget_when_sent(EXPORT_KIND)  # the names stay in the file on the phone
 
     async def _on_delivered(
         self, uow: UnitOfWork, ref_id: int | None, staff_id: int | None, now: datetime
@@ -674,6 +676,19 @@ class AnnouncementService:
                 )
             return out
 
+    async def _export_rows(self, uow: UnitOfWork, announcement_id: int) -> list[list[str]]:
+        names = await uow.people.department_names()
+        return [
+            [
+                safe_cell(staff.employee_no),
+                safe_cell(staff.name),
+                safe_cell(names.get(staff.department_id, "")),
+                self._local(recipient.delivered_at),
+                self._local(recipient.acked_at),
+            ]
+            for staff, recipient in await uow.announcements.recipients(announcement_id)
+        ]
+
     async def export_csv(self, announcement_id: int, *, headers: list[str]) -> bytes | None:
         """One row per recipient: employee number, name, department, delivered, acknowledged
         (local times); None: no such announcement sent."""
@@ -681,19 +696,42 @@ class AnnouncementService:
             row = await uow.announcements.get(announcement_id)
             if row is None or row.status != "sent":
                 return None
-            names = await uow.people.department_names()
-            rows: list[list[str]] = []
-            for staff, recipient in await uow.announcements.recipients(announcement_id):
-                rows.append(
-                    [
-                        safe_cell(staff.employee_no),
-                        safe_cell(staff.name),
-                        safe_cell(names.get(staff.department_id, "")),
-                        self._local(recipient.delivered_at),
-                        self._local(recipient.acked_at),
-                    ]
-                )
+            rows = await self._export_rows(uow, announcement_id)
         return csv_bytes(headers, rows)
+
+    async def _viewable(
+        self, uow: UnitOfWork, actor: access.Actor, announcement_id: int
+    ) -> Announcement:
+        """A sent announcement this person may see the counts of: theirs, or any for an
+        administrator (a missing one and someone else's look the same)."""
+        row = await uow.announcements.get(announcement_id)
+        if (
+            row is None
+            or row.status != "sent"
+            or not (actor.has_role(Role.ADMIN) or row.created_by == actor.staff_id)
+        ):
+            raise PermissionDeniedError("announce.status", f"announcement:{announcement_id}")
+        return row
+
+    async def export_to_chat(self, *, tg_id: int, chat_id: int, announcement_id: int) -> None:
+        """📥 on the counts card: the same CSV as ``govbot announce status --csv``."""
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            actor = await access.load_actor(uow, tg_id, default_locale=self._default_locale)
+            row = await self._viewable(uow, actor, announcement_id)
+            await uow.outbox.add(
+                chat_id=chat_id,
+                kind=EXPORT_KIND,
+                staff_id=actor.staff_id,
+                now=now,
+                facts={
+                    "id": announcement_id,
+                    "title": row.title,
+                    "rows": await self._export_rows(uow, announcement_id),
+                },
+                priority=PRIORITY_INTERACTIVE,
+            )
+            await uow.commit()
 
     def _local(self, moment: datetime | None) -> str:
         return moment.astimezone(self._tz).strftime("%Y-%m-%d %H:%M") if moment else ""
@@ -731,13 +769,7 @@ class AnnouncementService:
                 )
                 await uow.commit()
                 return
-            row = await uow.announcements.get(announcement_id)
-            if (
-                row is None
-                or row.status != "sent"
-                or not (is_admin or row.created_by == actor.staff_id)
-            ):
-                raise PermissionDeniedError("announce.status", f"announcement:{announcement_id}")
+            row = await self._viewable(uow, actor, announcement_id)
             status = await self._status(uow, row)
             key = status_card(announcement_id, actor.staff_id)
             if below:

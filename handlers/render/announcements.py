@@ -11,6 +11,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import N_, Translator
 from bot.messaging.outgoing import Outgoing
+from bot.spreadsheet import csv_bytes
 from handlers.callbacks import Press, encode
 from handlers.render import Rendered, living_card, renders
 from handlers.render.surveys import AUDIENCE_PROBLEMS
@@ -326,7 +327,37 @@ def status(out: Outgoing, tr: Translator) -> Rendered:
     return living_card(
         out,
         "\n".join(lines),
-        [[_button(tr.gettext("🔄 Refresh"), "an.stat", announcement_id, 1)]],
+        [
+            [
+                _button(tr.gettext("🔄 Refresh"), "an.stat", announcement_id, 1),
+                _button(tr.gettext("📥 CSV"), "an.csv", announcement_id),
+            ]
+        ],
+    )
+
+
+EXPORT_HEADERS = (
+    N_("Employee no."),
+    N_("Name"),
+    N_("Department"),
+    N_("Delivered at"),
+    N_("Acknowledged at"),
+)
+
+
+@renders("announce.export")
+def export(out: Outgoing, tr: Translator) -> Rendered:
+    """The per-person CSV (UTF-8 with a BOM for Excel; cells made formula-safe when taken)."""
+    facts = out.facts
+    rows = [[str(c) for c in r] for r in facts.get("rows") or [] if isinstance(r, list)]
+    data = csv_bytes([tr.gettext(h) for h in EXPORT_HEADERS], rows)
+    caption = tr.gettext(
+        "📥 #{id} {title}: one row per recipient",
+        id=str(facts.get("id", "")),
+        title=html.escape(str(facts.get("title", ""))),
+    )
+    return Rendered(
+        "document", caption, file_bytes=data, file_name=f"announcement-{facts.get('id', 0)}.csv"
     )
 
 

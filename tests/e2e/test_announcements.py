@@ -132,6 +132,14 @@ async def test_compose_send_acknowledge_and_count(bot: RunningBot, org: Org) -> 
     await clerk.press("🔄 刷新", message=status)
     status = await clerk.wait_edit(status, where=lambda m: "已阅 2" in m.text)
     assert "办公室：接收人 3，已送达 3，已阅 1，未阅 2" in status.text
+    # The per-person CSV, in chat.
+    start = clerk.last_message()
+    await clerk.press("📥 导出明细", message=status)
+    sheet = await clerk.wait_message(containing="阅知明细", after=start)
+    assert sheet.document is not None and sheet.document.file_name == "announcement-1.csv"
+    lines = sheet.document.data.decode("utf-8-sig").splitlines()
+    assert lines[0] == "工号,姓名,部门,送达时间,已阅时间" and len(lines) == 6
+    assert sum(1 for line in lines[1:] if line.split(",")[4]) == 2
     # The outsider may not see the counts.
     start = outsider.last_message()
     await outsider.command("/announce status 1")
