@@ -241,3 +241,42 @@ async def test_a_restart_in_the_middle_of_sending_sends_nobody_a_second(
         assert len([m for m in phone.messages() if "停电通知" in m.text]) == 1
     status = await bot.services.announcements.status(sent.announcement_id)
     assert status is not None and status.total.delivered == 40
+
+
+async def test_a_document_with_its_caption_acknowledged_by_caption_edit(
+    bot: RunningBot, org: Org
+) -> None:
+    admin = await _staff(bot, org, "admin", "办公室")
+    reader = await _staff(bot, org, "staff", "财务处")
+    reader_no = f"E{org.counter:04d}"  # the employee number Org gave the last one added
+    await admin.command("/announce")
+    await admin.wait_message(containing="第1/4步")
+    start = admin.last_message()
+    await admin.send("2027年度预算编制通知")
+    await admin.wait_message(containing="第2/4步", after=start)
+    start = admin.last_message()
+    await admin.upload("预算表.xlsx", b"PK\x03\x04 budget", caption="字" * 801)
+    refused = await admin.wait_message(containing="最多 800 个字", after=start)
+    assert "当前为 801 个字" in refused.text
+    start = admin.last_message()
+    await admin.upload("预算表.xlsx", b"PK\x03\x04 budget", caption="请按附表格式填报。")
+    await admin.wait_message(containing="第3/4步", after=start)
+    start = admin.last_message()
+    await admin.send(f"staff:{reader_no}")
+    ask = await admin.wait_message(containing="共 1 人", after=start)
+    start = admin.last_message()
+    await admin.press("✅ 需要确认已阅", message=ask)
+    await admin.wait_message(containing="不设截止时间", after=start)
+    start = admin.last_message()
+    await admin.press("不设截止时间")
+    card = await admin.wait_message(containing="尚未发送", after=start)
+    await admin.press("📤 发送", message=card)
+    message = await reader.wait_message(containing="2027年度预算编制通知")
+    assert message.kind == "document" and message.document is not None
+    assert message.document.file_name == "预算表.xlsx" and "请按附表格式填报" in message.text
+    await reader.press("✅ 已阅", message=message)
+    edited = await reader.wait_edit(message, where=lambda m: "✅ 已阅" in m.text)
+    assert edited.buttons == [] and edited.kind == "document"
+    await bot.settle()
+    status = await bot.services.announcements.status(1)
+    assert status is not None and status.total.acknowledged == 1
