@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 FLOW = "announce"
 MESSAGE_KIND = "announce.message"  # to each recipient (a living card: 已阅 edits it)
 REMIND_KIND = "announce.remind"  # the due item and the outbox kind
+DEADLINE_KIND = "announce.deadline"  # the due item: the author is shown the final counts
 PROMPT_KIND = "announce.prompt"  # a step of composing, to the author
 PREVIEW_KIND = "announce.preview"  # the announcement as recipients will see it
 CONFIRM_KIND = "announce.confirm"  # recipients, Send / Cancel; after sending, the status button
@@ -104,6 +105,23 @@ class Status:
     waiting: list[str]  # names (department) of those who have not acknowledged
 
 
+def status_facts(status: Status, now: datetime) -> dict[str, Any]:
+    """What the counts card shows."""
+    return {
+        "id": status.announcement_id,
+        "title": status.title,
+        "ack": status.ack_required,
+        "ack_by": status.ack_by.isoformat() if status.ack_by else None,
+        "departments": [
+            [c.department, c.recipients, c.delivered, c.acknowledged] for c in status.departments
+        ],
+        "total": [status.total.recipients, status.total.delivered, status.total.acknowledged],
+        "waiting": status.waiting[:WAITING_NAMES],
+        "more": max(len(status.waiting) - WAITING_NAMES, 0),
+        "at": now.isoformat(),
+    }
+
+
 class AnnouncementService:
     """Everything announcements do; one unit of work per call."""
 
@@ -125,6 +143,7 @@ class AnnouncementService:
     # --- wiring --------------------------------------------------------------------------------
     def register_due(self, due: DueService) -> None:
         due.register(REMIND_KIND, self._on_remind)
+        due.register(DEADLINE_KIND, self._on_deadline)
 
     def register_delivery(self, delivery: DeliveryService) -> None:
         delivery.on_sent(MESSAGE_KIND, self._on_delivered)
@@ -567,6 +586,15 @@ class AnnouncementService:
                     payload={"number": number},
                     dedupe_key=f"{REMIND_KIND}:{row.id}:{number}",
                 )
+        if row.ack_required and row.ack_by is not None and row.author_chat_id is not None:
+            await uow.due.add(
+                kind=DEADLINE_KIND,
+                ref_id=row.id,
+                due_at=row.ack_by,
+                now=now,
+                payload={},
+                dedupe_key=f"{DEADLINE_KIND}:{row.id}",
+            )
         await uow.audit.append(
             actor_id=actor.staff_id if actor else None,
             action="announce.send",
@@ -779,28 +807,33 @@ class AnnouncementService:
                 kind=STATUS_KIND,
                 staff_id=actor.staff_id,
                 now=now,
-                facts={
-                    "id": status.announcement_id,
-                    "title": status.title,
-                    "ack": status.ack_required,
-                    "ack_by": status.ack_by.isoformat() if status.ack_by else None,
-                    "departments": [
-                        [c.department, c.recipients, c.delivered, c.acknowledged]
-                        for c in status.departments
-                    ],
-                    "total": [
-                        status.total.recipients,
-                        status.total.delivered,
-                        status.total.acknowledged,
-                    ],
-                    "waiting": status.waiting[:WAITING_NAMES],
-                    "more": max(len(status.waiting) - WAITING_NAMES, 0),
-                    "at": now.isoformat(),
-                },
+                facts=status_facts(status, now),
                 priority=PRIORITY_INTERACTIVE,
                 card_key=key,
             )
             await uow.commit()
+
+    # --- the deadline --------------------------------------------------------------------------
+    async def _on_deadline(self, item: Due, uow: UnitOfWork, now: datetime) -> None:
+        """At the deadline, the author is shown the final counts (and who has not
+        acknowledged), as a new counts card."""
+        row = await uow.announcements.get(item.ref_id or 0)
+        if row is None or row.id is None or row.status != "sent" or row.created_by is None:
+            return
+        if row.author_chat_id is None:
+            return
+        status = await self._status(uow, row)
+        key = status_card(row.id, row.created_by)
+        await uow.outbox.forget_card(key)
+        await uow.outbox.add(
+            chat_id=row.author_chat_id,
+            kind=STATUS_KIND,
+            staff_id=row.created_by,
+            now=now,
+            facts={**status_facts(status, now), "deadline_reached": True},
+            priority=PRIORITY_INTERACTIVE,
+            card_key=key,
+        )
 
     # --- reminders -----------------------------------------------------------------------------
     async def _on_remind(self, item: Due, uow: UnitOfWork, now: datetime) -> None:

@@ -259,6 +259,9 @@ def status(out: Outgoing, tr: Translator) -> Rendered:
     facts = out.facts
     announcement_id = int(facts.get("id", 0))
     lines = [
+        tr.gettext("⏰ The deadline has passed. The final counts:")
+        if facts.get("deadline_reached")
+        else "",
         tr.gettext(
             "📊 <b>#{id} {title}</b>",
             id=str(announcement_id),
@@ -326,7 +329,7 @@ def status(out: Outgoing, tr: Translator) -> Rendered:
     lines.append(tr.gettext("As of {when}", when=_when(facts.get("at"), tr)))
     return living_card(
         out,
-        "\n".join(lines),
+        "\n".join(line for line in lines if line),
         [
             [
                 _button(tr.gettext("🔄 Refresh"), "an.stat", announcement_id, 1),

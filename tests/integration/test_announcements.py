@@ -294,3 +294,14 @@ async def test_composing_in_chat_sends_once_and_only_the_author_or_an_admin_sees
     assert {r.chat_id for r in await _rows(runtime, "announce.status")} == {admin, author}
     with pytest.raises(PermissionDeniedError):
         await service.show_status(tg_id=plain, chat_id=plain, announcement_id=draft.id)
+
+    # At the deadline the author is shown the final counts, once; no reminder goes out then.
+    due = DueService(runtime)
+    service.register_due(due)
+    clock.now = datetime(2100, 1, 1, tzinfo=UTC)
+    await due.tick()
+    await due.tick()
+    final = [r for r in await _rows(runtime, "announce.status") if r.facts.get("deadline_reached")]
+    assert [r.chat_id for r in final] == [author]
+    assert final[0].facts["total"] == [5, 0, 0]
+    assert await _rows(runtime, REMIND_KIND) == []
