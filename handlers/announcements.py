@@ -60,6 +60,26 @@ async def on_announce_button(update: Update, context: Ctx) -> None:
         toast = tr.gettext("Sending to {n} people.", n=str(sent.messaged))
     elif press.action == "an.drop":
         await service.cancel(tg_id=tg_id, chat_id=chat_id, announcement_id=press.obj_id)
+    elif press.action == "an.nudge":
+        nudged = await service.nudge(tg_id=tg_id, announcement_id=press.obj_id)
+        tr = await user_translator(update, context)
+        if nudged.again_at is not None:
+            toast = tr.gettext(
+                "Reminded recently; you can remind them again from {time}.",
+                time=tr.when(nudged.again_at, "HH:mm"),
+            )
+        elif nudged.waiting == 0:
+            toast = tr.gettext("Everybody has acknowledged it.")
+        elif nudged.at is not None and nudged.at > context.services.runtime.clock():
+            toast = tr.gettext(
+                "Quiet hours: the {n} who have not acknowledged are reminded at {time}.",
+                n=str(nudged.waiting),
+                time=tr.when(nudged.at, "HH:mm"),
+            )
+        else:
+            toast = tr.gettext(
+                "The {n} who have not acknowledged are being reminded.", n=str(nudged.waiting)
+            )
     elif press.action == "an.csv":
         await service.export_to_chat(tg_id=tg_id, chat_id=chat_id, announcement_id=press.obj_id)
     elif press.action == "an.stat":
@@ -130,7 +150,7 @@ def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
         (
             0,
             CallbackQueryHandler(
-                on_announce_button, pattern=r"^an\.(need|nodl|send|drop|stat|csv):"
+                on_announce_button, pattern=r"^an\.(need|nodl|send|drop|stat|csv|nudge):"
             ),
         ),
         (0, CallbackQueryHandler(on_ack_button, pattern=r"^an\.ack:")),

@@ -59,6 +59,7 @@ ACTIONS = frozenset(
         "an.drop",  # cancel it (object: announcement id)
         "an.stat",  # the counts per department (object: announcement id, version 1: redraw)
         "an.csv",  # the per-person CSV in chat (object: announcement id)
+        "an.nudge",  # 催阅: remind those who have not acknowledged (object: announcement id)
         "kb.open",  # show an entry's answer (object: entry id, version: the question it was
         # suggested for, 0 = a follow-up, logged as a question of its own)
         "kb.up",  # the answer solved it (object: question id)

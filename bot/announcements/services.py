@@ -57,6 +57,7 @@ LIST_KIND = "announce.list"  # the author's announcements
 EXPORT_KIND = "announce.export"  # the per-person CSV, sent as a document in chat
 SEND_RATE = 25.0  # messages a second the sender keeps to (see bot/surveys/reminders.py)
 WAITING_NAMES = 30  # names of those not acknowledged shown in chat (all of them in the CSV)
+NUDGE_GAP = timedelta(hours=1)  # 催阅 by hand at most this often per announcement
 
 
 def message_card(announcement_id: int, staff_id: int) -> str:
@@ -91,6 +92,16 @@ class Acked:
     announcement_id: int
     first: bool  # False: it had been acknowledged already
     at: datetime
+
+
+@dataclass(frozen=True)
+class Nudged:
+    """催阅 by hand: how many are waiting, and when the reminder goes (the end of the quiet
+    hours, or now); ``again_at``: too soon after the last one, nothing done until then."""
+
+    waiting: int
+    at: datetime | None = None
+    again_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -812,6 +823,52 @@ class AnnouncementService:
                 card_key=key,
             )
             await uow.commit()
+
+    async def nudge(self, *, tg_id: int, announcement_id: int) -> Nudged:
+        """⏰ on the counts card: remind those who have not acknowledged now (or at the end of
+        the quiet hours), at most once an hour, through the same due item as the automatic
+        reminders."""
+        now = self._rt.clock()
+        async with self._rt.uow() as uow:
+            actor = await access.load_actor(uow, tg_id, default_locale=self._default_locale)
+            row = await self._viewable(uow, actor, announcement_id)
+            if not row.ack_required:
+                raise BadCallbackError()
+            if row.ack_by is not None and now >= row.ack_by:
+                raise AnnouncementGoneError(announcement_id)
+            extra = dict(row.extra or {})
+            last = extra.get("nudged_at")
+            if isinstance(last, str) and now < datetime.fromisoformat(last) + NUDGE_GAP:
+                await uow.commit()
+                return Nudged(0, again_at=datetime.fromisoformat(last) + NUDGE_GAP)
+            waiting = len(await uow.announcements.not_acknowledged(announcement_id))
+            if waiting == 0:
+                await uow.commit()
+                return Nudged(0)
+            nudges = int(extra.get("nudges", 0)) + 1
+            extra.update(nudged_at=now.isoformat(), nudges=nudges)
+            row.extra = extra
+            uow.session.add(row)
+            at = (
+                self._quiet.next_end(now, self._tz) if self._quiet.contains(now, self._tz) else now
+            )
+            await uow.due.add(
+                kind=REMIND_KIND,
+                ref_id=announcement_id,
+                due_at=at,
+                now=now,
+                payload={"number": 100 + nudges},  # apart from the automatic ones' numbers
+                dedupe_key=f"{REMIND_KIND}:{announcement_id}:nudge:{nudges}",
+            )
+            await uow.audit.append(
+                actor_id=actor.staff_id,
+                action="announce.nudge",
+                obj=f"announcement:{announcement_id}",
+                details={"waiting": waiting},
+                now=now,
+            )
+            await uow.commit()
+        return Nudged(waiting, at=at)
 
     # --- the deadline --------------------------------------------------------------------------
     async def _on_deadline(self, item: Due, uow: UnitOfWork, now: datetime) -> None:

@@ -327,16 +327,17 @@ def status(out: Outgoing, tr: Translator) -> Rendered:
     if ack and facts.get("ack_by"):
         lines.append(tr.gettext("Deadline: {when}", when=_when(facts.get("ack_by"), tr)))
     lines.append(tr.gettext("As of {when}", when=_when(facts.get("at"), tr)))
-    return living_card(
-        out,
-        "\n".join(line for line in lines if line),
+    rows = [
         [
-            [
-                _button(tr.gettext("🔄 Refresh"), "an.stat", announcement_id, 1),
-                _button(tr.gettext("📥 CSV"), "an.csv", announcement_id),
-            ]
-        ],
-    )
+            _button(tr.gettext("🔄 Refresh"), "an.stat", announcement_id, 1),
+            _button(tr.gettext("📥 CSV"), "an.csv", announcement_id),
+        ]
+    ]
+    if ack and waiting and not facts.get("deadline_reached"):
+        rows.append(
+            [_button(tr.gettext("⏰ Remind those not acknowledged"), "an.nudge", announcement_id)]
+        )
+    return living_card(out, "\n".join(line for line in lines if line), rows)
 
 
 EXPORT_HEADERS = (

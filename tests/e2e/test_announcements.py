@@ -7,11 +7,13 @@ one."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, time, timedelta
 
 import pytest
 
 from bot.emulator.phones import Phone, SentMessage
-from tests.e2e.conftest import Org, RunningBot, toast
+from bot.quiet import QuietHours
+from tests.e2e.conftest import Org, RunningBot, _WallClock, toast
 
 pytestmark = pytest.mark.asyncio
 
@@ -23,6 +25,21 @@ async def _staff(bot: RunningBot, org: Org, roles: str, department: str) -> Phon
     phone = bot.emulator.user(first_name=f"{department}{org.counter + 1}")
     await org.add_staff(roles, department=department, telegram_id=phone.id)
     return phone
+
+
+def _daytime(bot: RunningBot) -> None:
+    """Move the bot's clock out of the quiet hours (22:00–08:00 local), to 10:00 if need be."""
+    clock = bot.clock
+    assert isinstance(clock, _WallClock)
+    tz = bot.settings.tz
+    now = clock()
+    if not QuietHours().contains(now, tz):
+        return
+    local = now.astimezone(tz)
+    target = datetime.combine(local.date(), time(10, 0), tzinfo=tz)
+    if target <= local:
+        target += timedelta(days=1)
+    clock.advance(target - now)
 
 
 def _labels(message: SentMessage) -> list[str]:
@@ -132,6 +149,19 @@ async def test_compose_send_acknowledge_and_count(bot: RunningBot, org: Org) -> 
     await clerk.press("🔄 刷新", message=status)
     status = await clerk.wait_edit(status, where=lambda m: "已阅 2" in m.text)
     assert "办公室：接收人 3，已送达 3，已阅 1，未阅 2" in status.text
+    # 催阅 by hand (in the daytime: the quiet hours would hold it until 08:00).
+    _daytime(bot)
+    nudge = await clerk.press("⏰ 催阅（提醒未阅人员）", message=status)
+    assert await toast(clerk, nudge) == "正在提醒 3 位未阅人员。"
+    nudge = await clerk.press("⏰ 催阅（提醒未阅人员）", message=status)
+    assert "后可再次催阅" in await toast(clerk, nudge)
+    late = office[0]
+    reminder = await late.wait_message(containing="⏰ 请于", timeout=15)
+    assert reminder.reply_to_message_id == received[late.id].message_id
+    assert not any("⏰" in m.text for m in reader.messages())  # acknowledged already
+    await late.press("✅ 已阅", message=reminder)  # from the reminder: the announcement changes
+    await late.wait_edit(received[late.id], where=lambda m: "✅ 已阅" in m.text)
+    await bot.settle()
     # The per-person CSV, in chat.
     start = clerk.last_message()
     await clerk.press("📥 导出明细", message=status)
@@ -139,7 +169,7 @@ async def test_compose_send_acknowledge_and_count(bot: RunningBot, org: Org) -> 
     assert sheet.document is not None and sheet.document.file_name == "announcement-1.csv"
     lines = sheet.document.data.decode("utf-8-sig").splitlines()
     assert lines[0] == "工号,姓名,部门,送达时间,已阅时间" and len(lines) == 6
-    assert sum(1 for line in lines[1:] if line.split(",")[4]) == 2
+    assert sum(1 for line in lines[1:] if line.split(",")[4]) == 3
     # The outsider may not see the counts.
     start = outsider.last_message()
     await outsider.command("/announce status 1")

@@ -305,3 +305,52 @@ async def test_composing_in_chat_sends_once_and_only_the_author_or_an_admin_sees
     assert [r.chat_id for r in final] == [author]
     assert final[0].facts["total"] == [5, 0, 0]
     assert await _rows(runtime, REMIND_KIND) == []
+
+
+async def test_reminding_by_hand_at_most_hourly_and_never_in_quiet_hours(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    people = await _org(runtime, clock, {"办公室": 4})
+    async with runtime.detached_uow() as uow:
+        await uow.people.set_roles(people["办公室"][0], ["trainer", "staff"])
+        tg = {s.id: s.telegram_id or 0 for s in await uow.people.list_staff()}
+        await uow.commit()
+    author = tg[people["办公室"][0]]
+    clock.now = datetime(2026, 12, 4, 13, 0, tzinfo=UTC)  # 21:00 in Shanghai
+    service = _service(runtime, remind_every=timedelta(days=7))
+    due = DueService(runtime)
+    service.register_due(due)
+    sent = await service.announce(
+        title="催阅", body_html="正文", audience="dept:办公室", ack_required=True
+    )
+    async with runtime.detached_uow() as uow:  # the CLI's announcement, shown as the author's
+        row = await uow.announcements.get(sent.announcement_id)
+        assert row is not None
+        row.created_by = people["办公室"][0]
+        uow.session.add(row)
+        await uow.commit()
+    await service.acknowledge(tg_id=tg[people["办公室"][1]], announcement_id=sent.announcement_id)
+
+    nudged = await service.nudge(tg_id=author, announcement_id=sent.announcement_id)
+    assert nudged.waiting == 3 and nudged.at == clock()
+    await due.tick()
+    first = await _rows(runtime, REMIND_KIND)
+    assert {r.staff_id for r in first} == {people["办公室"][i] for i in (0, 2, 3)}
+    clock.advance(timedelta(minutes=30))
+    again = await service.nudge(tg_id=author, announcement_id=sent.announcement_id)
+    assert again.again_at == datetime(2026, 12, 4, 14, 0, tzinfo=UTC) and again.waiting == 0
+    clock.advance(timedelta(hours=1))  # 22:30 local: quiet
+    late = await service.nudge(tg_id=author, announcement_id=sent.announcement_id)
+    assert late.waiting == 3 and late.at == datetime(2026, 12, 5, 0, 0, tzinfo=UTC)  # 08:00
+    await due.tick()
+    assert len(await _rows(runtime, REMIND_KIND)) == 3
+    clock.now = datetime(2026, 12, 5, 0, 0, tzinfo=UTC)
+    await due.tick()
+    assert len(await _rows(runtime, REMIND_KIND)) == 6
+    with pytest.raises(PermissionDeniedError):  # only the author or an administrator
+        await service.nudge(tg_id=tg[people["办公室"][2]], announcement_id=sent.announcement_id)
+    async with runtime.detached_uow() as uow:
+        actions = [
+            e.action for e in await uow.audit.for_object(f"announcement:{sent.announcement_id}")
+        ]
+    assert actions == ["announce.send", "announce.nudge", "announce.nudge"]
