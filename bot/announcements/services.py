@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -44,6 +45,9 @@ from storage.tables.people import Staff
 from storage.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
+
+_TAG = re.compile(r"<[^>]*>")
+MAX_AUDIENCE = 500  # characters of an audience as written (announcement.audience)
 
 FLOW = "announce"
 MESSAGE_KIND = "announce.message"  # to each recipient (a living card: 已阅 edits it)
@@ -278,7 +282,7 @@ class AnnouncementService:
             data["attachment"] = {
                 "kind": attachment.kind,
                 "file_id": attachment.file_id,
-                "name": attachment.name,
+                "name": (attachment.name or "")[:200] or None,
             }
             await self._prompt(uow, actor, chat_id, "audience", data, now)
             await uow.commit()
@@ -294,6 +298,8 @@ class AnnouncementService:
         now: datetime,
     ) -> None:
         try:
+            if len(spec) > MAX_AUDIENCE:
+                raise AudienceError([("syntax", spec[:40] + "…")])
             people = await resolve(uow, parse_audience(spec))
         except AudienceError as error:
             await self._prompt(
@@ -510,10 +516,12 @@ class AnnouncementService:
         AudienceError before anything is written."""
         now = self._rt.clock()
         clean_title = model.check_title(title)
-        plain = html.unescape(body_html)  # the CLI's body is HTML as written
+        plain = html.unescape(_TAG.sub("", body_html))  # the CLI's body is HTML as written
         model.check_body(plain, attachment=attachment is not None)
         if ack_by is not None and ack_by <= now:
             raise AnnouncementError("deadline_past", text=ack_by.isoformat())
+        if len(audience) > MAX_AUDIENCE:
+            raise AudienceError([("syntax", audience[:40] + "…")])
         target = parse_audience(audience)
         async with self._rt.uow() as uow:
             await resolve(uow, target)  # every unknown name, before anything is written
@@ -523,7 +531,9 @@ class AnnouncementService:
                     body_html=body_html.strip(),
                     attachment_kind=attachment.kind if attachment else None,
                     attachment_file_id=attachment.file_id if attachment else None,
-                    attachment_name=attachment.name if attachment else None,
+                    attachment_name=((attachment.name or "")[:200] or None)
+                    if attachment
+                    else None,
                     audience=" ".join(audience.split()),
                     ack_required=ack_required,
                     ack_by=ack_by if ack_required else None,
