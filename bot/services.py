@@ -35,6 +35,7 @@ from bot.support.oncall import OnCallService
 from bot.support.routing import RoutingService
 from bot.support.templates import TemplateService
 from bot.support.timers import SlaService
+from bot.surveys.authoring import SurveyAuthoring
 from bot.surveys.chat import KINDS_PREFIX, SurveyChatService
 from bot.surveys.publishing import SurveyPublishing
 from bot.surveys.reminders import SurveyReminders
@@ -73,6 +74,7 @@ class Services:
     outage_guard: OutageGuard
     surveys: SurveyChatService
     survey_publishing: SurveyPublishing
+    survey_authoring: SurveyAuthoring
     announcements: AnnouncementService
 
 
@@ -140,6 +142,12 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
     delivery.register_topic_card("ticket:", desk.topic_card)
     SurveyReminders(rt, tz=settings.tz, quiet=settings.quiet).register_due(due)
     BroadcastProgress(rt).register_due(due)
+    publishing = SurveyPublishing(
+        rt,
+        default_locale=settings.default_locale,
+        remind_every=timedelta(days=settings.survey_remind_days),
+        tz=settings.tz,
+    )
     delivery.forget_when_sent(KINDS_PREFIX)  # what a person picked stays off the outbox
     delivery.register_reachability(desk.reachability)
     announcements = AnnouncementService(
@@ -193,11 +201,9 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         support_summary=summary,
         outage_guard=guard,
         surveys=SurveyChatService(rt, tz=settings.tz, default_locale=settings.default_locale),
-        survey_publishing=SurveyPublishing(
-            rt,
-            default_locale=settings.default_locale,
-            remind_every=timedelta(days=settings.survey_remind_days),
-            tz=settings.tz,
+        survey_publishing=publishing,
+        survey_authoring=SurveyAuthoring(
+            rt, publishing, tz=settings.tz, default_locale=settings.default_locale
         ),
         announcements=announcements,
     )

@@ -55,6 +55,7 @@ from handlers.render import people as _people_renderers  # noqa: F401
 from handlers.render import progress as _progress_renderers  # noqa: F401
 from handlers.render import staff as _staff_renderers  # noqa: F401
 from handlers.render import support as _support_renderers  # noqa: F401
+from handlers.render import survey_authoring as _survey_authoring_renderers  # noqa: F401
 from handlers.render import surveys as _survey_renderers  # noqa: F401
 from handlers.request import AiohttpRequest
 from handlers.sender import Limits, OutboxSender
@@ -83,6 +84,7 @@ COMMANDS = (
     ("overdue", N_("Overdue documents by department (office)")),
     ("digest", N_("Questions the knowledge base could not answer (trainers)")),
     ("kb", N_("Edit the knowledge base (trainers)")),
+    ("newsurvey", N_("Write and publish a survey (trainers)")),
     ("cancel", N_("Stop what you are doing")),
     ("start", N_("Register with your invite link")),
 )

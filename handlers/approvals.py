@@ -116,6 +116,8 @@ async def on_text(update: Update, context: Ctx) -> None:
         return
     if await survey_handlers.answer_typed(update, context):  # answering a survey question
         return
+    if await survey_handlers.author_typed(update, context):  # writing a survey (/newsurvey)
+        return
     if await support_handlers.relay_from_user(update, context):  # writing to a ticket
         return
     await faq_handlers.on_question(update, context, message.text)

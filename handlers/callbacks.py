@@ -60,6 +60,16 @@ ACTIONS = frozenset(
         "an.stat",  # the counts per department (object: announcement id, version 1: redraw)
         "an.csv",  # the per-person CSV in chat (object: announcement id)
         "an.nudge",  # 催阅: remind those who have not acknowledged (object: announcement id)
+        # /newsurvey, the survey being written (object 0; the draft is the person's flow):
+        "sa.anon",  # anonymous (version 1) or named (0)
+        "sa.skip",  # no welcome / closing text / closing date
+        "sa.kind",  # add a question of this type (version: index into authoring.KINDS)
+        "sa.req",  # the new question is required (1) or optional (0)
+        "sa.undo",  # remove the last question
+        "sa.back",  # drop the question being written
+        "sa.finish",  # no more questions
+        "sa.cancel",  # drop the draft
+        "sa.export",  # the draft as a YAML file
         "kb.open",  # show an entry's answer (object: entry id, version: the question it was
         # suggested for, 0 = a follow-up, logged as a question of its own)
         "kb.up",  # the answer solved it (object: question id)

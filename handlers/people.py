@@ -45,7 +45,8 @@ async def gate(update: Update, context: Ctx) -> None:
     tg_id, chat_id, lang = who
     message = update.effective_message
     text = message.text if message is not None and update.callback_query is None else None
-    if text is not None and text.split(maxsplit=1)[0].split("@")[0] in _OPEN_COMMANDS:
+    first = (text or "").split(maxsplit=1)  # a text of spaces only has no first word
+    if first and first[0].split("@")[0] in _OPEN_COMMANDS:
         return
     query = update.callback_query
     if query is not None and query.data is not None and query.data.startswith(_OPEN_ACTIONS):

@@ -79,9 +79,48 @@ async def on_survey_file(update: Update, context: Ctx) -> bool:
     return True
 
 
+async def on_newsurvey_command(update: Update, context: Ctx) -> None:
+    """``/newsurvey``: write a survey step by step (trainers, office clerks, administrators)."""
+    who = _who(update)
+    if who is not None:
+        await context.services.survey_authoring.start(tg_id=who[0], chat_id=who[1])
+
+
+async def on_authoring_button(update: Update, context: Ctx) -> None:
+    """A button of the survey being written."""
+    query = update.callback_query
+    who = _who(update)
+    if query is None or who is None:
+        return
+    press = callbacks.decode(query.data)
+    await context.services.survey_authoring.press(
+        tg_id=who[0], chat_id=who[1], verb=press.action.removeprefix("sa."), code=press.version
+    )
+    await query.answer()
+
+
+async def author_typed(update: Update, context: Ctx) -> bool:
+    """A private text that answers a step of the survey being written (False: it is not)."""
+    who = _who(update)
+    message = update.effective_message
+    if who is None or message is None or message.text is None:
+        return False
+    return await context.services.survey_authoring.typed(
+        tg_id=who[0], chat_id=who[1], text=message.text
+    )
+
+
 def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
     private = filters.ChatType.PRIVATE
     return [
         (0, CommandHandler("survey", on_survey_command, filters=private)),
+        (0, CommandHandler("newsurvey", on_newsurvey_command, filters=private)),
         (0, CallbackQueryHandler(on_survey_button, pattern=r"^sv\.(go|opt|done|skip|send):")),
+        (
+            0,
+            CallbackQueryHandler(
+                on_authoring_button,
+                pattern=r"^sa\.(anon|skip|kind|req|undo|back|finish|cancel|export):",
+            ),
+        ),
     ]

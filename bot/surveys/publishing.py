@@ -133,7 +133,7 @@ class Published:
 
 
 class SurveyPublishing:
-    """Opens surveys for an audience (``govbot survey publish``; in chat comes next)."""
+    """Opens surveys for an audience (``govbot survey publish``, a file in chat, /newsurvey)."""
 
     def __init__(
         self,
@@ -162,7 +162,6 @@ class SurveyPublishing:
         """Open the survey a definition declares for an audience (SurveyError,
         AudienceError: nothing is written). ``tg_id``: who publishes (None: the operator);
         ``reply_to``: the chat told the outcome, in the same transaction."""
-        definition = parse_survey(text, source=source)
         now = self._rt.clock()
         if closes_at is not None and closes_at <= max(now, opens_at or now):
             raise AudienceError([("window", closes_at.isoformat())])
@@ -172,103 +171,134 @@ class SurveyPublishing:
                 author = await access.authorize(
                     uow, tg_id, "survey.publish", default_locale=self._default_locale
                 )
-            people = await resolve(uow, audience)
-            row = await uow.surveys.add(
-                SurveyRow(
-                    key=definition.key,
-                    version=definition.version,
-                    title=definition.title.zh_CN,
-                    definition=text,
-                    anonymous=definition.anonymous,
-                    status="open",
-                    audience=audience.as_json(),
-                    opens_at=opens_at,
-                    closes_at=closes_at,
-                    created_by=author.staff_id if author else None,
-                    created_at=now,
-                )
-            )
-            assert row.id is not None
-            await uow.surveys.invite(row.id, [p.id for p in people if p.id], now=now)
-            messaged = 0
-            for person in people:
-                if person.telegram_id is None or person.id is None:
-                    continue
-                await uow.outbox.add(
-                    chat_id=person.telegram_id,
-                    kind=INVITE_KIND,
-                    staff_id=person.id,
-                    now=now,
-                    facts={
-                        "survey_id": row.id,
-                        "title": {"zh_CN": definition.title.zh_CN, "en": definition.title.en},
-                        "description": (
-                            {
-                                "zh_CN": definition.description.zh_CN,
-                                "en": definition.description.en,
-                            }
-                            if definition.description
-                            else None
-                        ),
-                        "anonymous": definition.anonymous,
-                        "questions": len(definition.questions),
-                        "closes_at": closes_at.isoformat() if closes_at else None,
-                    },
-                    ref_id=row.id,
-                    priority=PRIORITY_BROADCAST,
-                    dedupe_key=f"{INVITE_KIND}:{row.id}:{person.id}",
-                    not_before=opens_at,
-                )
-                messaged += 1
-            await reminders.schedule(
-                uow, row.id, opens_at or now, closes_at, every=self._remind_every, now=now
-            )
-            await uow.audit.append(
-                actor_id=author.staff_id if author else None,
-                action="survey.publish",
-                obj=f"survey:{row.id}",
-                details={
-                    "key": definition.key,
-                    "version": definition.version,
-                    "anonymous": definition.anonymous,
-                    "audience": audience.as_json(),
-                    "invited": len(people),
-                },
+            published = await self.publish_in(
+                uow,
+                text=text,
+                source=source,
+                audience=audience,
+                closes_at=closes_at,
+                opens_at=opens_at,
+                author=author,
+                reply_to=reply_to,
                 now=now,
             )
-            published = Published(
-                survey_id=row.id,
-                key=definition.key,
-                invited=len(people),
-                messaged=messaged,
-                unreachable=[p.name for p in people if p.telegram_id is None],
-            )
-            if reply_to is not None and author is not None:
-                await uow.outbox.add(
-                    chat_id=reply_to,
-                    kind=PUBLISHED_KIND,
-                    staff_id=author.staff_id,
-                    now=now,
-                    facts={
-                        "id": published.survey_id,
-                        "title": definition.title.zh_CN,
-                        "invited": published.invited,
-                        "messaged": published.messaged,
-                        "unreachable": published.unreachable[:20],
-                    },
-                    priority=PRIORITY_INTERACTIVE,
-                )
-                if messaged:
-                    await progress.track(
-                        uow,
-                        kinds=(INVITE_KIND,),
-                        ref_id=row.id,
-                        chat_id=reply_to,
-                        staff_id=author.staff_id,
-                        title={"zh_CN": definition.title.zh_CN, "en": definition.title.en},
-                        now=now,
-                    )
             await uow.commit()
+        return published
+
+    async def publish_in(
+        self,
+        uow: UnitOfWork,
+        *,
+        text: str,
+        source: str,
+        audience: Audience,
+        now: datetime,
+        closes_at: datetime | None = None,
+        opens_at: datetime | None = None,
+        author: access.Actor | None = None,
+        reply_to: int | None = None,
+    ) -> Published:
+        """:meth:`publish` in the caller's unit of work (which commits), ``author`` already
+        authorized (None: the operator). SurveyError, AudienceError: nothing is written."""
+        definition = parse_survey(text, source=source)
+        if closes_at is not None and closes_at <= max(now, opens_at or now):
+            raise AudienceError([("window", closes_at.isoformat())])
+        people = await resolve(uow, audience)
+        row = await uow.surveys.add(
+            SurveyRow(
+                key=definition.key,
+                version=definition.version,
+                title=definition.title.zh_CN,
+                definition=text,
+                anonymous=definition.anonymous,
+                status="open",
+                audience=audience.as_json(),
+                opens_at=opens_at,
+                closes_at=closes_at,
+                created_by=author.staff_id if author else None,
+                created_at=now,
+            )
+        )
+        assert row.id is not None
+        await uow.surveys.invite(row.id, [p.id for p in people if p.id], now=now)
+        messaged = 0
+        for person in people:
+            if person.telegram_id is None or person.id is None:
+                continue
+            await uow.outbox.add(
+                chat_id=person.telegram_id,
+                kind=INVITE_KIND,
+                staff_id=person.id,
+                now=now,
+                facts={
+                    "survey_id": row.id,
+                    "title": {"zh_CN": definition.title.zh_CN, "en": definition.title.en},
+                    "description": (
+                        {
+                            "zh_CN": definition.description.zh_CN,
+                            "en": definition.description.en,
+                        }
+                        if definition.description
+                        else None
+                    ),
+                    "anonymous": definition.anonymous,
+                    "questions": len(definition.questions),
+                    "closes_at": closes_at.isoformat() if closes_at else None,
+                },
+                ref_id=row.id,
+                priority=PRIORITY_BROADCAST,
+                dedupe_key=f"{INVITE_KIND}:{row.id}:{person.id}",
+                not_before=opens_at,
+            )
+            messaged += 1
+        await reminders.schedule(
+            uow, row.id, opens_at or now, closes_at, every=self._remind_every, now=now
+        )
+        await uow.audit.append(
+            actor_id=author.staff_id if author else None,
+            action="survey.publish",
+            obj=f"survey:{row.id}",
+            details={
+                "key": definition.key,
+                "version": definition.version,
+                "anonymous": definition.anonymous,
+                "audience": audience.as_json(),
+                "invited": len(people),
+            },
+            now=now,
+        )
+        published = Published(
+            survey_id=row.id,
+            key=definition.key,
+            invited=len(people),
+            messaged=messaged,
+            unreachable=[p.name for p in people if p.telegram_id is None],
+        )
+        if reply_to is not None and author is not None:
+            await uow.outbox.add(
+                chat_id=reply_to,
+                kind=PUBLISHED_KIND,
+                staff_id=author.staff_id,
+                now=now,
+                facts={
+                    "id": published.survey_id,
+                    "title": definition.title.zh_CN,
+                    "invited": published.invited,
+                    "messaged": published.messaged,
+                    "unreachable": published.unreachable[:20],
+                },
+                priority=PRIORITY_INTERACTIVE,
+            )
+            if messaged:
+                await progress.track(
+                    uow,
+                    kinds=(INVITE_KIND,),
+                    ref_id=row.id,
+                    chat_id=reply_to,
+                    staff_id=author.staff_id,
+                    title={"zh_CN": definition.title.zh_CN, "en": definition.title.en},
+                    now=now,
+                )
         return published
 
     async def publish_file(

@@ -230,6 +230,7 @@ def help_text(out: Outgoing, tr: Translator) -> Rendered:
             tr.gettext(
                 "/kb – search, create and edit entries, publish, roll back, import and export"
             ),
+            tr.gettext("/newsurvey – write a survey step by step and publish it"),
             tr.gettext(
                 "Send a survey file (YAML) captioned /publish AUDIENCE [CLOSES] to open it, "
                 "for example /publish dept:办公室 2026-12-31."
