@@ -33,6 +33,8 @@ POLICY: dict[str, frozenset[Role]] = {
     "survey.publish": frozenset({Role.ADMIN, Role.OFFICE, Role.TRAINER}),
     # #8: send an announcement (and see its counts); an administrator sees every one's
     "announce.send": frozenset({Role.ADMIN, Role.OFFICE, Role.TRAINER}),
+    # every survey's results; a survey's author sees its own (bot/surveys/reporting.py)
+    "survey.results": frozenset({Role.ADMIN, Role.OFFICE}),
     "menu.rollout": frozenset({Role.LEADER, Role.OFFICE, Role.ADMIN}),
     "menu.admin": frozenset({Role.ADMIN}),
     "staff.import": frozenset({Role.ADMIN}),

@@ -39,6 +39,7 @@ from bot.surveys.authoring import SurveyAuthoring
 from bot.surveys.chat import KINDS_PREFIX, SurveyChatService
 from bot.surveys.publishing import SurveyPublishing
 from bot.surveys.reminders import SurveyReminders
+from bot.surveys.reporting import SurveyResultsService
 from knowledge import Thresholds
 
 
@@ -76,6 +77,7 @@ class Services:
     survey_publishing: SurveyPublishing
     survey_authoring: SurveyAuthoring
     announcements: AnnouncementService
+    survey_results: SurveyResultsService
 
 
 def build_services(settings: Settings, rt: Runtime) -> Services:
@@ -206,4 +208,5 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
             rt, publishing, tz=settings.tz, default_locale=settings.default_locale
         ),
         announcements=announcements,
+        survey_results=SurveyResultsService(rt, default_locale=settings.default_locale),
     )

@@ -75,6 +75,7 @@ COMMANDS = (
     ("support", N_("Contact the support desk")),
     ("survey", N_("Surveys waiting for me")),
     ("announce", N_("Send an announcement (office, trainers)")),
+    ("results", N_("Results of my surveys")),
     ("apply", N_("Start a request")),
     ("todo", N_("What waits for me")),
     ("mine", N_("My requests")),

@@ -70,6 +70,7 @@ ACTIONS = frozenset(
         "sa.finish",  # no more questions
         "sa.cancel",  # drop the draft
         "sa.export",  # the draft as a YAML file
+        "sv.res",  # a survey's results (object: survey id, version: 0 summary, 1 CSV, 2 XLSX)
         "kb.open",  # show an entry's answer (object: entry id, version: the question it was
         # suggested for, 0 = a follow-up, logged as a question of its own)
         "kb.up",  # the answer solved it (object: question id)

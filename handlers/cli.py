@@ -176,6 +176,13 @@ def check() -> None:
         return found
 
     problems += asyncio.run(probe())
+    from bot.surveys.charts import cjk_family
+
+    if cjk_family() is None:  # not a failure: the charts are drawn, Chinese as boxes
+        click.echo(
+            "note: no CJK font for the survey charts (install fonts-noto-cjk, or run "
+            "scripts/setup as root): their Chinese labels show as boxes"
+        )
     for line in problems:
         click.echo(line)
     if problems:
@@ -978,7 +985,9 @@ def _local_time(text: str | None, settings: Settings) -> datetime | None:
 
 
 @survey.command(
-    "publish", help="Open a survey (YAML) for an audience: all, or dept:NAME,role:ROLE,staff:NO."
+    "publish",
+    help="Open a survey (YAML, or XLSX: see `survey template`) for an audience: all, or "
+    "dept:NAME,role:ROLE,staff:NO.",
 )
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--to", "audience", required=True, help="all | dept:办公室,role:trainer,staff:E0001")
@@ -988,12 +997,21 @@ def survey_publish(file: Path, audience: str, opens: str | None, closes: str | N
     """``govbot survey publish FILE --to AUDIENCE``: all checked before anything is sent."""
     from bot.surveys.definitions import SurveyError
     from bot.surveys.publishing import AudienceError, parse_audience
+    from bot.surveys.sheets import MAX_BYTES, is_xlsx, workbook_to_yaml
     from handlers.render.surveys import AUDIENCE_PROBLEMS
 
     settings = _settings()
     tr = _tr()
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
+        if is_xlsx(data, file.name):
+            text = workbook_to_yaml(data, source=file.name)
+        else:
+            text = data.decode("utf-8-sig")
+    except SurveyError as error:
+        _fail(str(error), code=1)
+        return
     except (OSError, UnicodeDecodeError):
         _fail(tr.gettext(_file_error("unreadable")))
         return
@@ -1045,11 +1063,56 @@ def survey_publish(file: Path, audience: str, opens: str | None, closes: str | N
         )
 
 
-@survey.command("results", help="A survey's results; --csv / --xlsx write every response.")
+@survey.command(
+    "template",
+    help="Write a survey as an XLSX workbook to fill in (sheets survey and questions; "
+    "docs/surveys.md): a shipped template (--from, default pilot_feedback) or a YAML file.",
+)
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--from", "source", default="pilot_feedback", help="a shipped key or a YAML file")
+def survey_template(out: Path, source: str) -> None:
+    """``govbot survey template OUT.xlsx [--from KEY|FILE.yaml]``."""
+    from bot.surveys.definitions import SurveyError, load_shipped, parse_survey
+    from bot.surveys.sheets import survey_workbook
+
+    tr = _tr()
+    shipped = load_shipped()
+    try:
+        if source in shipped:
+            definition = shipped[source]
+        else:
+            path = Path(source)
+            definition = parse_survey(path.read_text(encoding="utf-8-sig"), source=path.name)
+    except SurveyError as error:
+        _fail(str(error), code=1)
+        return
+    except (OSError, UnicodeDecodeError):
+        _fail(
+            tr.gettext(
+                "{source} is neither a shipped template ({keys}) nor a readable YAML file",
+                source=source,
+                keys=", ".join(sorted(shipped)),
+            )
+        )
+        return
+    out.write_bytes(survey_workbook(definition))
+    click.echo(tr.gettext("wrote {path}", path=out))
+
+
+@survey.command(
+    "results",
+    help="A survey's results; --csv / --xlsx write every response, --charts DIR a PNG chart "
+    "per question.",
+)
 @click.argument("survey_id", type=int)
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--xlsx", "xlsx_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def survey_results(survey_id: int, csv_path: Path | None, xlsx_path: Path | None) -> None:
+@click.option(
+    "--charts", "charts_dir", type=click.Path(file_okay=False, path_type=Path), default=None
+)
+def survey_results(
+    survey_id: int, csv_path: Path | None, xlsx_path: Path | None, charts_dir: Path | None
+) -> None:
     """``govbot survey results ID``: the figures (small groups of an anonymous survey hidden)."""
     from bot.surveys.results import gather, to_csv, to_xlsx
 
@@ -1093,6 +1156,14 @@ def survey_results(survey_id: int, csv_path: Path | None, xlsx_path: Path | None
         csv_path.write_bytes(to_csv(rows))
     if xlsx_path is not None:
         xlsx_path.write_bytes(to_xlsx(rows))
+    if charts_dir is not None:
+        from bot.surveys.charts import charts
+
+        charts_dir.mkdir(parents=True, exist_ok=True)
+        for number, (question, png) in enumerate(charts(results), start=1):
+            path = charts_dir / f"{survey_id}-{number:02d}-{question.key}.png"
+            path.write_bytes(png)
+            click.echo(tr.gettext("wrote {path}", path=path))
 
 
 @survey.command("list", help="The surveys, newest first, with how many have answered.")

@@ -21,6 +21,7 @@ from bot.i18n import N_, negotiate, translator
 from bot.runtime import ReplayedUpdateError, current_update, is_unavailable
 from bot.surveys import answering as sva
 from bot.surveys import publishing as svp
+from bot.surveys import reporting as svrep
 from bot.surveys import responses as svr
 from handlers.context import Ctx
 
@@ -89,6 +90,14 @@ ERROR_MESSAGES: tuple[tuple[type[BaseException], str, str], ...] = (
     (eng.TaskGoneError, "stale", N_("This card is out of date. Please open it again.")),
     (eng.NotYourTaskError, "denied", N_("You are not allowed to do that.")),
     (svr.SurveyClosedError, "survey_closed", N_("This survey is closed.")),
+    (
+        svrep.ResultsUnavailableError,
+        "survey_results",
+        N_(
+            "There is no survey with that number whose results you may see. Send /results to "
+            "choose one of yours."
+        ),
+    ),
     (svr.NotInvitedError, "survey_not_invited", N_("This survey was not sent to you.")),
     (sva.AlreadyDoneError, "survey_done", N_("You have already answered this survey.")),
     (svr.AlreadySubmittedError, "survey_done", N_("You have already answered this survey.")),

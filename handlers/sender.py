@@ -5,11 +5,12 @@ and one 429 stops every request (performance.md §2.2), so the sender paces itse
 
 * a chat gets at most 3 calls in any trailing second, then one per second (GCRA);
 * a group additionally at most 19 in any trailing minute (Telegram says 20);
-* everything together at most 29 in any trailing 1.05 s (Telegram says ~30 a second), paced
-  evenly: 27.6 a second, 10,000 messages in about 362 s; one short of 30 leaves room for the
-  jitter between our sending and Telegram's counting;
+* everything together at most 29 in any trailing 1.03 s (Telegram says ~30 a second), paced
+  evenly: 28.2 a second, 10,000 messages in about 355 s; a call counts from its send, or from
+  its answer when that came later than the slack (it may have arrived that late), and while
+  it is unanswered; one short of 30 is the margin left;
 * the broadcast lane may use all of it, paced in small bursts: rows are dispatched in
-  priority order, so an interactive reply takes the broadcast's next slot (about 36 ms).
+  priority order, so an interactive reply takes the broadcast's next slot (about 35 ms).
 
 Windows and pacing both matter: a sliding window alone lets a whole window's worth go at
 once, and requests sent together arrive bunched up with whatever was delayed before them.
@@ -35,6 +36,7 @@ from telegram import (
     Bot,
     InlineKeyboardMarkup,
     InputFile,
+    InputMediaPhoto,
     LinkPreviewOptions,
     Message,
     ReplyParameters,
@@ -73,7 +75,11 @@ BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 60.0
 DB_BACKOFF_CAP_S = 5.0
 STOP_GRACE_S = 10.0
+UNANSWERED_MAX_S = 90.0  # longer than any call's timeouts (LEASE_S): it is not coming back
+OVERDUE_POLL_S = 0.05
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+MAX_ALBUM = 10  # photos in one sendMediaGroup
+MAX_CAPTION = 1024
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,7 @@ class Limits:
     broadcast_limit: int = 29  # the whole global budget: replies overtake it in the dispatch
     broadcast_window_s: float = 1.0
     broadcast_burst: int = 1  # evenly paced: a reply never waits for a burst to leave the window
-    slack_s: float = 0.05  # added to every window: our send time is not Telegram's arrival time
+    slack_s: float = 0.03  # added to every window: our send time is not Telegram's arrival time
 
 
 class SlidingWindow:
@@ -128,6 +134,18 @@ class SlidingWindow:
         """The newest event, if any is still in the window."""
         return self._events[-1] if self._events else None
 
+    def move(self, sent_at: float, now: float) -> None:
+        """Move one event counted at ``sent_at`` (any, not only the newest) to ``now``."""
+        events = self._events
+        for i in range(len(events) - 1, -1, -1):
+            if events[i] == sent_at:
+                del events[i]
+                break
+        i = len(events)
+        while i and events[i - 1] > now:  # keep them in order (a window holds ≤ 30)
+            i -= 1
+        events.insert(i, now)
+
     def settle(self, sent_at: float, now: float) -> None:
         """Move the event counted at ``sent_at`` (the newest) to ``now``, when it was answered."""
         if self._events and self._events[-1] == sent_at:
@@ -147,8 +165,9 @@ class Pacer:
         self._tat = float("-inf")  # theoretical arrival time of the next event
 
     def wait(self, now: float) -> float:
-        """Seconds until one more event conforms (0.0: now)."""
-        return max(self._tat - (self.burst - 1) * self.interval_s - now, 0.0)
+        """Seconds until one more event conforms (0.0: now; a rounding error is not a wait)."""
+        wait = self._tat - (self.burst - 1) * self.interval_s - now
+        return wait if wait > 1e-9 else 0.0
 
     def record(self, now: float) -> None:
         """Count one event at ``now``."""
@@ -222,6 +241,9 @@ class Limiter:
         )
         self._global_paused_until = float("-inf")
         self._chats: dict[int, ChatBucket] = {}
+        # Calls counted in the global window and not answered yet, by send time: one may still
+        # reach Telegram at any moment, so it counts until answered however long ago it left.
+        self._unanswered: dict[float, int] = {}
 
     def _chat(self, chat_id: int) -> ChatBucket:
         bucket = self._chats.get(chat_id)
@@ -233,8 +255,11 @@ class Limiter:
         """Seconds until a call to ``chat_id`` in this lane may go (0.0: now); ``n``: how
         many messages it puts in the chat."""
         now = self.clock() if now is None else now
+        overdue = self._overdue(now)
         waits = [
-            self._global.wait(now, n),
+            self._global.wait(now, n + overdue)
+            if n + overdue <= self._global.limit
+            else OVERDUE_POLL_S,  # the window is full of calls still out: wait for answers
             self._global_pace.wait(now),
             self._global_paused_until - now,
         ]
@@ -252,10 +277,21 @@ class Limiter:
         bucket = self._chats.get(chat_id)
         return 0.0 if bucket is None else bucket.wait(now)
 
-    def record(self, chat_id: int, priority: int, now: float | None = None, n: int = 1) -> None:
-        """Count one call to ``chat_id`` in this lane (``n`` messages)."""
+    def record(
+        self,
+        chat_id: int,
+        priority: int,
+        now: float | None = None,
+        n: int = 1,
+        *,
+        answered: bool = False,
+    ) -> None:
+        """Count one call to ``chat_id`` in this lane (``n`` messages); ``settle`` it once
+        answered, unless it is counted after its answer (``answered``)."""
         now = self.clock() if now is None else now
         self._global.record(now, n)
+        if not answered:
+            self._unanswered[now] = self._unanswered.get(now, 0) + 1
         self._global_pace.record(now)
         self._chat(chat_id).record(now, n)
         if priority >= PRIORITY_BROADCAST:
@@ -268,13 +304,36 @@ class Limiter:
         Telegram counts a call when it arrives, somewhere between the two; counting it at the
         answer keeps the chat's next calls spaced from the arrival however late that was
         (a chat has one call in flight at a time, so it is always that chat's newest event).
-        The global window keeps the send time: pushing it back would cost a round trip of
-        throughput per window, and its margin (28 of 30) absorbs the jitter instead.
+        The global window keeps the send time when the answer came promptly: pushing every
+        call back would cost a round trip of throughput per window. A call answered late (the
+        event loop was busy, the network slow) is moved to its answer, since it may have
+        arrived that late; and one not answered yet counts while it is out (``_overdue``). So
+        the window holds every call for a full window after it can have arrived, and a call
+        held up on its way never lets 31 arrive in one second.
         """
         now = self.clock() if now is None else now
+        left = self._unanswered.get(sent_at, 0) - 1
+        if left > 0:
+            self._unanswered[sent_at] = left
+        else:
+            self._unanswered.pop(sent_at, None)
+        if now - sent_at > self.limits.slack_s:  # it may have arrived after the slack
+            self._global.move(sent_at, now)
         bucket = self._chats.get(chat_id)
         if bucket is not None:
             bucket.settle(sent_at, now)
+
+    def _overdue(self, now: float) -> int:
+        """Unanswered calls sent longer than a window ago (no longer in the window, but not
+        yet known to have arrived); one never answered is forgotten after UNANSWERED_MAX_S."""
+        edge = now - self._global.period_s
+        overdue = 0
+        for sent_at in list(self._unanswered):
+            if sent_at < now - UNANSWERED_MAX_S:
+                del self._unanswered[sent_at]
+            elif sent_at < edge:
+                overdue += self._unanswered[sent_at]
+        return overdue
 
     def pause(self, chat_id: int | None, seconds: float, now: float | None = None) -> None:
         """Hold one chat's (or group's) bucket after a 429; ``None``: hold everything."""
@@ -571,6 +630,7 @@ class OutboxSender:
         renderer = RENDERERS.get(out.kind)
         if renderer is None:
             logger.error("outbox %s: no renderer for kind %s", out.id, out.kind)
+            self.limiter.settle(out.chat_id, sent_at)  # counted, never sent
             await self._bookkeep(lambda: self._delivery.failed(out.id, error="no renderer"))
             return
         tr = self._translate(out.locale)
@@ -581,12 +641,12 @@ class OutboxSender:
         record: Callable[[], Awaitable[object]]
         thread_id = out.thread_id
         mass = out.priority >= PRIORITY_BROADCAST
-        if mass:
-            # Recorded before the call: a crash from here on leaves the row uncertain, and a
-            # mass send's row is never sent twice (DeliveryService.recover_inflight).
-            await self._bookkeep(partial(self._delivery.sending, out.id))
         try:
             try:
+                if mass:
+                    # Recorded before the call: a crash from here on leaves the row uncertain,
+                    # and a mass send's row is never sent twice (recover_inflight).
+                    await self._bookkeep(partial(self._delivery.sending, out.id))
                 if out.topic_key is not None and thread_id is None and rendered.method != "edit":
                     thread_id = await self._create_topic(out)  # a rename: under the new name
                 message_id = await self._call_or_fallback(out, rendered, thread_id)
@@ -633,7 +693,7 @@ class OutboxSender:
         assert out.topic_key is not None
         name = (out.topic_name or out.topic_key)[:128]
         topic = await self._bot.create_forum_topic(out.chat_id, name)
-        self.limiter.record(out.chat_id, out.priority)
+        self.limiter.record(out.chat_id, out.priority, answered=True)
         await self._bookkeep(
             partial(self._delivery.topic_created, out.topic_key, thread_id=topic.message_thread_id)
         )
@@ -677,8 +737,12 @@ class OutboxSender:
                 rendered.method,
                 exc.message,
             )
-            self.limiter.record(out.chat_id, out.priority)
-            return await self._call(out.chat_id, rendered.fallback, thread_id)
+            sent_at = self.limiter.clock()
+            self.limiter.record(out.chat_id, out.priority, sent_at)
+            try:
+                return await self._call(out.chat_id, rendered.fallback, thread_id)
+            finally:
+                self.limiter.settle(out.chat_id, sent_at)
 
     async def _call(self, chat_id: int, rendered: Rendered, thread_id: int | None) -> int | None:
         """The one Bot API call a rendered row stands for; the message id it concerns."""
@@ -726,6 +790,8 @@ class OutboxSender:
                 message_thread_id=thread_id,
             )
             return copies[0].message_id if copies else None
+        if rendered.method == "photos":
+            return await self._photos(chat_id, rendered, thread_id)
         if rendered.method == "document":
             document: str | InputFile
             if rendered.file_id is not None:
@@ -780,6 +846,33 @@ class OutboxSender:
             return edited.message_id if isinstance(edited, Message) else rendered.message_id
         await self._bot.delete_message(chat_id, rendered.message_id)
         return rendered.message_id
+
+    async def _photos(self, chat_id: int, rendered: Rendered, thread_id: int | None) -> int | None:
+        """One photo (``sendPhoto``) or an album of up to ten (``sendMediaGroup``); the first
+        message's id. A resent row sends the whole album again: albums cannot be edited."""
+        photos = rendered.photos[:MAX_ALBUM]
+        if not photos:
+            raise BadRequest("photos without a photo")
+        if len(photos) == 1:
+            image, caption = photos[0]
+            sent = await self._bot.send_photo(
+                chat_id,
+                InputFile(image, filename="chart.png"),
+                caption=caption[:MAX_CAPTION] or None,
+                parse_mode=ParseMode.HTML,
+                message_thread_id=thread_id,
+            )
+            return sent.message_id
+        album = [
+            InputMediaPhoto(
+                InputFile(image, filename=f"chart-{i}.png", attach=True),
+                caption=caption[:MAX_CAPTION] or None,
+                parse_mode=ParseMode.HTML,
+            )
+            for i, (image, caption) in enumerate(photos, start=1)
+        ]
+        messages = await self._bot.send_media_group(chat_id, album, message_thread_id=thread_id)
+        return messages[0].message_id if messages else None
 
     async def _bookkeep(self, call: Callable[[], Awaitable[T]], *, retries: int = 6) -> T | None:
         """Record an outcome; ride out a short database outage rather than lose it; never raises.

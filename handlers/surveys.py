@@ -3,14 +3,18 @@ handlers/approvals.py's text handler (``answer_typed``)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from telegram import Chat, Update
 from telegram.ext import BaseHandler as PTBHandler
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
+from bot.errors import BadCallbackError
 from handlers import callbacks
 from handlers.context import Ctx
 from handlers.staff import download
 
+FORMATS: dict[str, Literal["csv", "xlsx"]] = {"csv": "csv", "xlsx": "xlsx"}
 VERBS = {"sv.opt": "opt", "sv.done": "done", "sv.skip": "skip", "sv.send": "send"}
 
 
@@ -48,6 +52,42 @@ async def on_survey_button(update: Update, context: Ctx) -> None:
     await query.answer()
 
 
+async def on_results_command(update: Update, context: Ctx) -> None:
+    """``/results [ID] [csv|xlsx]``: a survey's results (no id: the surveys to choose from)."""
+    who = _who(update)
+    if who is None:
+        return
+    args = list(context.args or [])
+    results = context.services.survey_results
+    survey_id = int(args[0].lstrip("#")) if args and args[0].lstrip("#").isdigit() else None
+    if survey_id is None:
+        await results.listing(tg_id=who[0], chat_id=who[1])
+        return
+    fmt = args[1].lower() if len(args) > 1 else ""
+    if fmt in FORMATS:
+        await results.export(tg_id=who[0], chat_id=who[1], survey_id=survey_id, fmt=FORMATS[fmt])
+    else:
+        await results.summary(tg_id=who[0], chat_id=who[1], survey_id=survey_id)
+
+
+async def on_results_button(update: Update, context: Ctx) -> None:
+    """📊 (version 0), CSV (1) or XLSX (2) of a survey's results."""
+    query = update.callback_query
+    who = _who(update)
+    if query is None or who is None:
+        return
+    press = callbacks.decode(query.data)
+    results = context.services.survey_results
+    if press.version == 0:
+        await results.summary(tg_id=who[0], chat_id=who[1], survey_id=press.obj_id)
+    elif press.version in (1, 2):
+        fmt: Literal["csv", "xlsx"] = "csv" if press.version == 1 else "xlsx"
+        await results.export(tg_id=who[0], chat_id=who[1], survey_id=press.obj_id, fmt=fmt)
+    else:
+        raise BadCallbackError(query.data or "")
+    await query.answer()
+
+
 async def answer_typed(update: Update, context: Ctx) -> bool:
     """A private text that answers the survey question being asked (False: it is not)."""
     who = _who(update)
@@ -58,7 +98,7 @@ async def answer_typed(update: Update, context: Ctx) -> bool:
 
 
 async def on_survey_file(update: Update, context: Ctx) -> bool:
-    """A survey definition (YAML) captioned ``/publish AUDIENCE [CLOSES]``: published for
+    """A survey definition (YAML or XLSX) captioned ``/publish AUDIENCE [CLOSES]``: published for
     that audience. False when the document is not one."""
     who = _who(update)
     message = update.effective_message
@@ -115,6 +155,8 @@ def handlers() -> list[tuple[int, PTBHandler[Update, Ctx, None]]]:
     return [
         (0, CommandHandler("survey", on_survey_command, filters=private)),
         (0, CommandHandler("newsurvey", on_newsurvey_command, filters=private)),
+        (0, CommandHandler("results", on_results_command, filters=private)),
+        (0, CallbackQueryHandler(on_results_button, pattern=r"^sv\.res:")),
         (0, CallbackQueryHandler(on_survey_button, pattern=r"^sv\.(go|opt|done|skip|send):")),
         (
             0,

@@ -718,6 +718,56 @@ class BotApi:
         """sendPhoto (multipart upload, file_id or URL)."""
         return await self._send_media(p, "photo")
 
+    async def m_sendMediaGroup(self, p: Params) -> Any:
+        """sendMediaGroup: an album of 2–10 photos or documents (uploads as attach://NAME or
+        file_ids), each with its own caption; returns the Messages, one media_group_id."""
+        chat = self._chat(p)
+        self._writable(chat)
+        thread_id = self._thread(chat, p)
+        media = p.get_json("media")
+        if not isinstance(media, list) or not all(isinstance(m, dict) for m in media):
+            raise ApiError.bad_request("can't parse media JSON object")
+        if not 2 <= len(media) <= 10:
+            raise ApiError.bad_request("wrong number of messages in the media group, must be 2-10")
+        kinds = {str(m.get("type")) for m in media}
+        if not kinds <= {"photo", "document", "video", "audio"}:
+            raise ApiError.bad_request("unsupported media type in the media group")
+        if "document" in kinds and kinds != {"document"}:
+            raise ApiError.bad_request("documents can't be mixed with other media types")
+        items: list[tuple[str, FileRecord, Content]] = []
+        for entry in media:
+            kind = "document" if entry.get("type") == "document" else "photo"
+            # Each item reads like a one-file request: its media and caption fields.
+            fields = {"media": entry.get("media"), "caption": entry.get("caption")}
+            if entry.get("parse_mode"):
+                fields["parse_mode"] = entry.get("parse_mode")
+            if entry.get("caption_entities"):
+                fields["caption_entities"] = entry.get("caption_entities")
+            item = Params(fields, p.files)
+            file = self._resolve_file(item, "media", kind)
+            items.append((kind, file, self._format(item, "caption", caption=True)))
+        reply_to = self._reply_to(chat, p)
+        self._rate(chat, len(items))  # each photo is a message toward the flood limits
+        album = self.state.new_media_group_id()
+        records = []
+        for kind, file, (text, entities, html) in items:
+            record = self.state.add_message(
+                chat,
+                from_bot=True,
+                sender_id=self.state.bot_id,
+                kind=kind,
+                text=text,
+                entities=entities,
+                html=html,
+                thread_id=thread_id,
+                file=file,
+                reply_to_id=reply_to,
+                media_group_id=album,
+            )
+            self._emit("message", record)
+            records.append(record)
+        return [self.state.message_json(r) for r in records]
+
     async def _copy_like(self, p: Params, *, forward: bool) -> MessageRecord:
         source_chat = self._chat(p, "from_chat_id")
         chat = self._chat(p)

@@ -20,6 +20,7 @@ from bot.definitions import Text
 from bot.errors import BadCallbackError, DomainError
 from bot.messaging.services import PRIORITY_INTERACTIVE
 from bot.runtime import Runtime
+from bot.surveys import reporting
 from bot.surveys.answering import Step, SurveyAnswering
 from bot.surveys.model import QuestionKind, Survey
 from storage.uow import UnitOfWork
@@ -115,7 +116,10 @@ class SurveyChatService:
                 kind=LIST_KIND,
                 staff_id=actor.staff_id,
                 now=now,
-                facts={"surveys": surveys},
+                facts={
+                    "surveys": surveys,
+                    "authored": await reporting.authored(uow, actor.staff_id),  # 📊 buttons
+                },
                 priority=PRIORITY_INTERACTIVE,
             )
             await uow.commit()

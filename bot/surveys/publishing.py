@@ -11,6 +11,7 @@ paces them within Telegram's limits, behind interactive replies.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -24,6 +25,7 @@ from bot.people.domain import ALL_ROLES
 from bot.runtime import Runtime
 from bot.surveys import reminders
 from bot.surveys.definitions import SurveyError, parse_survey
+from bot.surveys.sheets import is_xlsx, workbook_to_yaml
 from storage.tables.people import Staff
 from storage.tables.surveys import Survey as SurveyRow
 from storage.uow import UnitOfWork
@@ -304,7 +306,8 @@ class SurveyPublishing:
     async def publish_file(
         self, *, tg_id: int, chat_id: int, data: bytes, file_name: str, args: str
     ) -> None:
-        """A YAML file sent in chat, captioned ``/publish AUDIENCE [CLOSES]`` (CLOSES a date,
+        """A YAML file (or an XLSX workbook, ``bot/surveys/sheets.py``) sent in chat,
+        captioned ``/publish AUDIENCE [CLOSES]`` (CLOSES a date,
         the survey closing at its end, local time): published, or told exactly what is wrong
         (the file's line, each unknown department, role or person)."""
         now = self._rt.clock()
@@ -316,7 +319,10 @@ class SurveyPublishing:
         parts = args.split()
         closes_at: datetime | None = None
         try:
-            text = data.decode("utf-8-sig")
+            if is_xlsx(data, file_name):  # openpyxl takes CPU time: off the event loop
+                text = await asyncio.to_thread(workbook_to_yaml, data, source=file_name)
+            else:
+                text = data.decode("utf-8-sig")
             audience = parse_audience(parts[0] if parts else "")
             if len(parts) > 1:
                 try:

@@ -44,6 +44,39 @@ class QuestionResult:
     mean: float | None = None  # rating, NPS, number
     nps: int | None = None
     texts: list[str] = field(default_factory=list)  # free text, as written
+    values: list[float] = field(default_factory=list)  # number: every answer (a histogram)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "kind": self.kind.value,
+            "text": self.text,
+            "answered": self.answered,
+            "hidden": self.hidden,
+            "counts": [[label, n] for label, n in self.counts],
+            "mean": self.mean,
+            "nps": self.nps,
+            "texts": list(self.texts),
+            "values": list(self.values),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> QuestionResult:
+        """What ``as_json`` wrote (an outbox row's facts)."""
+        mean_value = data.get("mean")
+        nps_value = data.get("nps")
+        return cls(
+            key=str(data.get("key", "")),
+            kind=QuestionKind(str(data.get("kind", "text"))),
+            text=str(data.get("text", "")),
+            answered=int(data.get("answered", 0)),
+            hidden=bool(data.get("hidden", False)),
+            counts=[(str(c[0]), int(c[1])) for c in data.get("counts") or []],
+            mean=float(mean_value) if mean_value is not None else None,
+            nps=int(nps_value) if nps_value is not None else None,
+            texts=[str(t) for t in data.get("texts") or []],
+            values=[float(v) for v in data.get("values") or []],
+        )
 
 
 @dataclass(frozen=True)
@@ -61,6 +94,51 @@ class Results:
     invited: int
     questions: list[QuestionResult]
     departments: list[DepartmentRate]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "anonymous": self.anonymous,
+            "responses": self.responses,
+            "invited": self.invited,
+            "questions": [q.as_json() for q in self.questions],
+            "departments": [[d.department, d.finished, d.invited] for d in self.departments],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Results:
+        """What ``as_json`` wrote (an outbox row's facts)."""
+        return cls(
+            title=str(data.get("title", "")),
+            anonymous=bool(data.get("anonymous", False)),
+            responses=int(data.get("responses", 0)),
+            invited=int(data.get("invited", 0)),
+            questions=[
+                QuestionResult.from_json(q)
+                for q in data.get("questions") or []
+                if isinstance(q, dict)
+            ],
+            departments=[
+                DepartmentRate(str(d[0]), None if d[1] is None else int(d[1]), int(d[2]))
+                for d in data.get("departments") or []
+                if isinstance(d, list) and len(d) == 3
+            ],
+        )
+
+
+def charted(question: QuestionResult) -> bool:
+    """Whether a question gets a chart (``charts.py``): choices, ratings, NPS and numbers that
+    someone answered; never a hidden one (fewer than five in an anonymous survey)."""
+    if question.hidden or question.answered == 0:
+        return False
+    if question.kind is QuestionKind.NUMBER:
+        return bool(question.values)
+    return question.kind in (
+        QuestionKind.SINGLE,
+        QuestionKind.MULTIPLE,
+        QuestionKind.RATING,
+        QuestionKind.NPS,
+    )
 
 
 def _score(answer: Answer) -> float | None:
@@ -104,6 +182,7 @@ def question_result(
             counts=counted,
             mean=round(mean(scores), 2) if scores else None,
             nps=nps([int(s) for s in scores]) if kind is QuestionKind.NPS else None,
+            values=scores if kind is QuestionKind.NUMBER else [],
         )
     if kind is QuestionKind.DATE:
         days = Counter(a.isoformat() for a in given if isinstance(a, date))

@@ -29,11 +29,21 @@ class Rendered:
     (``copyMessage`` of ``source_message_id`` in ``source_chat_id``, with ``text`` as the
     caption of a media message when given), copy several at once (``copyMessages`` of
     ``source_message_ids``: an album stays an album), rename the row's forum topic to
-    ``text``, send a photo by its ``file_id`` with ``text`` as its caption, or edit the caption
-    (and buttons) of a photo or document message."""
+    ``text``, send ``photos`` (PNG bytes and a caption each: one photo, or an album of 2–10,
+    ``sendMediaGroup``), send a photo by its ``file_id`` with ``text`` as its caption, or edit
+    the caption (and buttons) of a photo or document message."""
 
     method: Literal[
-        "send", "edit", "delete", "document", "copy", "copies", "topic", "photo", "caption"
+        "send",
+        "edit",
+        "delete",
+        "document",
+        "copy",
+        "copies",
+        "topic",
+        "photos",
+        "photo",
+        "caption",
     ]
     text: str = ""  # the caption, for a document
     reply_markup: Markup | None = None
@@ -47,6 +57,7 @@ class Rendered:
     source_message_id: int | None = None
     source_message_ids: tuple[int, ...] = ()
     reply_to: int | None = None  # send as a reply to this message (if it is still there)
+    photos: tuple[tuple[bytes, str], ...] = ()  # (image, HTML caption) for "photos"
     # A copy Telegram refuses (the message is gone, or cannot be copied): send this instead.
     fallback: Rendered | None = None
 

@@ -232,8 +232,11 @@ def help_text(out: Outgoing, tr: Translator) -> Rendered:
             ),
             tr.gettext("/newsurvey – write a survey step by step and publish it"),
             tr.gettext(
-                "Send a survey file (YAML) captioned /publish AUDIENCE [CLOSES] to open it, "
-                "for example /publish dept:办公室 2026-12-31."
+                "Send a survey file (YAML or XLSX) captioned /publish AUDIENCE [CLOSES] to open "
+                "it, for example /publish dept:办公室 2026-12-31."
+            ),
+            tr.gettext(
+                "/results [ID] – a survey's results: the figures, charts, CSV and XLSX files"
             ),
         ]
     if "announce" in _items(out):

@@ -119,9 +119,9 @@ async def run_sandbox(
         if first_start:
             await seed.import_directory(runner.services)
             await seed.import_knowledge(runner.services)
-            await seed.on_call_roster(
-                runner.services, system_clock().astimezone(ZoneInfo(settings.timezone)).date()
-            )
+            today = system_clock().astimezone(ZoneInfo(settings.timezone)).date()
+            await seed.on_call_roster(runner.services, today)
+            await seed.demo_surveys(runner.services, today, ZoneInfo(settings.timezone))
             # Marked before the scenes play: a sandbox stopped halfway through them must not
             # play them again (孙浩 would ask for the same leave twice).
             mark = data_dir / SEEDED_MARK

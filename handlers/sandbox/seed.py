@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 
 from bot.emulator import BotApiEmulator, Phone
 from bot.emulator.state import SentMessage
 from bot.faq.library import ImportRejectedError
 from bot.services import Services
+from bot.surveys.definitions import shipped_dir
+from bot.surveys.publishing import parse_audience
 
 from .people import DEMO_STAFF, DESK_CHAT_ID, DESK_MEMBERS, DESK_OWNER, DESK_TITLE
 
@@ -245,6 +247,24 @@ async def on_call_roster(services: Services, today: date) -> None:
     )
     if result.problems:
         raise SeedError(f"demo roster rejected: {result.problems[:3]}")
+
+
+TRAINER = 20009  # 周婷, the information centre's trainer, who runs the pilot's surveys
+
+
+async def demo_surveys(services: Services, today: date, tz: tzinfo) -> None:
+    """The pilot-feedback survey, open to everyone for two weeks, published by 周婷 in her chat
+    (she gets the progress card; everyone an invitation)."""
+    text = (shipped_dir() / "pilot_feedback.yaml").read_text(encoding="utf-8")
+    closes = datetime.combine(today + timedelta(days=14), time(23, 59), tzinfo=tz)
+    await services.survey_publishing.publish(
+        text=text,
+        source="pilot_feedback.yaml",
+        audience=parse_audience("all"),
+        closes_at=closes,
+        tg_id=TRAINER,
+        reply_to=TRAINER,
+    )
 
 
 async def demo_content(emu: BotApiEmulator, today: date) -> None:

@@ -39,6 +39,13 @@ class SurveyRepo:
         rows = await self.session.exec(select(Survey).order_by(col(Survey.id).desc()))
         return rows.all()
 
+    async def newest(self, *, limit: int, author_id: int | None = None) -> Sequence[Survey]:
+        """The newest surveys (``author_id``: only those this staff member published)."""
+        query = select(Survey).order_by(col(Survey.id).desc()).limit(limit)
+        if author_id is not None:
+            query = query.where(col(Survey.created_by) == author_id)
+        return (await self.session.exec(query)).all()
+
     # --- invitations ---------------------------------------------------------------------------
     async def invite(self, survey_id: int, staff_ids: Iterable[int], *, now: datetime) -> int:
         """Invite these people (those invited already stay as they are); how many are new."""

@@ -100,7 +100,8 @@ async def test_language_switch_and_commands_in_both_languages(
     assert zh["menu"] == "主菜单" and en["menu"] == "Main menu"
     assert set(zh) == set(en) == {
         "menu", "help", "language", "cancel", "start", "apply", "todo", "mine", "find",
-        "delegate", "register", "overdue", "ask", "kb", "digest", "support", "survey", "newsurvey",
+        "delegate", "register", "overdue", "ask", "kb", "digest", "support", "survey",
+        "newsurvey", "results",
         "announce",
     }  # fmt: skip
     assert zh["survey"] == "待我填写的问卷"

@@ -18,7 +18,7 @@ from tests.sandbox_proc import ROOT, Sandbox
 
 pytestmark = pytest.mark.slow
 
-XU_LI, WU_QIANG, LIU_YANG, ZHAO_MIN = 20011, 20010, 20004, 20007
+XU_LI, WU_QIANG, LIU_YANG, ZHAO_MIN, ZHOU_TING = 20011, 20010, 20004, 20007, 20009
 DESK = -1_001_000_000_001
 
 
@@ -75,6 +75,9 @@ def test_fresh_sandbox_runs_the_demo_city_and_carries_on_after_ctrl_c(
     )
     box.wait_for(DESK, _has_button("朱琳", "▶️ 恢复处理"), what="朱琳's ticket, waiting")
 
+    # The pilot-feedback survey is open to everyone; 周婷, who published it, sees it go out.
+    box.wait_for(XU_LI, _has_button("试点使用反馈", "▶️ 开始填写"), what="the survey invitation")
+    box.wait_for(ZHOU_TING, lambda m: "📤" in m["text"], what="the trainer's progress card")
     box.post(f"__emu/users/{ZHAO_MIN}/command", {"text": "/oncall"})
     roster = box.wait_for(
         ZHAO_MIN, lambda m: m["from_bot"] and "值班表" in m["text"], what="the roster"

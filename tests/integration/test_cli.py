@@ -447,3 +447,31 @@ def test_announce_send_list_and_status(tmp_path: Path) -> None:
     assert rows[0] == "工号,姓名,部门,送达时间,已阅时间" and len(rows) == 4
     assert govbot(tmp_path, "announce", "status", "999").returncode == 1
     assert "已阅" in govbot(tmp_path, "announce", "--help").stdout
+
+
+def test_survey_template_and_publishing_a_workbook(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    assert govbot(tmp_path, "db", "upgrade").returncode == 0
+    staff = tmp_path / "staff.csv"
+    staff.write_text("工号,姓名,部门,角色\nE1,杨帆,办公室,staff\n", encoding="utf-8-sig")
+    assert govbot(tmp_path, "staff", "import", str(staff)).returncode == 0
+    book = tmp_path / "feedback.xlsx"
+    made = govbot(tmp_path, "survey", "template", str(book), "--from", "system_nps")
+    assert made.returncode == 0, made.stderr
+    published = govbot(tmp_path, "survey", "publish", str(book), "--to", "all")
+    assert published.returncode == 0, published.stderr
+    assert "system_nps" in published.stdout
+    survey_id = govbot(tmp_path, "survey", "list").stdout.split()[0].lstrip("#")
+    charts = tmp_path / "charts"
+    shown = govbot(tmp_path, "survey", "results", survey_id, "--charts", str(charts))
+    assert shown.returncode == 0, shown.stderr
+    assert charts.is_dir() and not list(charts.iterdir())  # nobody answered: nothing to chart
+    workbook = load_workbook(book)
+    workbook["questions"]["B2"] = "stars"  # the first question's kind
+    workbook.save(book)
+    bad = govbot(tmp_path, "survey", "publish", str(book), "--to", "all")
+    assert bad.returncode == 1 and "feedback.xlsx questions!B2:" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    missing = govbot(tmp_path, "survey", "template", str(book), "--from", "nothing_here")
+    assert missing.returncode == 2 and "pilot_feedback" in missing.stderr

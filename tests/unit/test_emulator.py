@@ -503,6 +503,37 @@ async def test_bot_send_document_and_resend_by_file_id(
     assert photo.photo and photo.photo[-1].file_size == 9
 
 
+async def test_bot_send_media_group(emu: BotApiEmulator, bot: telegram.Bot) -> None:
+    phone = emu.user("Ann")
+    album = [
+        telegram.InputMediaPhoto(
+            telegram.InputFile(f"png-{i}".encode(), filename=f"c{i}.png", attach=True),
+            caption=f"<b>图{i}</b>",
+            parse_mode="HTML",
+        )
+        for i in range(3)
+    ]
+    sent = await bot.send_media_group(phone.id, album)
+    assert len(sent) == 3 and len({m.media_group_id for m in sent}) == 1
+    assert sent[0].media_group_id and sent[1].caption == "图1"
+    shown = [m for m in phone.messages() if m.kind == "photo"]
+    assert [m.caption for m in shown] == ["图0", "图1", "图2"]
+    assert shown[2].document is not None and shown[2].document.read() == b"png-2"
+    # Again by file id; one item, eleven, or documents mixed with photos are refused.
+    again = await bot.send_media_group(
+        phone.id, [telegram.InputMediaPhoto(m.photo[-1].file_id) for m in sent[:2]]
+    )
+    assert len(again) == 2
+    one = [telegram.InputMediaPhoto(sent[0].photo[-1].file_id)]
+    with pytest.raises(BadRequest, match=r"(?i)wrong number of messages"):
+        await bot.send_media_group(phone.id, one)
+    with pytest.raises(BadRequest, match=r"(?i)wrong number of messages"):
+        await bot.send_media_group(phone.id, one * 11)
+    mixed = [*one, telegram.InputMediaDocument(telegram.InputFile(b"x", filename="x.txt"))]
+    with pytest.raises(BadRequest):
+        await bot.send_media_group(phone.id, mixed)
+
+
 # ---- webhook --------------------------------------------------------------------------------
 
 

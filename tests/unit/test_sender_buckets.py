@@ -52,6 +52,7 @@ def greedy(
         for chat_id in chat_ids:
             if limiter.wait(chat_id, priority, t) == 0.0:
                 limiter.record(chat_id, priority, t)
+                limiter.settle(chat_id, t, t)  # answered at once
                 sent[chat_id].append(t)
         t = round(t + step, 6)
     return sent
@@ -142,7 +143,7 @@ def test_a_chat_is_spaced_from_when_its_calls_were_answered() -> None:
     for sent_at in (0.0, 0.01, 0.02):
         limiter.record(3, NOTIFY, sent_at)
         limiter.settle(3, sent_at, now=sent_at + 0.3)  # each answered 0.3 s later
-    assert limiter.wait(3, NOTIFY, 1.1) > 0  # 1.05 after sending, but not after arrival
+    assert limiter.wait(3, NOTIFY, 1.1) > 0  # 1.03 after sending, but not after arrival
     assert limiter.wait(3, NOTIFY, 1.3 + LIMITS.slack_s + 0.001) == 0.0
     limiter.record(-9, NOTIFY, 0.0)
     limiter.settle(-9, 0.0, now=2.0)  # answered after its window had passed
@@ -229,6 +230,35 @@ def rows(n: int, priority: int, *, first_id: int, first_chat: int) -> list[Outgo
     ]
 
 
+def test_a_call_answered_late_or_not_yet_keeps_its_place_in_the_global_window() -> None:
+    """Telegram counts a call when it arrives, which may be as late as its answer: a late
+    answer moves the call there, and a call still out counts however long ago it left."""
+    limits = Limits(global_limit=3, global_burst=3)
+    window = limits.global_window_s + limits.slack_s
+    limiter = Limiter(limits)
+    for chat_id in (1, 2, 3):
+        limiter.record(chat_id, NOTIFY, 0.0)
+    limiter.settle(1, 0.0, 0.01)  # prompt: counted at its send
+    limiter.settle(2, 0.0, 0.6)  # late: it may have arrived at 0.6
+    # At 1.06 the prompt one has left the window; the late one (0.6) and the one still out
+    # have not: one place is left, not three.
+    now = window + 0.01
+    assert limiter.wait(4, NOTIFY, now) == 0.0
+    limiter.record(4, NOTIFY, now)
+    limiter.settle(4, now, now)
+    assert limiter.wait(5, NOTIFY, now + 0.01) > 0.0
+    limiter.settle(3, 0.0, now + 0.02)  # 3 answered, late: it now counts from 1.08
+    assert limiter.wait(5, NOTIFY, now + 0.03) > 0.0  # 2 (0.6), 4 (1.06), 3 (1.08)
+    assert limiter.wait(5, NOTIFY, 0.6 + window + 0.01) == 0.0  # 2 has left
+
+
+def test_a_call_never_answered_is_forgotten_in_the_end() -> None:
+    limiter = Limiter(Limits(global_limit=1, global_burst=1))
+    limiter.record(1, NOTIFY, 0.0)
+    assert limiter.wait(2, NOTIFY, 30.0) > 0.0
+    assert limiter.wait(2, NOTIFY, 91.0) == 0.0
+
+
 def test_broadcast_lane_is_capped_and_paced() -> None:
     sent = greedy(Limiter(LIMITS), list(range(1, 301)), until=5.0, priority=BROADCAST)
     all_times = [t for times in sent.values() for t in times]
@@ -246,6 +276,8 @@ def test_interactive_is_served_first_and_finds_headroom_during_a_broadcast() -> 
     while True:
         backlog_plan = plan(backlog, limiter, t, slots=64, horizon_s=0.5)
         backlog = backlog_plan.keep
+        for out in backlog_plan.send:
+            limiter.settle(out.chat_id, t, t)
         t = round(t + 0.005, 6)
         if t >= 3.0 and backlog_plan.send:
             break
@@ -258,6 +290,8 @@ def test_interactive_is_served_first_and_finds_headroom_during_a_broadcast() -> 
     while t < start + 0.5:
         step = plan(held, limiter, t, slots=64, horizon_s=0.5)
         order += [(o.priority, t - start) for o in step.send]
+        for out in step.send:
+            limiter.settle(out.chat_id, t, t)
         held = step.keep
         t = round(t + 0.005, 6)
     # The broadcast's next slots go to the replies at once, then to the notices.
@@ -292,7 +326,7 @@ def test_plan_skips_a_busy_chat_and_defers_a_long_wait() -> None:
     assert [o.id for o in step.send] == [3]
     assert [(o.id, round(after)) for o, after in step.defer] == [(2, 30)]
     assert [o.id for o in step.keep] == [1]
-    assert step.wake_in == pytest.approx(0.5)  # min(horizon, chat 5 frees at 1.05)
+    assert step.wake_in == pytest.approx(0.5)  # min(horizon, chat 5 frees at 1.03)
 
 
 def test_limiter_uses_its_injected_clock() -> None:
@@ -346,6 +380,7 @@ def test_never_more_than_the_limits_in_any_window(schedule: list[tuple[float, in
         t += gap
         if limiter.wait(chat_id, priority, t) == 0.0:
             limiter.record(chat_id, priority, t)
+            limiter.settle(chat_id, t, t)
             per_chat[chat_id].append(t)
             everything.append(t)
             if priority == BROADCAST:
