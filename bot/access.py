@@ -35,6 +35,8 @@ POLICY: dict[str, frozenset[Role]] = {
     "support.desks": frozenset({Role.ADMIN}),  # ... and which group takes which tickets
     "survey.publish": frozenset({Role.ADMIN, Role.OFFICE, Role.TRAINER}),
     "course.publish": frozenset({Role.ADMIN, Role.OFFICE, Role.TRAINER}),  # and its report
+    # #8: send an announcement (and see its counts); an administrator sees every one's
+    "announce.send": frozenset({Role.ADMIN, Role.OFFICE, Role.TRAINER}),
     # every survey's results; a survey's author sees its own (bot/surveys/reporting.py)
     "survey.results": frozenset({Role.ADMIN, Role.OFFICE}),
     "quiz.publish": frozenset({Role.ADMIN, Role.TRAINER, Role.SECURITY}),  # open a campaign

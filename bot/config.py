@@ -50,6 +50,7 @@ _ENV = {
     "GOVBOT_OUTAGE_AFTER_MINUTES": "outage_after_minutes",
     "GOVBOT_QUIET_HOURS": "quiet_hours",
     "GOVBOT_SURVEY_REMIND_DAYS": "survey_remind_days",
+    "GOVBOT_ANNOUNCE_REMIND_HOURS": "announce_remind_hours",
 }
 
 
@@ -67,6 +68,7 @@ _TYPED: dict[str, tuple[Callable[[Any], Any], str]] = {
     "heartbeat_s": (float, "a number of seconds"),
     "outage_after_minutes": (float, "a number of minutes"),
     "survey_remind_days": (float, "a number of days"),
+    "announce_remind_hours": (float, "a number of hours"),
     "invite_ttl_hours": (int, "a whole number"),
 }
 
@@ -134,6 +136,9 @@ class Settings:
     # (and one a day before it closes), at most three.
     quiet_hours: str = "22:00-08:00"
     survey_remind_days: float = 3.0
+    # Announcements that require 已阅: a reminder every this many hours after sending to those
+    # who have not acknowledged (and one a day before the deadline), at most three.
+    announce_remind_hours: float = 24.0
     # The sentence encoder behind semantic matching: "use" (the multilingual Universal
     # Sentence Encoder shipped in its wheel), "hash" (character n-grams; for tests only), or
     # "package.module:Class" for another local model behind knowledge.Embedder.

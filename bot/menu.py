@@ -12,6 +12,7 @@ MENU: tuple[tuple[str, str], ...] = (
     ("surveys", "menu.surveys"),
     ("quizzes", "menu.quizzes"),
     ("courses", "menu.courses"),
+    ("announce", "announce.send"),  # #8: office staff, trainers, administrators
     ("desk", "menu.desk"),
     ("trainer", "menu.trainer"),
     ("rollout", "menu.rollout"),

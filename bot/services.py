@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.announcements.services import AnnouncementService
 from bot.approvals.catalog import TemplateCatalog
 from bot.approvals.numbering_service import DocNumberService
 from bot.approvals.registers import RegisterService
@@ -88,6 +89,7 @@ class Services:
     courses: CourseService
     course_publishing: CoursePublishing
     survey_authoring: SurveyAuthoring
+    announcements: AnnouncementService
     survey_results: SurveyResultsService
 
 
@@ -194,6 +196,15 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
     delivery.register_file_keys(MEDIA_KEY, courses.remember_file)
     delivery.forget_when_sent(LESSON_KIND)  # a lesson's uploaded file stays off the outbox
     delivery.register_reachability(desk.reachability)
+    announcements = AnnouncementService(
+        rt,
+        tz=settings.tz,
+        quiet=settings.quiet,
+        remind_every=timedelta(hours=settings.announce_remind_hours),
+        default_locale=settings.default_locale,
+    )
+    announcements.register_due(due)
+    announcements.register_delivery(delivery)
     return Services(
         runtime=rt,
         settings=settings,
@@ -244,6 +255,7 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         course_publishing=CoursePublishing(
             rt, default_locale=settings.default_locale, tz=settings.tz, open_quiz=open_course_quiz
         ),
+        announcements=announcements,
         survey_results=SurveyResultsService(rt, default_locale=settings.default_locale),
         quizzes=QuizTaking(
             rt,

@@ -26,6 +26,7 @@ from bot.i18n import N_, translator
 from bot.runtime import Runtime
 from bot.services import Services, build_services
 from bot.support.health import Pulse
+from handlers import announcements as announcement_handlers
 from handlers import approvals as approval_handlers
 from handlers import approvals_office as approval_office_handlers
 from handlers import courses as course_handlers
@@ -46,6 +47,7 @@ from handlers.inbox import (
     PollingReceiver,
     WebhookServer,
 )
+from handlers.render import announcements as _announcement_renderers  # noqa: F401
 from handlers.render import approvals as _approval_renderers  # noqa: F401
 from handlers.render import approvals_office as _approval_office_renderers  # noqa: F401
 from handlers.render import courses as _course_renderers  # noqa: F401
@@ -77,6 +79,7 @@ COMMANDS = (
     ("support", N_("Contact the support desk")),
     ("survey", N_("Surveys waiting for me")),
     ("course", N_("My training courses")),
+    ("announce", N_("Send an announcement (office, trainers)")),
     ("results", N_("Results of my surveys")),
     ("quiz", N_("Security quizzes waiting for me")),
     ("apply", N_("Start a request")),
@@ -133,6 +136,7 @@ def build_application(
         + survey_handlers.handlers()
         + quiz_handlers.handlers()
         + course_handlers.handlers()
+        + announcement_handlers.handlers()
     ):
         app.add_handler(handler, group=group)
     for group, handler in people_handlers.fallback_handlers():

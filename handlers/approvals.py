@@ -13,6 +13,7 @@ from telegram.ext import BaseHandler as PTBHandler
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.approvals.services import AlreadyHandledError, ApprovalService, Pressed
+from handlers import announcements as announcement_handlers
 from handlers import callbacks
 from handlers import courses as course_handlers
 from handlers import faq as faq_handlers
@@ -112,6 +113,8 @@ async def on_text(update: Update, context: Ctx) -> None:
         tg_id=who[0], chat_id=who[1], text=message.text, formatted=formatted
     ):
         return
+    if await announcement_handlers.compose_text(update, context):  # writing an announcement
+        return
     if await survey_handlers.answer_typed(update, context):  # answering a survey question
         return
     if await survey_handlers.author_typed(update, context):  # writing a survey (/newsurvey)
@@ -148,6 +151,8 @@ async def on_file(update: Update, context: Ctx) -> None:
         size=size,
     )
     if taken:
+        return
+    if await announcement_handlers.compose_file(update, context):  # an announcement's file
         return
     # A trainer's import or attachments step waiting for a file takes it (a photo there is
     # asked for again as a document), then a ticket the user is writing to; otherwise a

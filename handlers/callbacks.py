@@ -58,6 +58,14 @@ ACTIONS = frozenset(
         "cr.open",  # open a course where the person stopped (object: course id)
         "cr.next",  # next lesson / finish (object: course id, version: the lesson's index)
         "cr.prev",  # previous lesson (object: course id, version: the lesson's index)
+        "an.ack",  # 已阅: acknowledge an announcement (object: announcement id)
+        "an.need",  # composing: 已阅 required or not (object: composing number, version: 1/0)
+        "an.nodl",  # composing: no deadline for 已阅 (object: composing number)
+        "an.send",  # send the previewed announcement (object: announcement id)
+        "an.drop",  # cancel it (object: announcement id)
+        "an.stat",  # the counts per department (object: announcement id, version 1: redraw)
+        "an.csv",  # the per-person CSV in chat (object: announcement id)
+        "an.nudge",  # 催阅: remind those who have not acknowledged (object: announcement id)
         # /newsurvey, the survey being written (object 0; the draft is the person's flow):
         "sa.anon",  # anonymous (version 1) or named (0)
         "sa.skip",  # no welcome / closing text / closing date

@@ -1551,6 +1551,198 @@ def course_progress(course_id: int, csv_path: Path | None) -> None:
         csv_path.write_bytes(to_csv(found))
 
 
+@main.group(
+    help=(
+        "Announcements: send one to an audience (optionally asking each person to tap "
+        "✅ 已阅), list them, see who has acknowledged."
+    )
+)
+def announce() -> None:
+    """``govbot announce``."""
+
+
+@announce.command(
+    "send",
+    help=(
+        "Send an announcement now. The body is HTML as Telegram takes it (<b>, <i>, <a href>); "
+        "--ack asks everyone to tap ✅ 已阅, --ack-by sets the deadline (local time). "
+        "--attach sends a photo or document the bot already has, by its Telegram file id."
+    ),
+)
+@click.option("--to", "audience", required=True, help="all | dept:办公室,role:trainer,staff:E0001")
+@click.option("--title", required=True, help="the title, one line")
+@click.option("--body", default=None, help="the text (HTML)")
+@click.option(
+    "--body-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="the text (HTML) from a UTF-8 file",
+)
+@click.option("--ack", is_flag=True, help="ask each recipient to acknowledge (已阅)")
+@click.option("--ack-by", default=None, help="YYYY-MM-DD [HH:MM] (local): the deadline")
+@click.option("--attach", "attach_id", default=None, help="a Telegram file id to attach")
+@click.option(
+    "--attach-kind",
+    type=click.Choice(["document", "photo"]),
+    default="document",
+    help="what the attached file is",
+)
+def announce_send(
+    audience: str,
+    title: str,
+    body: str | None,
+    body_file: Path | None,
+    ack: bool,
+    ack_by: str | None,
+    attach_id: str | None,
+    attach_kind: str,
+) -> None:
+    """``govbot announce send --to AUDIENCE --title T --body TEXT``: checked, then sent."""
+    from bot.announcements.model import AnnouncementError
+    from bot.announcements.services import Attachment
+    from bot.surveys.publishing import AudienceError
+    from handlers.render.announcements import PROBLEMS
+    from handlers.render.surveys import AUDIENCE_PROBLEMS
+
+    settings = _settings()
+    tr = _tr()
+    if (body is None) == (body_file is None):
+        _fail(tr.gettext("give the text with either --body or --body-file"))
+    if body_file is not None:
+        try:
+            body = body_file.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError):
+            _fail(tr.gettext(_file_error("unreadable")))
+    deadline = _local_time(ack_by, settings)
+    attachment = Attachment(attach_kind, attach_id) if attach_id else None
+
+    async def go(services: Services) -> Any:
+        try:
+            return await services.announcements.announce(
+                title=title,
+                body_html=body or "",
+                audience=audience,
+                ack_required=ack or deadline is not None,
+                ack_by=deadline,
+                attachment=attachment,
+            )
+        except (AnnouncementError, AudienceError) as error:
+            return error
+
+    result = _run(_with_services(settings, go))
+    if isinstance(result, AudienceError):
+        for code, what in result.problems:
+            click.echo(tr.gettext(AUDIENCE_PROBLEMS[code], what=what), err=True)
+        sys.exit(1)
+    if isinstance(result, AnnouncementError):
+        _fail(tr.gettext(PROBLEMS[result.code], **result.facts), code=1)
+    click.echo(
+        tr.gettext(
+            "announcement {id} sent: {recipients} recipients, {messaged} of them on Telegram",
+            id=result.announcement_id,
+            recipients=result.recipients,
+            messaged=result.messaged,
+        )
+    )
+    if result.unreachable:
+        click.echo(
+            tr.gettext(
+                "not on Telegram yet (not sent): {names}", names="、".join(result.unreachable)
+            )
+        )
+
+
+@announce.command("list", help="The announcements sent, newest first, with their counts.")
+def announce_list() -> None:
+    """``govbot announce list``."""
+    settings = _settings()
+    tr = _tr()
+
+    async def go(services: Services) -> Any:
+        return await services.announcements.sent_list()
+
+    for row, total in _run(_with_services(settings, go)):
+        if row.ack_required:
+            line = tr.gettext(
+                "#{id} {sent} {title}: {recipients} recipients, {delivered} delivered, "
+                "{acked} acknowledged",
+                id=row.id,
+                sent=tr.when(row.sent_at, "short") if row.sent_at else "",
+                title=row.title,
+                recipients=total.recipients,
+                delivered=total.delivered,
+                acked=total.acknowledged,
+            )
+        else:
+            line = tr.gettext(
+                "#{id} {sent} {title}: {recipients} recipients, {delivered} delivered",
+                id=row.id,
+                sent=tr.when(row.sent_at, "short") if row.sent_at else "",
+                title=row.title,
+                recipients=total.recipients,
+                delivered=total.delivered,
+            )
+        click.echo(line)
+
+
+@announce.command(
+    "status",
+    help=(
+        "Per department: recipients, delivered (Telegram accepted the message), acknowledged "
+        "(tapped ✅ 已阅), not yet; --csv writes one row per person."
+    ),
+)
+@click.argument("announcement_id", type=int)
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def announce_status(announcement_id: int, csv_path: Path | None) -> None:
+    """``govbot announce status ID [--csv F]``."""
+    from handlers.render.announcements import EXPORT_HEADERS
+
+    settings = _settings()
+    tr = _tr()
+    headers = [tr.gettext(h) for h in EXPORT_HEADERS]
+
+    async def go(services: Services) -> Any:
+        status = await services.announcements.status(announcement_id)
+        data = (
+            await services.announcements.export_csv(announcement_id, headers=headers)
+            if csv_path is not None and status is not None
+            else None
+        )
+        return status, data
+
+    status, data = _run(_with_services(settings, go))
+    if status is None:
+        _fail(tr.gettext("there is no announcement {id}", id=announcement_id), code=1)
+        return
+    click.echo(f"#{status.announcement_id} {status.title}")
+    for c in [*status.departments, status.total]:
+        name = c.department or ("—" if c is not status.total else tr.gettext("In all"))
+        if status.ack_required:
+            click.echo(
+                tr.gettext(
+                    "  {department}: {recipients} recipients, {delivered} delivered, "
+                    "{acked} acknowledged, {waiting} not yet",
+                    department=name,
+                    recipients=c.recipients,
+                    delivered=c.delivered,
+                    acked=c.acknowledged,
+                    waiting=c.waiting,
+                )
+            )
+        else:
+            click.echo(
+                tr.gettext(
+                    "  {department}: {recipients} recipients, {delivered} delivered",
+                    department=name,
+                    recipients=c.recipients,
+                    delivered=c.delivered,
+                )
+            )
+    if csv_path is not None and data is not None:
+        csv_path.write_bytes(data)
+
+
 @main.group(help="The training knowledge base: import, export, publish, roll back.")
 def faq() -> None:
     """``govbot faq``."""

@@ -13,6 +13,7 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from bot import errors as e
+from bot.announcements import model as an
 from bot.approvals import engine as eng
 from bot.approvals import services as ap
 from bot.courses import model as crm
@@ -23,6 +24,7 @@ from bot.quizzes import campaigns as qzc
 from bot.quizzes import taking as qzt
 from bot.runtime import ReplayedUpdateError, current_update, is_unavailable
 from bot.surveys import answering as sva
+from bot.surveys import publishing as svp
 from bot.surveys import reporting as svrep
 from bot.surveys import responses as svr
 from handlers.context import Ctx
@@ -132,6 +134,24 @@ ERROR_MESSAGES: tuple[tuple[type[BaseException], str, str], ...] = (
         crs.CourseNotFoundError,
         "course_not_found",
         N_("There is no such course. Send /course progress ID with a course number."),
+    ),
+    (
+        an.NotRecipientError,
+        "announce_not_recipient",
+        N_("This announcement was not sent to you."),
+    ),
+    (
+        an.AnnouncementGoneError,
+        "announce_gone",
+        N_("This announcement was already sent or cancelled."),
+    ),
+    (
+        svp.AudienceError,
+        "announce_audience",
+        N_(
+            "Somebody named in the audience is no longer in the directory. Nothing was sent; "
+            "please compose it again with /announce."
+        ),
     ),
     (e.StaleCardError, "stale", N_("This card is out of date. Please open it again.")),
     (kb.StaleEntryError, "stale", N_("This card is out of date. Please open it again.")),

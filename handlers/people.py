@@ -161,6 +161,10 @@ async def on_menu_button(update: Update, context: Ctx) -> None:
         await context.services.courses.list_mine(tg_id=who[0], chat_id=who[1])
         await query.answer()
         return
+    if MENU_KEYS[press.obj_id] == "announce":
+        await context.services.announcements.start(tg_id=who[0], chat_id=who[1])
+        await query.answer()
+        return
     if MENU_KEYS[press.obj_id] == "desk":
         await context.services.support_desk.desk_home(tg_id=who[0], chat_id=who[1])
         await query.answer()

@@ -798,6 +798,16 @@ class OutboxSender:
             return None
         if rendered.message_id is None:
             raise BadRequest(f"{rendered.method} without a message id")
+        if rendered.method == "caption":
+            markup = rendered.reply_markup
+            edited = await self._bot.edit_message_caption(
+                chat_id=chat_id,
+                message_id=rendered.message_id,
+                caption=rendered.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
+            )
+            return edited.message_id if isinstance(edited, Message) else rendered.message_id
         if rendered.method == "edit":
             markup = rendered.reply_markup  # only inline keyboards can be edited in
             edited = await self._bot.edit_message_text(

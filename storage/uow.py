@@ -15,6 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from storage.crypto import KeyRing
 from storage.db import Database
+from storage.repos.announcements import AnnouncementRepo
 from storage.repos.approvals import ApprovalRepo, DocNumberRepo
 from storage.repos.audit import AuditRepo
 from storage.repos.calendar import CalendarRepo
@@ -92,6 +93,7 @@ class UnitOfWork:
         self.surveys = SurveyRepo(self.session)
         self.quizzes = QuizRepo(self.session)
         self.courses = CourseRepo(self.session)
+        self.announcements = AnnouncementRepo(self.session)
         self.committed = False
         return self
 

@@ -155,6 +155,7 @@ class _ChatView:
         *,
         thread_id: int | None = None,
         reply_to: MessageRef = None,
+        entities: Sequence[JsonDict] = (),
     ) -> int:
         chat = self._chat
         reply_id = reply_to.message_id if isinstance(reply_to, SentMessage) else reply_to
@@ -164,7 +165,7 @@ class _ChatView:
             sender_id=user.id,
             kind="text",
             text=text,
-            entities=_command_entities(text),
+            entities=_command_entities(text) + list(entities),
             thread_id=thread_id,
             reply_to_id=reply_id,
         )
@@ -210,6 +211,7 @@ class _ChatView:
         mime_type: str | None = None,
         caption: str | None = None,
         thread_id: int | None = None,
+        caption_entities: Sequence[JsonDict] = (),
     ) -> int:
         file = self._state.store_file(data, kind, file_name, mime_type)
         record = self._state.add_message(
@@ -218,6 +220,7 @@ class _ChatView:
             sender_id=user.id,
             kind=kind,
             text=caption or "",
+            entities=list(caption_entities),
             thread_id=thread_id,
             file=file,
         )
@@ -337,10 +340,13 @@ class Phone(_ChatView):
     def _mark(self) -> None:
         self._last_sent_id = self._chat.next_message_id - 1
 
-    async def send(self, text: str, *, reply_to: MessageRef = None) -> int:
-        """Type a text message to the bot; returns the update_id."""
+    async def send(
+        self, text: str, *, reply_to: MessageRef = None, entities: Sequence[JsonDict] = ()
+    ) -> int:
+        """Type a text message to the bot (``entities``: its formatting, offsets in UTF-16
+        code units as Telegram counts them); returns the update_id."""
         self._ensure_can_write()
-        update_id = self._post(self.user, text, reply_to=reply_to)
+        update_id = self._post(self.user, text, reply_to=reply_to, entities=entities)
         self._mark()
         return update_id
 
@@ -387,11 +393,23 @@ class Phone(_ChatView):
         self._mark()
         return update_id
 
-    async def upload_photo(self, data: bytes, caption: str | None = None) -> int:
-        """Send a photo; returns the update_id."""
+    async def upload_photo(
+        self,
+        data: bytes,
+        caption: str | None = None,
+        caption_entities: Sequence[JsonDict] = (),
+    ) -> int:
+        """Send a photo (``caption_entities``: the caption's formatting); returns the
+        update_id."""
         self._ensure_can_write()
         update_id = self._upload(
-            self.user, "photo.jpg", data, kind="photo", mime_type="image/jpeg", caption=caption
+            self.user,
+            "photo.jpg",
+            data,
+            kind="photo",
+            mime_type="image/jpeg",
+            caption=caption,
+            caption_entities=caption_entities,
         )
         self._mark()
         return update_id

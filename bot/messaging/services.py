@@ -41,6 +41,11 @@ Reachability = Callable[[UnitOfWork, int, bool, datetime], Awaitable[None]]
 # key, file id): it is sent by id from then on (a course lesson's photo, #8).
 FileUploaded = Callable[[UnitOfWork, str, str], Awaitable[None]]
 
+# Told, in the unit of work that marks a row of its kind sent (ref id, staff id, now): what
+# depends on delivery (an announcement's "delivered" count) follows, even after the outbox
+# row itself is purged.
+SentListener = Callable[[UnitOfWork, int | None, int | None, datetime], Awaitable[None]]
+
 
 class DeliveryUnavailableError(DomainError):
     """The database cannot be reached right now; the rows are safe, try again later."""
@@ -63,6 +68,7 @@ class DeliveryService:
         self._forget_when_sent: tuple[str, ...] = ()
         self._reachability: list[Reachability] = []
         self._file_keys: dict[str, FileUploaded] = {}
+        self._sent_listeners: dict[str, SentListener] = {}
 
     @asynccontextmanager
     async def _unit(self) -> AsyncIterator[UnitOfWork]:
@@ -149,7 +155,12 @@ class DeliveryService:
         """Telegram accepted the call; remember the message id it gave (for later edits).
         A row of a kind registered with ``forget_when_sent`` loses its facts now."""
         forget = kind is not None and kind.startswith(self._forget_when_sent)
+        listener = self._sent_listeners.get(kind) if kind is not None else None
         async with self._unit() as uow:
+            if listener is not None:
+                row = await uow.outbox.get(msg_id)
+                if row is not None:
+                    await listener(uow, row.ref_id, row.staff_id, self._rt.clock())
             await uow.outbox.mark_sent(
                 msg_id, now=self._rt.clock(), message_id=message_id, forget_facts=forget
             )
@@ -167,6 +178,10 @@ class DeliveryService:
                     await listener(uow, key, file_id)
                     await uow.commit()
                 return
+
+    def on_sent(self, kind: str, listener: SentListener) -> None:
+        """Also tell ``listener`` when a row of this kind is sent, in the same transaction."""
+        self._sent_listeners[kind] = listener
 
     def forget_when_sent(self, prefix: str) -> None:
         """Rows whose kind starts with ``prefix`` keep their facts only until delivered (what

@@ -31,8 +31,9 @@ class Rendered:
     (``copyMessage`` of ``source_message_id`` in ``source_chat_id``, with ``text`` as the
     caption of a media message when given), copy several at once (``copyMessages`` of
     ``source_message_ids``: an album stays an album), rename the row's forum topic to
-    ``text``, or send ``photos`` (PNG bytes and a caption each: one photo, or an album of 2–10,
-    ``sendMediaGroup``)."""
+    ``text``, send ``photos`` (PNG bytes and a caption each: one photo, or an album of 2–10,
+    ``sendMediaGroup``), send a photo by its ``file_id`` with ``text`` as its caption, or edit
+    the caption (and buttons) of a photo or document message."""
 
     method: Literal[
         "send",
@@ -47,6 +48,8 @@ class Rendered:
         "copies",
         "topic",
         "photos",
+        "photo",
+        "caption",
     ]
     text: str = ""  # the caption, for a document
     reply_markup: Markup | None = None

@@ -20,6 +20,7 @@ ITEM_LABELS = {
     "surveys": N_("📋 Surveys and training"),
     "quizzes": N_("🛡 Security quizzes"),
     "courses": N_("🎓 My courses"),
+    "announce": N_("📢 Send an announcement"),
     "desk": N_("🎧 Support desk"),
     "trainer": N_("🧑‍🏫 Knowledge base editing"),
     "rollout": N_("📈 Rollout and reports"),
@@ -245,6 +246,16 @@ def help_text(out: Outgoing, tr: Translator) -> Rendered:
                 "Send a course file (YAML) captioned /course publish AUDIENCE DUE_DATE to assign "
                 "it; /course progress ID shows completion by department."
             ),
+        ]
+    if "announce" in _items(out):
+        lines += [
+            "",
+            tr.gettext("<b>Announcements</b>"),
+            tr.gettext(
+                "/announce – send an announcement (text, photo or file) to all, departments or "
+                "roles, optionally asking each person to tap ✅ Acknowledged"
+            ),
+            tr.gettext("/announce status [ID] – who has received and acknowledged it"),
         ]
     return Rendered("send", "\n".join(lines), menu_keyboard(_items(out), tr))
 

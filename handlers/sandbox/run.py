@@ -125,6 +125,7 @@ async def run_sandbox(
             await seed.demo_surveys(runner.services, today, ZoneInfo(settings.timezone))
             await runner.services.quiz_campaigns.open_demo()  # the security quizzes, for all
             await publish_demo_course(runner.services.course_publishing, tg_id=seed.TRAINER)
+            await seed.demo_announcement(runner.services, today, ZoneInfo(settings.timezone))
             # Marked before the scenes play: a sandbox stopped halfway through them must not
             # play them again (孙浩 would ask for the same leave twice).
             mark = data_dir / SEEDED_MARK

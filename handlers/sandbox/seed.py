@@ -267,6 +267,22 @@ async def demo_surveys(services: Services, today: date, tz: tzinfo) -> None:
     )
 
 
+async def demo_announcement(services: Services, today: date, tz: tzinfo) -> None:
+    """An office notice to everyone that asks each person to tap ✅ 已阅 within a week."""
+    by = datetime.combine(today + timedelta(days=7), time(17, 0), tzinfo=tz)
+    await services.announcements.announce(
+        title="关于全面启用政务办公系统的通知",
+        body_html=(
+            "各科室：\n经局务会研究，自下周一起<b>公文流转、请假和报销一律通过政务办公系统办理</b>，"
+            "纸质流程同步停止。请各位同事在本周内完成<b>移动办公安全入门</b>课程和保密安全测试。"
+            "\n遇到问题请在本机器人中联系服务台（/support）。\n\n办公室"
+        ),
+        audience="all",
+        ack_required=True,
+        ack_by=by,
+    )
+
+
 async def demo_content(emu: BotApiEmulator, today: date) -> None:
     """Play every capability's demo scenes (first start only)."""
     await Script(emu).play(approval_scenes(today) + faq_scenes() + support_scenes())

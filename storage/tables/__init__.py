@@ -1,5 +1,6 @@
 """All tables, imported so that ``SQLModel.metadata`` knows them (alembic reads it)."""
 
+from storage.tables.announcements import Announcement, AnnouncementRecipient
 from storage.tables.approvals import (
     ApprovalDraft,
     ApprovalInstance,
@@ -35,6 +36,8 @@ from storage.tables.surveys import (
 )
 
 __all__ = [
+    "Announcement",
+    "AnnouncementRecipient",
     "ApprovalDraft",
     "ApprovalInstance",
     "ApprovalTask",

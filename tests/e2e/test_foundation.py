@@ -101,7 +101,7 @@ async def test_language_switch_and_commands_in_both_languages(
     assert set(zh) == set(en) == {
         "menu", "help", "language", "cancel", "start", "apply", "todo", "mine", "find",
         "delegate", "register", "overdue", "ask", "kb", "digest", "support", "survey",
-        "newsurvey", "results", "quiz", "course",
+        "newsurvey", "results", "quiz", "course", "announce",
     }  # fmt: skip
     assert zh["survey"] == "待我填写的问卷"
     assert zh["quiz"] == "待完成的保密安全测试"
@@ -119,8 +119,8 @@ async def test_forged_and_foreign_buttons_are_refused(
         "mn.open:１:0",
         "x" * 64,
         "st.part:1:0",
-        "mn.open:9:0",
-    ):  # 9 = administration: the clerk's menu has no such button
+        "mn.open:10:0",
+    ):  # 10 = administration: the clerk's menu has no such button
         await clerk.press_data(data, message=menu)
     await bot.settle()
     toasts = [t.text or "" for t in clerk.toasts()[earlier:]]

@@ -80,6 +80,7 @@ def test_fresh_sandbox_runs_the_demo_city_and_carries_on_after_ctrl_c(
     box.wait_for(ZHOU_TING, lambda m: "📤" in m["text"], what="the trainer's progress card")
     box.wait_for(XU_LI, lambda m: "保密安全知识测试" in m["text"], what="the security quiz")
     box.wait_for(XU_LI, _has_button("新培训课程", "▶️ 开始学习"), what="the training course")
+    box.wait_for(XU_LI, _has_button("全面启用政务办公系统", "✅ 已阅"), what="the office notice")
     box.post(f"__emu/users/{ZHAO_MIN}/command", {"text": "/oncall"})
     roster = box.wait_for(
         ZHAO_MIN, lambda m: m["from_bot"] and "值班表" in m["text"], what="the roster"

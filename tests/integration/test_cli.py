@@ -439,6 +439,48 @@ def test_course_publish_list_and_progress(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "broken.yaml:" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_announce_send_list_and_status(tmp_path: Path) -> None:
+    assert govbot(tmp_path, "db", "upgrade").returncode == 0
+    staff = tmp_path / "staff.csv"
+    staff.write_text(
+        "工号,姓名,部门,角色,Telegram ID\nE1,杨帆,办公室,staff,5001\nE2,李娜,办公室,staff,\n"
+        "E3,王强,财务处,staff,5003\n",
+        encoding="utf-8-sig",
+    )
+    imported = govbot(tmp_path, "staff", "import", str(staff))
+    assert imported.returncode == 0, imported.stderr
+    refused = govbot(
+        tmp_path, "announce", "send", "--to", "dept:档案室", "--title", "T", "--body", "B"
+    )
+    assert refused.returncode == 1 and "没有名为“档案室”的部门" in refused.stderr
+    past = govbot(
+        tmp_path, "announce", "send", "--to", "all", "--title", "T", "--body", "B",
+        "--ack-by", "2020-01-01",
+    )  # fmt: skip
+    assert past.returncode == 1 and "已经过去" in past.stderr
+    assert govbot(tmp_path, "announce", "send", "--to", "all", "--title", "T").returncode == 2
+    body = tmp_path / "body.html"
+    body.write_text("请于<b>本周五</b>前完成。", encoding="utf-8")
+    sent = govbot(
+        tmp_path, "announce", "send", "--to", "dept:办公室,staff:E3", "--title", "年终考核",
+        "--body-file", str(body), "--ack-by", "2099-12-31",
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    assert "接收人 3 人，其中 2 人使用 Telegram" in sent.stdout and "李娜" in sent.stdout
+    listed = govbot(tmp_path, "announce", "list")
+    assert "年终考核：接收人 3，已送达 0，已阅 0" in listed.stdout
+    announcement_id = listed.stdout.split()[0].lstrip("#")
+    export = tmp_path / "acks.csv"
+    shown = govbot(tmp_path, "announce", "status", announcement_id, "--csv", str(export))
+    assert shown.returncode == 0, shown.stderr
+    assert "办公室：接收人 2，已送达 0，已阅 0，未阅 2" in shown.stdout
+    assert "合计：接收人 3，已送达 0，已阅 0，未阅 3" in shown.stdout
+    rows = export.read_text(encoding="utf-8-sig").splitlines()
+    assert rows[0] == "工号,姓名,部门,送达时间,已阅时间" and len(rows) == 4
+    assert govbot(tmp_path, "announce", "status", "999").returncode == 1
+    assert "已阅" in govbot(tmp_path, "announce", "--help").stdout
+
+
 def test_survey_template_and_publishing_a_workbook(tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
