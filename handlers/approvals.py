@@ -219,7 +219,9 @@ async def on_task_button(update: Update, context: Ctx) -> None:
     tg_id, chat_id = who
     verb = press.action.split(".", 1)[1]
     try:
-        result = await _task_press(service, verb, press, tg_id, chat_id)
+        message = query.message
+        pressed_on = message.message_id if message is not None else None
+        result = await _task_press(service, verb, press, tg_id, chat_id, pressed_on)
     except AlreadyHandledError as exc:
         # 已由 X 于 T 处理: the loser of a race is told who won, not just "out of date".
         tr = await user_translator(update, context)
@@ -234,11 +236,21 @@ async def on_task_button(update: Update, context: Ctx) -> None:
 
 
 async def _task_press(
-    service: ApprovalService, verb: str, press: callbacks.Press, tg_id: int, chat_id: int
+    service: ApprovalService,
+    verb: str,
+    press: callbacks.Press,
+    tg_id: int,
+    chat_id: int,
+    message_id: int | None,
 ) -> Pressed | None:
     if verb in ("ok", "no", "ret", "tr", "add", "addb", "adda", "addw", "cmt"):
         return await service.press(
-            tg_id=tg_id, chat_id=chat_id, action=verb, task_id=press.obj_id, version=press.version
+            tg_id=tg_id,
+            chat_id=chat_id,
+            action=verb,
+            task_id=press.obj_id,
+            version=press.version,
+            message_id=message_id,
         )
     if verb == "sign":
         return await service.confirm_sign(

@@ -61,6 +61,8 @@ REASON_FLOW = "ap.reason"  # typing the reason of a reject / return, or a 签发
 URGE_COOLDOWN = timedelta(minutes=30)
 REASON_TTL = timedelta(minutes=30)  # a reason, opinion or name prompt stops listening after
 MAX_CAS_RETRIES = 5
+# The buttons on a task card itself (the others are on the questions it leads to).
+_CARD_BUTTONS = frozenset({"ok", "no", "ret", "tr", "add", "cmt"})
 TODO_LIMIT = 20
 MINE_LIMIT = 10
 URGENCY_RANK = {"urgent": 1, "most_urgent": 2}  # 加急, 特急 (条例 第九条)
@@ -916,28 +918,43 @@ class ApprovalService:
         return row, instance, loaded, state
 
     async def press(
-        self, *, tg_id: int, chat_id: int, action: str, task_id: int, version: int
+        self,
+        *,
+        tg_id: int,
+        chat_id: int,
+        action: str,
+        task_id: int,
+        version: int,
+        message_id: int | None = None,
     ) -> Pressed:
-        """A button on a task card.
+        """A button on a task card (``message_id``: the message it was pressed on).
 
         Approve acts at once (a 签发 asks for the opinion and a confirmation first); reject,
         return, transfer, add-signer and comment ask for their text, which the next message
         gives. ``add`` first asks whether the added signers act before or after.
         """
         now = self._rt.clock()
+        if action not in _CARD_BUTTONS:
+            message_id = None  # pressed on a question the card led to, not on the card
         async with self._rt.uow() as uow:
             actor = await self._actor(uow, tg_id)
             row, instance, _, state = await self._load_task(uow, actor, task_id, version)
             node = state.nodes[state.task(row.n).node]
             missing = await self._missing_inputs(uow, instance, node.key)
             if action == "ok" and missing:
+                await self._adopt_card(uow, task_id, chat_id, message_id, now=now)
                 await self._ask_input(uow, actor, chat_id, row, instance, missing, {}, now=now)
                 await uow.commit()
                 return Pressed("ap.toast.type_reason")
             approve_now = action == "ok" and node.action != NodeAction.SIGN
         if approve_now:
             return await self._decide(
-                tg_id=tg_id, task_id=task_id, version=version, move="approve", text=None
+                tg_id=tg_id,
+                task_id=task_id,
+                version=version,
+                move="approve",
+                text=None,
+                pressed_on=None if message_id is None else (chat_id, message_id),
             )
         earlier = [
             (i, n.key)
@@ -945,6 +962,7 @@ class ApprovalService:
             if n.status == NodeStatus.PASSED and n.slots
         ]
         async with self._rt.uow() as uow:
+            await self._adopt_card(uow, task_id, chat_id, message_id, now=now)
             if action == "ret" and earlier:
                 # 退回 to the submitter or to an earlier step: ask where first.
                 await uow.flows.put(
@@ -1144,11 +1162,13 @@ class ApprovalService:
         flow_chat: int | None = None,
         inputs: Mapping[str, Any] | None = None,
         target: int | None = None,
+        pressed_on: tuple[int, int] | None = None,
     ) -> Pressed:
         """One move, in the one unit of work of this update (it also ends a text flow).
 
         An update commits exactly once, so a typed reason whose task was taken meanwhile is
         answered here (flow ended, notice queued) instead of by raising after a commit.
+        ``pressed_on``: (chat, message) of the card whose button made the move.
         """
         await self._calendar.calendar()  # warm: a transaction must not load it
         try:
@@ -1159,6 +1179,8 @@ class ApprovalService:
                     row, instance, _, state = await self._load_task(uow, actor, task_id, version)
                     if flow_chat is not None:
                         await uow.flows.clear(tg_id, flow_chat)
+                    if pressed_on is not None:
+                        await self._adopt_card(uow, task_id, *pressed_on, now=now)
                     try:
                         return await self._decide_in(
                             uow,
@@ -1191,6 +1213,17 @@ class ApprovalService:
             )
             await uow.commit()
         return Pressed("ap.toast.stale")
+
+    @staticmethod
+    async def _adopt_card(
+        uow: UnitOfWork, task_id: int, chat_id: int, message_id: int | None, *, now: datetime
+    ) -> None:
+        """The card pressed is the one that shows what follows, even when a crash between
+        sending a card and recording it left the approver a second copy."""
+        if message_id is not None:
+            await uow.outbox.adopt_card(
+                f"task:{task_id}", chat_id=chat_id, message_id=message_id, now=now
+            )
 
     async def _decide_in(
         self,

@@ -233,6 +233,25 @@ class OutboxRepo:
         )
         return rows.first()
 
+    async def adopt_card(
+        self, card_key: str, *, chat_id: int, message_id: int, now: datetime
+    ) -> None:
+        """A button was pressed on ``message_id``, so that message is the card from now on.
+
+        After a crash between sending a card and recording it, the card is sent again and
+        the phone shows two; whichever the user presses is the one later changes edit.
+        A card already living in another chat is left alone.
+        """
+        current = await self.session.get(LiveCard, card_key)
+        if current is None:
+            self.session.add(
+                LiveCard(card_key=card_key, chat_id=chat_id, message_id=message_id, updated_at=now)
+            )
+        elif current.chat_id == chat_id and current.message_id != message_id:
+            current.message_id = message_id
+            current.updated_at = now
+            self.session.add(current)
+
     async def forget_card(self, card_key: str) -> None:
         """The card's message is gone (deleted by the user): the next row sends a new one."""
         await self.session.exec(delete(LiveCard).where(col(LiveCard.card_key) == card_key))

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from bot.emulator import BotApiEmulator
 from storage.crypto import KeyRing, install_key_ring
 from storage.db import Database
-from tests.e2e.conftest import Org, RunningBot
+from tests.e2e.conftest import Org, RunningBot, toast
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
@@ -98,6 +98,42 @@ async def test_kill_with_updates_in_flight_handles_each_exactly_once(
     for p in phones:
         extra = len(p.messages()) - MESSAGES_EACH
         assert 0 <= extra <= uncertain.get(p.id, 0), (p.id, extra, uncertain)
+
+
+async def test_a_card_sent_twice_by_a_crash_is_decided_on_the_copy_pressed(
+    bot: RunningBot, org: Org
+) -> None:
+    """A kill after Telegram took a card but before the bot recorded it sends the card again
+    (Telegram has no idempotency key). The approver sees two; the one pressed shows the
+    outcome, and the other one says it is handled instead of deciding twice."""
+    from tests.e2e.test_approvals import fill_reimbursement, finance_org, submit, task_card
+
+    people = await finance_org(org)
+    await submit(people.clerk, await fill_reimbursement(people.clerk, "300"))
+    first = await task_card(people.head)
+    await bot.settle()
+    # What a kill leaves behind once the restart has recovered it: the card's row queued
+    # again, no message recorded for the card (the sender then sends it anew).
+    async with bot.services.runtime.detached_uow() as uow:
+        await uow.session.exec(  # type: ignore[call-overload]
+            text(
+                "UPDATE outbox_message SET status = 'pending', sent_message_id = NULL "
+                "WHERE card_key LIKE 'task:%'"
+            )
+        )
+        await uow.session.exec(text("DELETE FROM live_card WHERE card_key LIKE 'task:%'"))  # type: ignore[call-overload]
+        await uow.commit()
+    second = await task_card(people.head, after=first)
+    assert second.message_id != first.message_id
+    await people.head.press("✅ 同意", message=first)
+    edited = await people.head.wait_edit(first, timeout=15)
+    assert edited.buttons == [] and "已通过" in edited.text
+    done = await people.clerk.wait_message(containing="已结束", timeout=15)
+    assert "已通过" in done.text
+    query_id = await people.head.press("✅ 同意", message=second)
+    assert "已处理" in await toast(people.head, query_id)
+    await bot.settle()
+    assert len([m for m in people.clerk.messages() if "已结束" in m.text]) == 1
 
 
 async def test_kill_between_submit_and_approve_keeps_the_task_and_its_buttons(
