@@ -160,6 +160,10 @@ class Dispatcher:
     async def _loop(self) -> None:
         backoff = self._poll
         while not self._stopping:
+            # Cleared before the claim, not after: an update stored while the claim runs
+            # sets it again, and the wait below then returns at once instead of missing it
+            # for a whole poll interval.
+            self._wake.clear()
             try:
                 room = self._capacity - len(self._in_flight)
                 claimed = await self._inbox.claim(limit=room) if room > 0 else []
@@ -183,7 +187,6 @@ class Dispatcher:
                 self._tails[raw.chat_id] = task
                 task.add_done_callback(partial(self._done, raw.update_id, raw.chat_id))
             if len(claimed) == 0 or len(self._in_flight) >= self._capacity:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self._poll):  # not wait_for: see 3.11 cancel race
                         await self._wake.wait()
