@@ -580,22 +580,23 @@ class AnnouncementService:
         await uow.announcements.add_recipients(row.id, [p.id for p in people if p.id])
         facts = await self._message_facts(uow, row)
         facts["sent_at"] = now.isoformat()
-        messaged = 0
-        for person in people:
-            if person.telegram_id is None or person.id is None:
-                continue
-            await uow.outbox.add(
-                chat_id=person.telegram_id,
-                kind=MESSAGE_KIND,
-                staff_id=person.id,
-                now=now,
-                facts=facts,
-                ref_id=row.id,
-                priority=PRIORITY_BROADCAST,
-                dedupe_key=f"{MESSAGE_KIND}:{row.id}:{person.id}",
-                card_key=message_card(row.id, person.id),
-            )
-            messaged += 1
+        messaged = await uow.outbox.add_many(
+            [
+                {
+                    "chat_id": person.telegram_id,
+                    "kind": MESSAGE_KIND,
+                    "staff_id": person.id,
+                    "facts": facts,
+                    "ref_id": row.id,
+                    "priority": PRIORITY_BROADCAST,
+                    "dedupe_key": f"{MESSAGE_KIND}:{row.id}:{person.id}",
+                    "card_key": message_card(row.id, person.id),  # new: this announcement's
+                }
+                for person in people
+                if person.telegram_id is not None and person.id is not None
+            ],
+            now=now,
+        )
         if row.ack_required:
             times = model.reminder_times(now, row.ack_by, every=self._remind_every)
             for number, due_at in enumerate(times, start=1):

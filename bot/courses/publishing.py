@@ -226,29 +226,30 @@ class CoursePublishing:
         due_at: datetime | None,
         now: datetime,
     ) -> int:
-        messaged = 0
-        for person in people:
-            if person.telegram_id is None or person.id is None:
-                continue
-            await uow.outbox.add(
-                chat_id=person.telegram_id,
-                kind=INVITE_KIND,
-                staff_id=person.id,
-                now=now,
-                facts={
-                    "course_id": course_id,
-                    "title": text_facts(definition.title),
-                    "description": text_facts(definition.description),
-                    "lessons": len(definition.lessons),
-                    "quiz": definition.quiz,
-                    "due_at": due_at.isoformat() if due_at else None,
-                },
-                ref_id=course_id,
-                priority=PRIORITY_BROADCAST,
-                dedupe_key=f"{INVITE_KIND}:{course_id}:{person.id}",
-            )
-            messaged += 1
-        return messaged
+        facts = {
+            "course_id": course_id,
+            "title": text_facts(definition.title),
+            "description": text_facts(definition.description),
+            "lessons": len(definition.lessons),
+            "quiz": definition.quiz,
+            "due_at": due_at.isoformat() if due_at else None,
+        }
+        return await uow.outbox.add_many(
+            [
+                {
+                    "chat_id": person.telegram_id,
+                    "kind": INVITE_KIND,
+                    "staff_id": person.id,
+                    "facts": facts,
+                    "ref_id": course_id,
+                    "priority": PRIORITY_BROADCAST,
+                    "dedupe_key": f"{INVITE_KIND}:{course_id}:{person.id}",
+                }
+                for person in people
+                if person.telegram_id is not None and person.id is not None
+            ],
+            now=now,
+        )
 
     async def publish_file(
         self, *, tg_id: int, chat_id: int, data: bytes, file_name: str, args: str

@@ -309,30 +309,33 @@ class QuizCampaigns:
         # sent when they say, as a survey is).
         quiet = previous_id is not None and self._quiet.contains(now, self._tz)
         wait = self._quiet.next_end(now, self._tz) if quiet else None
-        messaged = 0
-        for person in people if announce else ():  # a course's quiz: the course invites
-            if person.telegram_id is None or person.id is None:
-                continue
-            await uow.outbox.add(
-                chat_id=person.telegram_id,
-                kind=INVITE_KIND,
-                staff_id=person.id,
-                now=now,
-                facts={
-                    "campaign_id": row.id,
-                    "title": _text(quiz.title),
-                    "description": _text(quiz.description) if quiz.description else None,
-                    "questions": min(quiz.draw, len(paper.pool)),
-                    "pass_mark": quiz.pass_mark,
-                    "attempts": quiz.max_attempts,
-                    "closes_at": closes_at.isoformat() if closes_at else None,
-                },
-                ref_id=row.id,
-                priority=PRIORITY_BROADCAST,
-                dedupe_key=f"{INVITE_KIND}:{row.id}:{person.id}",
-                not_before=wait,
-            )
-            messaged += 1
+        facts = {
+            "campaign_id": row.id,
+            "title": _text(quiz.title),
+            "description": _text(quiz.description) if quiz.description else None,
+            "questions": min(quiz.draw, len(paper.pool)),
+            "pass_mark": quiz.pass_mark,
+            "attempts": quiz.max_attempts,
+            "closes_at": closes_at.isoformat() if closes_at else None,
+        }
+        messaged = await uow.outbox.add_many(
+            [
+                {
+                    "chat_id": person.telegram_id,
+                    "kind": INVITE_KIND,
+                    "staff_id": person.id,
+                    "facts": facts,
+                    "ref_id": row.id,
+                    "priority": PRIORITY_BROADCAST,
+                    "dedupe_key": f"{INVITE_KIND}:{row.id}:{person.id}",
+                    "not_before": wait,
+                }
+                # a course's quiz: the course invites
+                for person in (people if announce else ())
+                if person.telegram_id is not None and person.id is not None
+            ],
+            now=now,
+        )
         for number, due_at in enumerate(
             reminder_times(opens_at, closes_at, every=self._remind_every) if announce else (),
             start=1,

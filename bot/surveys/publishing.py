@@ -223,36 +223,37 @@ class SurveyPublishing:
         )
         assert row.id is not None
         await uow.surveys.invite(row.id, [p.id for p in people if p.id], now=now)
-        messaged = 0
-        for person in people:
-            if person.telegram_id is None or person.id is None:
-                continue
-            await uow.outbox.add(
-                chat_id=person.telegram_id,
-                kind=INVITE_KIND,
-                staff_id=person.id,
-                now=now,
-                facts={
-                    "survey_id": row.id,
-                    "title": {"zh_CN": definition.title.zh_CN, "en": definition.title.en},
-                    "description": (
-                        {
-                            "zh_CN": definition.description.zh_CN,
-                            "en": definition.description.en,
-                        }
-                        if definition.description
-                        else None
-                    ),
-                    "anonymous": definition.anonymous,
-                    "questions": len(definition.questions),
-                    "closes_at": closes_at.isoformat() if closes_at else None,
-                },
-                ref_id=row.id,
-                priority=PRIORITY_BROADCAST,
-                dedupe_key=f"{INVITE_KIND}:{row.id}:{person.id}",
-                not_before=opens_at,
-            )
-            messaged += 1
+        facts = {
+            "survey_id": row.id,
+            "title": {"zh_CN": definition.title.zh_CN, "en": definition.title.en},
+            "description": (
+                {"zh_CN": definition.description.zh_CN, "en": definition.description.en}
+                if definition.description
+                else None
+            ),
+            "anonymous": definition.anonymous,
+            "questions": len(definition.questions),
+            "closes_at": closes_at.isoformat() if closes_at else None,
+        }
+        # One statement per 200 invitations, not one each: 10,000 rows in about a second
+        # on SQLite's one connection, which everyone else's replies wait for meanwhile.
+        messaged = await uow.outbox.add_many(
+            [
+                {
+                    "chat_id": person.telegram_id,
+                    "kind": INVITE_KIND,
+                    "staff_id": person.id,
+                    "facts": facts,
+                    "ref_id": row.id,
+                    "priority": PRIORITY_BROADCAST,
+                    "dedupe_key": f"{INVITE_KIND}:{row.id}:{person.id}",
+                    "not_before": opens_at,
+                }
+                for person in people
+                if person.telegram_id is not None and person.id is not None
+            ],
+            now=now,
+        )
         await reminders.schedule(
             uow, row.id, opens_at or now, closes_at, every=self._remind_every, now=now
         )

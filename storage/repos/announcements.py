@@ -9,7 +9,7 @@ from sqlalchemy import case, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.repos import insert_for
+from storage.repos import insert_many_ignoring
 from storage.tables.announcements import Announcement, AnnouncementRecipient
 from storage.tables.people import Staff
 
@@ -53,20 +53,11 @@ class AnnouncementRepo:
     async def add_recipients(self, announcement_id: int, staff_ids: Iterable[int]) -> int:
         """The people it is for (those already there stay as they are); how many are new."""
         ids = sorted(set(staff_ids))
-        added = 0
-        for start in range(0, len(ids), _BATCH):
-            result = await self.session.exec(
-                insert_for(self.session)(AnnouncementRecipient)
-                .values(
-                    [
-                        {"announcement_id": announcement_id, "staff_id": i, "reminders": 0}
-                        for i in ids[start : start + _BATCH]
-                    ]
-                )
-                .on_conflict_do_nothing()
-            )
-            added += int(result.rowcount or 0)
-        return added
+        return await insert_many_ignoring(
+            self.session,
+            AnnouncementRecipient,
+            [{"announcement_id": announcement_id, "staff_id": i, "reminders": 0} for i in ids],
+        )
 
     async def recipient(self, announcement_id: int, staff_id: int) -> AnnouncementRecipient | None:
         return await self.session.get(AnnouncementRecipient, (announcement_id, staff_id))

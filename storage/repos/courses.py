@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.repos import insert_for
+from storage.repos import insert_many_ignoring
 from storage.tables.courses import Course, CourseAssignment, CourseMedia
 from storage.tables.people import Department, Staff
 
@@ -40,26 +40,23 @@ class CourseRepo:
         ids = sorted(set(staff_ids))
         if not ids:
             return 0
-        result = await self.session.exec(
-            insert_for(self.session)(CourseAssignment)
-            .values(
-                [
-                    {
-                        "course_id": course_id,
-                        "staff_id": i,
-                        "assigned_at": now,
-                        "due_at": due_at,
-                        "position": 0,
-                        "lessons_read": 0,
-                        "version": 0,
-                        "reminders": 0,
-                    }
-                    for i in ids
-                ]
-            )
-            .on_conflict_do_nothing()
+        return await insert_many_ignoring(
+            self.session,
+            CourseAssignment,
+            [
+                {
+                    "course_id": course_id,
+                    "staff_id": i,
+                    "assigned_at": now,
+                    "due_at": due_at,
+                    "position": 0,
+                    "lessons_read": 0,
+                    "version": 0,
+                    "reminders": 0,
+                }
+                for i in ids
+            ],
         )
-        return int(result.rowcount or 0)
 
     async def assignment(self, assignment_id: int) -> CourseAssignment | None:
         return await self.session.get(CourseAssignment, assignment_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.repos import insert_for
+from storage.repos import insert_for, insert_many_ignoring
 from storage.tables.messaging import (
     PRIORITY_NOTIFY,
     ChatStatus,
@@ -100,6 +100,39 @@ class OutboxRepo:
                 )
                 moot = moot.where(col(OutboxMessage.id) != first)
             await self.session.exec(moot.values(status="superseded"))
+
+    async def add_many(self, rows: Sequence[dict[str, Any]], *, now: datetime) -> int:
+        """Queue many plain rows at once (a mass send: one per person), in a few statements.
+
+        Each row takes :meth:`add`'s keywords except ``topic_key``; a ``card_key`` must be
+        new (the first drawing of each person's card: an announcement's, whose 已阅 later
+        redraws it through :meth:`add`). A row whose dedupe key is already queued is
+        ignored, as there. Returns how many were given.
+        """
+        values = []
+        for row in rows:
+            if row.get("topic_key") is not None:
+                raise ValueError("add_many() takes no topic rows; they go through add()")
+            values.append(
+                {
+                    "created_at": now,
+                    "chat_id": row["chat_id"],
+                    "staff_id": row.get("staff_id"),
+                    "locale": row.get("locale"),
+                    "kind": row["kind"],
+                    "ref_id": row.get("ref_id"),
+                    "facts": row.get("facts") or {},
+                    "priority": row.get("priority", PRIORITY_NOTIFY),
+                    "dedupe_key": row.get("dedupe_key"),
+                    "status": "pending",
+                    "attempts": 0,
+                    "not_before": row.get("not_before"),
+                    "card_key": row.get("card_key"),
+                    "topic_key": None,
+                }
+            )
+        await insert_many_ignoring(self.session, OutboxMessage, values)
+        return len(values)
 
     async def _redraw_unsent_card(
         self, card_key: str, chat_id: int, kind: str, facts: dict[str, Any] | None

@@ -10,7 +10,7 @@ from sqlalchemy import or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.repos import insert_for
+from storage.repos import insert_many_ignoring
 from storage.tables.people import Staff
 from storage.tables.quizzes import QuizAttempt, QuizCampaign, QuizInvitation
 
@@ -39,23 +39,20 @@ class QuizRepo:
         ids = sorted(set(staff_ids))
         if not ids:
             return 0
-        result = await self.session.exec(
-            insert_for(self.session)(QuizInvitation)
-            .values(
-                [
-                    {
-                        "campaign_id": campaign_id,
-                        "staff_id": i,
-                        "invited_at": now,
-                        "passed": False,
-                        "reminders": 0,
-                    }
-                    for i in ids
-                ]
-            )
-            .on_conflict_do_nothing()
+        return await insert_many_ignoring(
+            self.session,
+            QuizInvitation,
+            [
+                {
+                    "campaign_id": campaign_id,
+                    "staff_id": i,
+                    "invited_at": now,
+                    "passed": False,
+                    "reminders": 0,
+                }
+                for i in ids
+            ],
         )
-        return int(result.rowcount or 0)
 
     async def invitation(self, campaign_id: int, staff_id: int) -> QuizInvitation | None:
         return await self.session.get(QuizInvitation, (campaign_id, staff_id))

@@ -10,7 +10,7 @@ from sqlalchemy import case, delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.repos import insert_for
+from storage.repos import insert_many_ignoring
 from storage.tables.people import Staff
 from storage.tables.surveys import (
     Survey,
@@ -52,23 +52,20 @@ class SurveyRepo:
         ids = sorted(set(staff_ids))
         if not ids:
             return 0
-        result = await self.session.exec(
-            insert_for(self.session)(SurveyInvitation)
-            .values(
-                [
-                    {
-                        "survey_id": survey_id,
-                        "staff_id": i,
-                        "invited_at": now,
-                        "reminders": 0,
-                        "completed": False,
-                    }
-                    for i in ids
-                ]
-            )
-            .on_conflict_do_nothing()
+        return await insert_many_ignoring(
+            self.session,
+            SurveyInvitation,
+            [
+                {
+                    "survey_id": survey_id,
+                    "staff_id": i,
+                    "invited_at": now,
+                    "reminders": 0,
+                    "completed": False,
+                }
+                for i in ids
+            ],
         )
-        return int(result.rowcount or 0)
 
     async def open_for(
         self, staff_id: int, *, now: datetime

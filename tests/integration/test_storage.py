@@ -159,6 +159,45 @@ async def test_outbox_add_with_the_same_dedupe_key_keeps_one_row(
     assert Counter(await _outbox_keys(db, key_ring)) == Counter({"same": 1, None: 2})
 
 
+async def test_outbox_add_many_queues_every_row_once_in_chunks(
+    db: Database, key_ring: KeyRing, clock: FakeClock
+) -> None:
+    """A mass send's 5,000 rows, given twice: one each, with what each row said, and a row
+    already queued by add() is not queued again. (5,000 rows of 14 columns in one VALUES
+    list would be 70,000 bind parameters: more than PostgreSQL takes in one statement.)"""
+    facts = {"title": {"zh_CN": "试点反馈", "en": "Pilot feedback"}}
+    rows = [
+        {
+            "chat_id": 10_000 + i,
+            "kind": "t.mass",
+            "staff_id": i,
+            "facts": facts,
+            "ref_id": 7,
+            "priority": 5,
+            "dedupe_key": f"t.mass:7:{i}",
+            "card_key": f"t.card:7:{i}" if i % 2 else None,
+        }
+        for i in range(5000)
+    ]
+    async with uow(db, key_ring) as u:
+        await u.outbox.add(chat_id=10_000, kind="t.mass", now=clock(), dedupe_key="t.mass:7:0")
+        assert await u.outbox.add_many(rows, now=clock()) == 5000
+        await u.outbox.add_many(rows, now=clock())
+        await u.commit()
+    async with uow(db, key_ring) as u:
+        queued = list(
+            await u.session.exec(select(OutboxMessage).where(col(OutboxMessage.kind) == "t.mass"))
+        )
+    assert len(queued) == 5000 and len({r.dedupe_key for r in queued}) == 5000
+    by_chat = {r.chat_id: r for r in queued}
+    assert by_chat[10_001].facts == facts and by_chat[10_001].card_key == "t.card:7:1"
+    assert by_chat[14_999].staff_id == 4999 and by_chat[14_999].priority == 5
+    assert all(r.status == "pending" and r.ref_id == 7 for r in queued if r.chat_id != 10_000)
+    with pytest.raises(ValueError, match="topic"):
+        async with uow(db, key_ring) as u:
+            await u.outbox.add_many([{**rows[0], "topic_key": "ticket:1"}], now=clock())
+
+
 async def test_due_add_with_the_same_dedupe_key_keeps_one_row(
     db: Database, key_ring: KeyRing, clock: FakeClock
 ) -> None:
