@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.errors import DomainError
@@ -51,6 +53,16 @@ class DeliveryUnavailableError(DomainError):
     """The database cannot be reached right now; the rows are safe, try again later."""
 
 
+@dataclass
+class _Mark:
+    """One of the sender's marks waiting for the next group commit."""
+
+    apply: Callable[[UnitOfWork], Awaitable[None]]
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
 class DeliveryService:
     """What the outbox sender asks of the database; it never sees Telegram."""
 
@@ -69,6 +81,8 @@ class DeliveryService:
         self._reachability: list[Reachability] = []
         self._file_keys: dict[str, FileUploaded] = {}
         self._sent_listeners: dict[str, SentListener] = {}
+        self._marks: list[_Mark] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     @asynccontextmanager
     async def _unit(self) -> AsyncIterator[UnitOfWork]:
@@ -156,7 +170,8 @@ class DeliveryService:
         A row of a kind registered with ``forget_when_sent`` loses its facts now."""
         forget = kind is not None and kind.startswith(self._forget_when_sent)
         listener = self._sent_listeners.get(kind) if kind is not None else None
-        async with self._unit() as uow:
+
+        async def apply(uow: UnitOfWork) -> None:
             if listener is not None:
                 row = await uow.outbox.get(msg_id)
                 if row is not None:
@@ -164,6 +179,58 @@ class DeliveryService:
             await uow.outbox.mark_sent(
                 msg_id, now=self._rt.clock(), message_id=message_id, forget_facts=forget
             )
+
+        await self._mark(apply)
+
+    async def _mark(self, apply: Callable[[UnitOfWork], Awaitable[None]]) -> None:
+        """Apply a mark in the next group commit; return once it is committed.
+
+        A broadcast marks every row twice ("sending", "sent"): at 30 a second, one commit
+        each would keep SQLite's one connection busy and every reply waiting for it. The
+        marks that come while a commit runs go together in the next one, so under load a
+        commit carries many and when quiet a mark is committed at once (no added wait).
+        A failed commit fails every mark in it (the sender retries each); a mark that
+        fails on its own (not an outage) is then found by committing each alone.
+        """
+        mark = _Mark(apply)
+        # Retrieved even if the waiter was cancelled meanwhile (no "never retrieved" noise).
+        mark.done.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._marks.append(mark)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="outbox-marks")
+        await asyncio.shield(mark.done)
+
+    async def _flush(self) -> None:
+        batch: list[_Mark] = []
+        try:
+            while self._marks:
+                batch, self._marks = self._marks, []
+                try:
+                    await self._commit(batch)
+                except DeliveryUnavailableError as exc:
+                    _settle(batch, exc)
+                except Exception as exc:
+                    if len(batch) == 1:
+                        _settle(batch, exc)
+                        continue
+                    for mark in batch:  # one of them is bad: the others still go in
+                        try:
+                            await self._commit([mark])
+                        except Exception as single:
+                            _settle([mark], single)
+                        else:
+                            _settle([mark], None)
+                else:
+                    _settle(batch, None)
+        finally:  # cancelled (the loop is closing): nobody waits for ever
+            stopped = DeliveryUnavailableError()
+            stranded, self._marks = self._marks, []
+            _settle(batch + stranded, stopped)
+
+    async def _commit(self, batch: list[_Mark]) -> None:
+        async with self._unit() as uow:
+            for mark in batch:
+                await mark.apply(uow)
             await uow.commit()
 
     def register_file_keys(self, prefix: str, listener: FileUploaded) -> None:
@@ -348,10 +415,12 @@ class DeliveryService:
 
     async def sending(self, msg_id: int) -> None:
         """A mass send's row is about to be sent: from now on a crash leaves it uncertain
-        (see recover_inflight), never sent twice."""
-        async with self._unit() as uow:
+        (see recover_inflight), never sent twice. Returns once that is committed."""
+
+        async def apply(uow: UnitOfWork) -> None:
             await uow.outbox.mark_sending(msg_id)
-            await uow.commit()
+
+        await self._mark(apply)
 
     async def uncertain(self, msg_id: int, *, error: str) -> None:
         """A mass send's call timed out: it may have arrived; it is not sent again."""
@@ -368,3 +437,13 @@ class DeliveryService:
         """Rows not yet finished (pending or inflight)."""
         counts = await self.stats()
         return sum(counts.get(status, 0) for status in _OPEN)
+
+
+def _settle(batch: list[_Mark], error: BaseException | None) -> None:
+    for mark in batch:
+        if mark.done.done():
+            continue
+        if error is None:
+            mark.done.set_result(None)
+        else:
+            mark.done.set_exception(error)
