@@ -120,7 +120,7 @@ def run(webhook_url: str | None, listen: str | None) -> None:
     configure_logging()
 
     async def serve() -> None:
-        runner = BotRunner(settings, webhook_url=webhook_url, listen=address)
+        runner = BotRunner(settings, webhook_url=webhook_url, listen=address, freeze_heap=True)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):

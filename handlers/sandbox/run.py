@@ -114,7 +114,7 @@ async def run_sandbox(
     try:
         bot_settings = sandbox_settings(settings, data_dir, emu)
         await upgrade_schema(bot_settings)
-        runner = BotRunner(bot_settings)
+        runner = BotRunner(bot_settings, freeze_heap=True)
         await runner.start()
         assert runner.services is not None
         if first_start:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import itertools
 import os
 import time
 from collections import Counter
@@ -280,9 +279,13 @@ async def test_every_real_limit_without_429(rt: Runtime, delivery: DeliveryServi
         assert texts(bob) == [f"B{i}" for i in range(6)]
         assert emu.counters.get("429", 0) == 0
         at = [c.at for c in sends(emu, bob.id)]
-        # The burst of 3 (spread a little by the global pacing), then one a second.
+        # The burst of 3 (spread a little by the global pacing), then one a second: the
+        # k-th call no sooner than k - 2 seconds after the first. (A call the event loop
+        # sent late may be followed sooner than a second later, as in a burst: it is
+        # still never more than 3 in a second, which is what Telegram counts.)
         assert max_in_window(at, 1.0) <= 3
-        assert all(b - a >= 0.95 for a, b in itertools.pairwise(at[3:]))
+        spread = [round(x - at[0], 3) for x in at]
+        assert all(x >= (k - 2) * 1.0 for k, x in enumerate(spread) if k >= 3), spread
         assert max_in_window([c.at for c in sends(emu)], 1.0) <= 30
 
 

@@ -113,6 +113,34 @@ def test_pacer_wait(
     assert pacer.wait(at) == pytest.approx(expected)
 
 
+def _paced(pacer: Pacer, late_s: float, n: int) -> list[float]:
+    """Send ``n`` events each at the first moment the pacer allows, plus ``late_s``."""
+    t, times = 0.0, []
+    for _ in range(n):
+        t += pacer.wait(t) + late_s
+        pacer.record(t)
+        times.append(t)
+    return times
+
+
+def test_a_pacer_that_tolerates_lateness_keeps_its_rate_and_never_exceeds_it() -> None:
+    interval = 1.03 / 29
+    strict = _paced(Pacer(interval, 1), 0.001, 1000)
+    tolerant = _paced(Pacer(interval, 1, late_s=interval / 10), 0.001, 1000)
+    # Every wake-up a millisecond late: the strict pacer loses it each time, the tolerant
+    # one keeps the schedule (the rate is one per interval again).
+    assert (strict[-1] - strict[0]) / 999 == pytest.approx(interval + 0.001)
+    assert (tolerant[-1] - tolerant[0]) / 999 == pytest.approx(interval, rel=0.01)
+    # Never faster than the rate however the events come (on time: exactly one per interval).
+    on_time = _paced(Pacer(interval, 1, late_s=interval / 10), 0.0, 1000)
+    assert min(b - a for a, b in itertools.pairwise(on_time)) == pytest.approx(interval)
+    # An idle pacer gives no credit: the second event after a pause still waits an interval.
+    idle = Pacer(interval, 1, late_s=interval / 10)
+    idle.record(0.0)
+    idle.record(10.0)
+    assert idle.wait(10.0) == pytest.approx(interval)
+
+
 # -- per chat, per group, global
 
 
@@ -182,12 +210,14 @@ def test_a_call_copying_several_messages_takes_as_many_group_slots() -> None:
     assert plan([one], limiter, t - 0.5, slots=1, horizon_s=1.0).send  # 4 slots were left
 
 
-def test_global_29_per_window_over_many_chats() -> None:
+def test_global_30_per_window_over_many_chats() -> None:
     sent = greedy(Limiter(LIMITS), list(range(1, 301)), until=5.0)
     all_times = [t for times in sent.values() for t in times]
-    assert LIMITS.global_limit == 29
-    assert max_in_window(all_times, 1.0 + LIMITS.slack_s) <= 29
-    assert len(all_times) >= 29 / (1.0 + LIMITS.slack_s) * 4.5  # the limit is used too
+    assert LIMITS.global_limit == 30
+    # 30 in any 1.03 s: sent so, they never make 31 in one second at Telegram either.
+    assert max_in_window(all_times, 1.0 + LIMITS.slack_s) <= 30
+    assert max_in_window(all_times, 1.0) <= 30
+    assert len(all_times) >= 30 / (1.0 + LIMITS.slack_s) * 4.5  # the limit is used too
 
 
 @pytest.mark.parametrize("chat_a", [11, GROUP])
@@ -262,7 +292,7 @@ def test_a_call_never_answered_is_forgotten_in_the_end() -> None:
 def test_broadcast_lane_is_capped_and_paced() -> None:
     sent = greedy(Limiter(LIMITS), list(range(1, 301)), until=5.0, priority=BROADCAST)
     all_times = [t for times in sent.values() for t in times]
-    assert LIMITS.broadcast_limit == LIMITS.global_limit
+    assert LIMITS.broadcast_limit == LIMITS.global_limit - 1  # one slot kept for replies
     assert max_in_window(all_times, 1.0 + LIMITS.slack_s) <= LIMITS.broadcast_limit
     assert max_in_window(all_times, 0.2) <= 3 + 6  # even pacing, not one burst per second
     assert len(all_times) >= LIMITS.broadcast_limit * 4
@@ -271,7 +301,7 @@ def test_broadcast_lane_is_capped_and_paced() -> None:
 def test_interactive_is_served_first_and_finds_headroom_during_a_broadcast() -> None:
     limiter = Limiter(LIMITS)
     backlog = rows(300, BROADCAST, first_id=1, first_chat=1000)
-    # A broadcast has been running for a while and uses the whole global budget.
+    # A broadcast has been running for a while and uses its whole budget.
     t = 0.0
     while True:
         backlog_plan = plan(backlog, limiter, t, slots=64, horizon_s=0.5)
@@ -294,10 +324,13 @@ def test_interactive_is_served_first_and_finds_headroom_during_a_broadcast() -> 
             limiter.settle(out.chat_id, t, t)
         held = step.keep
         t = round(t + 0.005, 6)
-    # The broadcast's next slots go to the replies at once, then to the notices.
+    # The slot the broadcast leaves free takes the first reply at once; the other replies,
+    # then the notices, take the broadcast's next slots (one every 35.5 ms) before it does.
     assert [p for p, _ in order[:5]] == [INTERACTIVE] * 3 + [NOTIFY] * 2
-    assert all(at < 0.05 for p, at in order if p == INTERACTIVE)
-    assert all(at < 0.15 for p, at in order if p == NOTIFY)
+    slot = (LIMITS.broadcast_window_s + LIMITS.slack_s) / LIMITS.broadcast_limit
+    assert order[0][1] == 0.0
+    assert all(at <= k * slot + 0.01 for k, (_, at) in enumerate(order[:3]))
+    assert all(at < 0.2 for p, at in order if p == NOTIFY)
 
 
 def test_lanes_are_served_in_priority_order_when_slots_are_short() -> None:
