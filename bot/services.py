@@ -44,6 +44,7 @@ from bot.support.templates import TemplateService
 from bot.support.timers import SlaService
 from bot.surveys.authoring import SurveyAuthoring
 from bot.surveys.chat import KINDS_PREFIX, SurveyChatService
+from bot.surveys.groups import StaffGroups
 from bot.surveys.publishing import Audience, SurveyPublishing
 from bot.surveys.reminders import SurveyReminders
 from bot.surveys.reporting import SurveyResultsService
@@ -83,6 +84,7 @@ class Services:
     outage_guard: OutageGuard
     surveys: SurveyChatService
     survey_publishing: SurveyPublishing
+    staff_groups: StaffGroups
     quizzes: QuizTaking
     quiz_campaigns: QuizCampaigns
     quiz_results: QuizResultsService
@@ -248,6 +250,7 @@ def build_services(settings: Settings, rt: Runtime) -> Services:
         outage_guard=guard,
         surveys=SurveyChatService(rt, tz=settings.tz, default_locale=settings.default_locale),
         survey_publishing=publishing,
+        staff_groups=StaffGroups(rt),
         survey_authoring=SurveyAuthoring(
             rt, publishing, tz=settings.tz, default_locale=settings.default_locale
         ),

@@ -774,6 +774,80 @@ def approvals_overdue() -> None:
             )
 
 
+@main.group("group", help="Staff groups: named lists of people an audience names as group:NAME.")
+def staff_group() -> None:
+    """``govbot group``."""
+
+
+@staff_group.command(
+    "set",
+    help="Make NAME exactly the people AUDIENCE names (dept:…,role:…,staff:…,group:…).",
+)
+@click.argument("name")
+@click.argument("audience")
+def staff_group_set(name: str, audience: str) -> None:
+    """``govbot group set NAME AUDIENCE``."""
+    from bot.surveys.groups import GroupNameError
+    from bot.surveys.publishing import AudienceError
+    from handlers.render.surveys import AUDIENCE_PROBLEMS
+
+    settings = _settings()
+    tr = _tr()
+
+    async def go(services: Services) -> Any:
+        try:
+            return await services.staff_groups.set(name, audience)
+        except (AudienceError, GroupNameError) as error:
+            return error
+
+    result = _run(_with_services(settings, go))
+    if isinstance(result, GroupNameError):
+        _fail(
+            tr.gettext(
+                "“{name}” cannot name a group: at most 60 characters, "
+                "no spaces, commas or colons.",
+                name=name,
+            )
+        )
+        return
+    if isinstance(result, AudienceError):
+        for code, what in result.problems:
+            click.echo(tr.gettext(AUDIENCE_PROBLEMS[code], what=what), err=True)
+        sys.exit(1)
+    click.echo(
+        tr.ngettext(
+            "Group {name}: {n} person.",
+            "Group {name}: {n} people.",
+            result.members,
+            name=result.name,
+        )
+    )
+
+
+@staff_group.command("list", help="Every group and how many people it lists.")
+def staff_group_list() -> None:
+    """``govbot group list``."""
+    settings = _settings()
+    tr = _tr()
+    rows = _run(_with_services(settings, lambda s: s.staff_groups.list()))
+    if not rows:
+        click.echo(tr.gettext("No groups yet: govbot group set NAME AUDIENCE."))
+    for row in rows:
+        click.echo(f"{row.name}\t{row.members}")
+
+
+@staff_group.command("remove", help="Remove a group (what was sent to it stays sent).")
+@click.argument("name")
+def staff_group_remove(name: str) -> None:
+    """``govbot group remove NAME``."""
+    settings = _settings()
+    tr = _tr()
+    if not _run(_with_services(settings, lambda s: s.staff_groups.remove(name))):
+        _fail(tr.gettext("There is no group called “{what}” (govbot group list).", what=name))
+        return
+    click.echo(tr.gettext("Group {name} removed.", name=name))
+
+
 @main.group(help="The support desk groups: which forum group takes which tickets.")
 def desk() -> None:
     """``govbot desk``."""

@@ -25,7 +25,13 @@ from bot.quizzes.definitions import Library
 from bot.quizzes.model import Paper, Refusal, may_start
 from bot.runtime import Runtime
 from bot.scheduling import Due, DueService
-from bot.surveys.publishing import Audience, AudienceError, parse_audience, resolve
+from bot.surveys.publishing import (
+    Audience,
+    AudienceError,
+    audience_from_json,
+    parse_audience,
+    resolve,
+)
 from bot.surveys.reminders import SEND_RATE, reminder_times
 from storage.tables.quizzes import QuizCampaign
 from storage.uow import UnitOfWork
@@ -51,14 +57,7 @@ class CampaignError(DomainError):
 
 def audience_of(data: dict[str, Any]) -> Audience:
     """The audience a campaign stored (``Audience.as_json``)."""
-    if data.get("all"):
-        return Audience(everyone=True)
-    return Audience(
-        False,
-        tuple(data.get("departments") or ()),
-        tuple(data.get("roles") or ()),
-        tuple(data.get("staff") or ()),
-    )
+    return audience_from_json(data)
 
 
 def add_months(moment: datetime, months: int) -> datetime:

@@ -37,7 +37,7 @@ REFUSED_KIND = "survey.refused"  # to the author: what is wrong with the file or
 
 class AudienceError(DomainError):
     """An audience that cannot be used: ``problems`` are (code, what) pairs, code one of
-    syntax, department, role, staff, empty."""
+    syntax, department, role, staff, group, empty."""
 
     def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
         super().__init__(problems)
@@ -50,6 +50,7 @@ class Audience:
     departments: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     staff: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()  # named lists of staff (govbot group set): the pilot users
 
     def as_json(self) -> dict[str, Any]:
         if self.everyone:
@@ -58,22 +59,39 @@ class Audience:
             "departments": list(self.departments),
             "roles": list(self.roles),
             "staff": list(self.staff),
+            **({"groups": list(self.groups)} if self.groups else {}),
         }
 
 
+def audience_from_json(data: dict[str, Any]) -> Audience:
+    """The audience :meth:`Audience.as_json` stored."""
+    if data.get("all"):
+        return Audience(everyone=True)
+    return Audience(
+        False,
+        tuple(data.get("departments") or ()),
+        tuple(data.get("roles") or ()),
+        tuple(data.get("staff") or ()),
+        tuple(data.get("groups") or ()),
+    )
+
+
 def parse_audience(spec: str) -> Audience:
-    """``all`` or ``dept:…,role:…,staff:…``; AudienceError (syntax) otherwise."""
+    """``all`` or ``dept:…,role:…,staff:…,group:…``; AudienceError (syntax) otherwise."""
     text = spec.strip().replace("，", ",")
     if text.casefold() in ("all", "全体", "所有人"):
         return Audience(everyone=True)
     departments: list[str] = []
     roles: list[str] = []
     staff: list[str] = []
+    groups: list[str] = []
     problems: list[tuple[str, str]] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         kind, sep, value = part.partition(":")
         value = value.strip()
-        target = {"dept": departments, "role": roles, "staff": staff}.get(kind.strip().lower())
+        target = {"dept": departments, "role": roles, "staff": staff, "group": groups}.get(
+            kind.strip().lower()
+        )
         if not sep or not value or target is None:
             problems.append(("syntax", part))
             continue
@@ -81,9 +99,9 @@ def parse_audience(spec: str) -> Audience:
             target.append(value)
     if problems:
         raise AudienceError(problems)
-    if not (departments or roles or staff):
+    if not (departments or roles or staff or groups):
         raise AudienceError([("empty", spec)])
-    return Audience(False, tuple(departments), tuple(roles), tuple(staff))
+    return Audience(False, tuple(departments), tuple(roles), tuple(staff), tuple(groups))
 
 
 async def resolve(uow: UnitOfWork, audience: Audience) -> list[Staff]:
@@ -118,6 +136,14 @@ async def resolve(uow: UnitOfWork, audience: Audience) -> list[Staff]:
                     problems.append(("staff", number))
                 else:
                     people[named.id] = named
+        for name in audience.groups:
+            group = await uow.people.group(name)
+            if group is None or group.id is None:
+                problems.append(("group", name))
+                continue
+            members = await uow.people.many(await uow.people.group_members(group.id))
+            # Someone who has left since the group was set is simply no longer in it.
+            people.update({i: s for i, s in members.items() if s.active})
     if problems:
         raise AudienceError(problems)
     if not people:

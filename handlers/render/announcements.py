@@ -23,8 +23,9 @@ PROMPTS = {
         "or a photo or a document with the text as its caption."
     ),
     "audience": N_(
-        "Step 3/4: who is it for? Send all, or departments, roles and employee numbers "
-        "separated by commas, for example dept:办公室,role:trainer,staff:E0001."
+        "Step 3/4: who is it for? Send all, or departments, roles, employee numbers and "
+        "groups separated by commas, for example dept:办公室,role:trainer,staff:E0001,"
+        "group:试点组."
     ),
     "ack": N_("Step 4/4: {count} people. Must they acknowledge it with a tap on ✅ Acknowledged?"),
     "deadline": N_(

@@ -39,8 +39,8 @@ PROMPTS = {
     "q_required": N_("Must everyone answer this question?"),
     "closing": N_("Send the closing text shown after submitting, or skip."),
     "audience": N_(
-        "Who is it for? Send all, or dept:NAME, role:ROLE, staff:EMPLOYEE_NO separated by "
-        "commas, for example: dept:办公室,role:trainer"
+        "Who is it for? Send all, or dept:NAME, role:ROLE, staff:EMPLOYEE_NO, group:NAME "
+        "separated by commas, for example: dept:办公室,role:trainer"
     ),
     "closes": N_("Send the closing date (YYYY-MM-DD), or publish without one."),
 }

@@ -18,9 +18,10 @@ from handlers.render import Rendered, living_card, renders
 AUDIENCE_PROBLEMS = {
     "syntax": N_(
         "“{what}” is not a part of an audience: write all, or dept:NAME, role:ROLE, "
-        "staff:EMPLOYEE_NO, separated by commas."
+        "staff:EMPLOYEE_NO, group:NAME, separated by commas."
     ),
     "department": N_("There is no department called “{what}”."),
+    "group": N_("There is no group called “{what}” (govbot group list)."),
     "role": N_("There is no role “{what}”."),
     "staff": N_("No active staff member has the employee number “{what}”."),
     "empty": N_("Nobody is in this audience."),

@@ -17,6 +17,8 @@ from storage.tables.people import (
     Invite,
     SignInAttempt,
     Staff,
+    StaffGroup,
+    StaffGroupMember,
     StaffRole,
 )
 
@@ -353,3 +355,63 @@ class PeopleRepo:
             .order_by(col(SignInAttempt.at))
         )
         return list(rows)
+
+    # --- groups (named lists of staff an audience can name) -----------------------------
+
+    async def group(self, name: str) -> StaffGroup | None:
+        rows = await self.session.exec(select(StaffGroup).where(col(StaffGroup.name) == name))
+        return rows.first()
+
+    async def group_members(self, group_id: int) -> list[int]:
+        rows = await self.session.exec(
+            select(col(StaffGroupMember.staff_id))
+            .where(col(StaffGroupMember.group_id) == group_id)
+            .order_by(col(StaffGroupMember.staff_id))
+        )
+        return list(rows)
+
+    async def set_group(self, name: str, staff_ids: Iterable[int], *, now: datetime) -> StaffGroup:
+        """Create the group or replace its members with exactly these people."""
+        group = await self.group(name)
+        if group is None:
+            group = StaffGroup(name=name, updated_at=now)
+        else:
+            group.updated_at = now
+            await self.session.exec(
+                delete(StaffGroupMember).where(col(StaffGroupMember.group_id) == group.id)
+            )
+        self.session.add(group)
+        await self.session.flush()
+        assert group.id is not None
+        ids = sorted(set(staff_ids))
+        for start in range(0, len(ids), _BATCH):
+            await self.session.exec(
+                insert(StaffGroupMember).values(
+                    [{"group_id": group.id, "staff_id": i} for i in ids[start : start + _BATCH]]
+                )
+            )
+        return group
+
+    async def groups(self) -> list[tuple[StaffGroup, int]]:
+        """Every group with how many people it lists, by name."""
+        rows = await self.session.exec(
+            select(StaffGroup, func.count(col(StaffGroupMember.staff_id)))
+            .join(
+                StaffGroupMember,
+                col(StaffGroupMember.group_id) == col(StaffGroup.id),
+                isouter=True,
+            )
+            .group_by(col(StaffGroup.id))
+            .order_by(col(StaffGroup.name))
+        )
+        return [(group, int(n)) for group, n in rows]
+
+    async def remove_group(self, name: str) -> bool:
+        group = await self.group(name)
+        if group is None:
+            return False
+        await self.session.exec(
+            delete(StaffGroupMember).where(col(StaffGroupMember.group_id) == group.id)
+        )
+        await self.session.delete(group)
+        return True

@@ -22,6 +22,8 @@ from storage.tables.people import (
     Invite,
     SignInAttempt,
     Staff,
+    StaffGroup,
+    StaffGroupMember,
     StaffRole,
 )
 from storage.tables.quizzes import QuizAttempt, QuizCampaign, QuizInvitation
@@ -70,6 +72,8 @@ __all__ = [
     "QuizInvitation",
     "SignInAttempt",
     "Staff",
+    "StaffGroup",
+    "StaffGroupMember",
     "StaffRole",
     "SupportMessage",
     "SupportTicket",

@@ -94,3 +94,27 @@ class SignInAttempt(SQLModel, table=True):
     telegram_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     ok: bool = Field(default=False)
+
+
+class StaffGroup(SQLModel, table=True):
+    """A named list of staff an audience can name (``group:试点组``): the pilot users, a
+    project team — people from several departments that no department or role covers."""
+
+    __tablename__ = "staff_group"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=60, unique=True, index=True)
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class StaffGroupMember(SQLModel, table=True):
+    """One person in a group."""
+
+    __tablename__ = "staff_group_member"
+
+    group_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("staff_group.id"), primary_key=True, nullable=False)
+    )
+    staff_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("staff.id"), primary_key=True, nullable=False)
+    )

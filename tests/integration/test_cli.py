@@ -405,6 +405,18 @@ def test_survey_publish_and_list(tmp_path: Path) -> None:
     broken.write_text("key: x\nversion: [\n", encoding="utf-8")
     bad = govbot(tmp_path, "survey", "publish", str(broken), "--to", "all")
     assert bad.returncode == 1 and "broken.yaml:" in bad.stderr and "Traceback" not in bad.stderr
+    # A pilot group across departments, then a survey to it.
+    made = govbot(tmp_path, "group", "set", "试点组", "staff:E1,staff:E3")
+    assert made.returncode == 0 and "试点组" in made.stdout and "2" in made.stdout, made.stderr
+    unknown = govbot(tmp_path, "group", "set", "坏组", "dept:档案室")
+    assert unknown.returncode == 1 and "档案室" in unknown.stderr
+    assert govbot(tmp_path, "group", "list").stdout.splitlines() == ["试点组\t2"]
+    to_group = govbot(tmp_path, "survey", "publish", str(survey), "--to", "group:试点组")
+    assert to_group.returncode == 0 and "邀请 2 人" in to_group.stdout, to_group.stderr
+    assert "杨帆" in to_group.stdout and "王强" in to_group.stdout
+    assert govbot(tmp_path, "group", "remove", "试点组").returncode == 0
+    gone = govbot(tmp_path, "survey", "publish", str(survey), "--to", "group:试点组")
+    assert gone.returncode == 1 and "试点组" in gone.stderr
 
 
 def test_course_publish_list_and_progress(tmp_path: Path) -> None:
