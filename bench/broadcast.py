@@ -291,7 +291,8 @@ async def run(
                 f"  /help {name:7}    n={len(values):3d}  p50 {_pct(values, 50):6.0f} ms  "
                 f"p99 {_pct(values, 99):6.0f} ms  max {max(values):6.0f} ms"
             )
-    for name, samples, since in (("idle", idle_at, idle_from), ("during", busy_at, t0)):
+    counted = [(at, ms) for at, ms in busy_at if not in_outage(at, ms)]
+    for name, samples, since in (("idle", idle_at, idle_from), ("during", counted, t0)):
         slowest = sorted(samples, key=lambda x: -x[1])[:5]
         if slowest:
             print(
