@@ -33,6 +33,7 @@ from bot.announcements.model import (
 )
 from bot.errors import BadCallbackError, PermissionDeniedError
 from bot.messaging import progress
+from bot.messaging.mass import per_person
 from bot.messaging.services import PRIORITY_BROADCAST, PRIORITY_INTERACTIVE, DeliveryService
 from bot.people.domain import Role
 from bot.quiet import QuietHours
@@ -580,21 +581,15 @@ class AnnouncementService:
         await uow.announcements.add_recipients(row.id, [p.id for p in people if p.id])
         facts = await self._message_facts(uow, row)
         facts["sent_at"] = now.isoformat()
+        announcement_id = row.id
         messaged = await uow.outbox.add_many(
-            [
-                {
-                    "chat_id": person.telegram_id,
-                    "kind": MESSAGE_KIND,
-                    "staff_id": person.id,
-                    "facts": facts,
-                    "ref_id": row.id,
-                    "priority": PRIORITY_BROADCAST,
-                    "dedupe_key": f"{MESSAGE_KIND}:{row.id}:{person.id}",
-                    "card_key": message_card(row.id, person.id),  # new: this announcement's
-                }
-                for person in people
-                if person.telegram_id is not None and person.id is not None
-            ],
+            per_person(
+                people,
+                kind=MESSAGE_KIND,
+                ref_id=announcement_id,
+                facts=facts,
+                card=lambda staff_id: message_card(announcement_id, staff_id),  # all new
+            ),
             now=now,
         )
         if row.ack_required:

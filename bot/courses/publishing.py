@@ -23,7 +23,8 @@ from bot.courses import reminders
 from bot.courses.definitions import CourseError, media_paths, parse_course
 from bot.courses.model import Course, due_moment
 from bot.messaging import progress
-from bot.messaging.services import PRIORITY_BROADCAST, PRIORITY_INTERACTIVE
+from bot.messaging.mass import per_person
+from bot.messaging.services import PRIORITY_INTERACTIVE
 from bot.runtime import Runtime
 from bot.surveys.publishing import Audience, AudienceError, parse_audience, resolve
 from storage.tables.courses import Course as CourseRow
@@ -235,20 +236,7 @@ class CoursePublishing:
             "due_at": due_at.isoformat() if due_at else None,
         }
         return await uow.outbox.add_many(
-            [
-                {
-                    "chat_id": person.telegram_id,
-                    "kind": INVITE_KIND,
-                    "staff_id": person.id,
-                    "facts": facts,
-                    "ref_id": course_id,
-                    "priority": PRIORITY_BROADCAST,
-                    "dedupe_key": f"{INVITE_KIND}:{course_id}:{person.id}",
-                }
-                for person in people
-                if person.telegram_id is not None and person.id is not None
-            ],
-            now=now,
+            per_person(people, kind=INVITE_KIND, ref_id=course_id, facts=facts), now=now
         )
 
     async def publish_file(

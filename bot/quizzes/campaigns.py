@@ -19,6 +19,7 @@ from typing import Any
 from bot import access
 from bot.errors import DomainError
 from bot.messaging import progress
+from bot.messaging.mass import per_person
 from bot.messaging.services import PRIORITY_BROADCAST, PRIORITY_INTERACTIVE
 from bot.quiet import QuietHours
 from bot.quizzes.definitions import Library
@@ -318,21 +319,14 @@ class QuizCampaigns:
             "closes_at": closes_at.isoformat() if closes_at else None,
         }
         messaged = await uow.outbox.add_many(
-            [
-                {
-                    "chat_id": person.telegram_id,
-                    "kind": INVITE_KIND,
-                    "staff_id": person.id,
-                    "facts": facts,
-                    "ref_id": row.id,
-                    "priority": PRIORITY_BROADCAST,
-                    "dedupe_key": f"{INVITE_KIND}:{row.id}:{person.id}",
-                    "not_before": wait,
-                }
-                # a course's quiz: the course invites
-                for person in (people if announce else ())
-                if person.telegram_id is not None and person.id is not None
-            ],
+            # a course's quiz: the course invites
+            per_person(
+                people if announce else (),
+                kind=INVITE_KIND,
+                ref_id=row.id,
+                facts=facts,
+                not_before=wait,
+            ),
             now=now,
         )
         for number, due_at in enumerate(

@@ -20,7 +20,8 @@ from typing import Any
 from bot import access
 from bot.errors import DomainError
 from bot.messaging import progress
-from bot.messaging.services import PRIORITY_BROADCAST, PRIORITY_INTERACTIVE
+from bot.messaging.mass import per_person
+from bot.messaging.services import PRIORITY_INTERACTIVE
 from bot.people.domain import ALL_ROLES
 from bot.runtime import Runtime
 from bot.surveys import reminders
@@ -261,23 +262,10 @@ class SurveyPublishing:
             "questions": len(definition.questions),
             "closes_at": closes_at.isoformat() if closes_at else None,
         }
-        # One statement per 200 invitations, not one each: 10,000 rows in about a second
-        # on SQLite's one connection, which everyone else's replies wait for meanwhile.
+        # One executemany, not an INSERT each: 10,000 rows in well under a second on
+        # SQLite's one connection, which everyone else's replies wait for meanwhile.
         messaged = await uow.outbox.add_many(
-            [
-                {
-                    "chat_id": person.telegram_id,
-                    "kind": INVITE_KIND,
-                    "staff_id": person.id,
-                    "facts": facts,
-                    "ref_id": row.id,
-                    "priority": PRIORITY_BROADCAST,
-                    "dedupe_key": f"{INVITE_KIND}:{row.id}:{person.id}",
-                    "not_before": opens_at,
-                }
-                for person in people
-                if person.telegram_id is not None and person.id is not None
-            ],
+            per_person(people, kind=INVITE_KIND, ref_id=row.id, facts=facts, not_before=opens_at),
             now=now,
         )
         await reminders.schedule(
