@@ -8,10 +8,10 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -46,6 +46,15 @@ def _tr() -> Translator:
 def _fail(message: str, code: int = 2) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def _refuse(
+    tr: Translator, problems: Iterable[tuple[str, str]], table: Mapping[str, str]
+) -> NoReturn:
+    """Each (code, what) problem on its own line of stderr, in the reader's language; exit 1."""
+    for code, what in problems:
+        click.echo(tr.gettext(table[code], what=what), err=True)
+    sys.exit(1)
 
 
 def _settings() -> Settings:
@@ -811,9 +820,7 @@ def staff_group_set(name: str, audience: str) -> None:
         )
         return
     if isinstance(result, AudienceError):
-        for code, what in result.problems:
-            click.echo(tr.gettext(AUDIENCE_PROBLEMS[code], what=what), err=True)
-        sys.exit(1)
+        _refuse(tr, result.problems, AUDIENCE_PROBLEMS)
     click.echo(
         tr.ngettext(
             "Group {name}: {n} person.",
@@ -842,8 +849,10 @@ def staff_group_remove(name: str) -> None:
     """``govbot group remove NAME``."""
     settings = _settings()
     tr = _tr()
+    from handlers.render.surveys import AUDIENCE_PROBLEMS
+
     if not _run(_with_services(settings, lambda s: s.staff_groups.remove(name))):
-        _fail(tr.gettext("There is no group called “{what}” (govbot group list).", what=name))
+        _fail(tr.gettext(AUDIENCE_PROBLEMS["group"], what=name))
         return
     click.echo(tr.gettext("Group {name} removed.", name=name))
 
@@ -1091,9 +1100,7 @@ def survey_publish(file: Path, audience: str, opens: str | None, closes: str | N
         return
 
     def problems(error: AudienceError) -> None:
-        for code, what in error.problems:
-            click.echo(tr.gettext(AUDIENCE_PROBLEMS[code], what=what), err=True)
-        sys.exit(1)
+        _refuse(tr, error.problems, AUDIENCE_PROBLEMS)
 
     try:
         target = parse_audience(audience)
@@ -1302,9 +1309,7 @@ def quiz_campaign(quiz_key: str, audience: str, closes: str | None, every: str |
 
     def problems(error: AudienceError | CampaignError) -> None:
         table = AUDIENCE_PROBLEMS if isinstance(error, AudienceError) else CAMPAIGN_PROBLEMS
-        for code, what in error.problems:
-            click.echo(tr.gettext(table[code], what=what), err=True)
-        sys.exit(1)
+        _refuse(tr, error.problems, table)
 
     try:
         target = parse_audience(audience)
@@ -1496,9 +1501,7 @@ def course_publish(file: Path, audience: str, due: str) -> None:
         return
 
     def problems(error: AudienceError) -> None:
-        for code, what in error.problems:
-            click.echo(tr.gettext(COURSE_PROBLEMS[code], what=what), err=True)
-        sys.exit(1)
+        _refuse(tr, error.problems, COURSE_PROBLEMS)
 
     try:
         target = parse_audience(audience)
@@ -1705,9 +1708,7 @@ def announce_send(
 
     result = _run(_with_services(settings, go))
     if isinstance(result, AudienceError):
-        for code, what in result.problems:
-            click.echo(tr.gettext(AUDIENCE_PROBLEMS[code], what=what), err=True)
-        sys.exit(1)
+        _refuse(tr, result.problems, AUDIENCE_PROBLEMS)
     if isinstance(result, AnnouncementError):
         _fail(tr.gettext(PROBLEMS[result.code], **result.facts), code=1)
     click.echo(

@@ -11,6 +11,7 @@ from sqlalchemy import Table, delete, func, insert, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.repos import insert_many_ignoring
 from storage.tables.people import (
     Consent,
     Department,
@@ -383,13 +384,11 @@ class PeopleRepo:
         self.session.add(group)
         await self.session.flush()
         assert group.id is not None
-        ids = sorted(set(staff_ids))
-        for start in range(0, len(ids), _BATCH):
-            await self.session.exec(
-                insert(StaffGroupMember).values(
-                    [{"group_id": group.id, "staff_id": i} for i in ids[start : start + _BATCH]]
-                )
-            )
+        await insert_many_ignoring(
+            self.session,
+            StaffGroupMember,
+            [{"group_id": group.id, "staff_id": i} for i in sorted(set(staff_ids))],
+        )
         return group
 
     async def groups(self) -> list[tuple[StaffGroup, int]]:
